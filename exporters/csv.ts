@@ -1,0 +1,149 @@
+/**
+ * CSV (RFC 4180 quoting, UTF-8, a header row). Nested objects are flattened to dotted columns; the
+ * column layout is decided by a first pass over the records and declared in the manifest, so a reader
+ * gets back exactly what was staged:
+ *
+ * - a nested object becomes columns `parent.child` when it is an object with the same keys in every
+ *   record; otherwise (sometimes null, keys that vary) it is one column holding JSON text;
+ * - a column whose values are all strings, all numbers or all booleans holds them plainly; arrays,
+ *   objects and columns of mixed types hold JSON text (`encoding: json` in the manifest);
+ * - NULL is an empty unquoted cell, an empty string is `""`;
+ * - columns appear in the order their fields first appear; a literal `.` or `\` in a key is escaped
+ *   with `\` in the column name;
+ * - a top-level field missing from some records is written as NULL for them.
+ */
+import { stringify } from 'csv-stringify/sync';
+import { z } from 'zod';
+import type { Json } from '../src/core/record';
+import { OutputFile, defineExporter, type Column } from '../src/export/exporter';
+
+export const csvExporter = defineExporter({
+  format: 'csv',
+  description: 'CSV with a header row; nested objects flattened to dotted columns.',
+  options: z.strictObject({
+    delimiter: z.string().length(1).default(',').describe('The field delimiter, one character (e.g. `;` or a tab).'),
+    lineEnding: z.enum(['crlf', 'lf']).default('crlf').describe('Record separator: `crlf` as RFC 4180 says, or `lf`.'),
+  }),
+  create: (options) => ({
+    async write(target, input) {
+      const plan = new ColumnPlan();
+      for await (const page of input.records()) for (const r of page) plan.observe(JSON.parse(r.json!) as Json);
+      const columns = plan.columns();
+      const name = `${target.source}.csv`;
+      const out = OutputFile.in(target.dir, name);
+      const format = (rows: (string | null)[][]) =>
+        stringify(rows, {
+          delimiter: options.delimiter,
+          record_delimiter: options.lineEnding === 'crlf' ? '\r\n' : '\n',
+          cast: { string: (v) => (v === '' ? { value: '', quoted_empty: true } : v) },
+        });
+      let rows = 0;
+      try {
+        await out.write(format([columns.map((c) => c.name)]));
+        for await (const page of input.records()) {
+          const cells = page.map((r) => plan.cells(JSON.parse(r.json!) as Json));
+          rows += cells.length;
+          await out.write(format(cells));
+        }
+      } catch (err) {
+        out.destroy();
+        throw err;
+      }
+      const { bytes, sha256 } = await out.close();
+      return [{ path: name, format: 'csv', source: target.source, rows, bytes, sha256, columns }];
+    },
+  }),
+});
+
+type Path = readonly string[];
+
+interface PathStats {
+  seen: number;
+  nulls: boolean;
+  types: Set<string>;
+  /** the keys of the first object seen here, and whether every object here had the same keys */
+  keys?: string[];
+  sameKeys: boolean;
+}
+
+/** Decides the columns from the records (first pass), then turns each record into cells. */
+export class ColumnPlan {
+  private readonly stats = new Map<string, PathStats>();
+  private readonly topKeys = new Map<string, true>();
+  private records = 0;
+  private layout?: { columns: Column[]; paths: Path[] };
+
+  observe(record: Json): void {
+    if (!isObject(record)) throw new Error('a CSV record must be a JSON object');
+    this.records++;
+    for (const [k, v] of Object.entries(record)) {
+      this.topKeys.set(k, true);
+      this.visit(v, [k]);
+    }
+  }
+
+  private visit(value: Json, path: Path): void {
+    const id = JSON.stringify(path);
+    let s = this.stats.get(id);
+    if (!s) this.stats.set(id, (s = { seen: 0, nulls: false, types: new Set(), sameKeys: true }));
+    s.seen++;
+    if (value === null) s.nulls = true;
+    else if (isObject(value)) {
+      s.types.add('object');
+      const keys = Object.keys(value);
+      if (!s.keys) s.keys = keys;
+      else if (s.keys.length !== keys.length || !keys.every((k) => s.keys!.includes(k))) s.sameKeys = false;
+      // an object that is already known to be one JSON column needs no statistics about its insides
+      if (s.sameKeys) for (const k of keys) this.visit(value[k]!, [...path, k]);
+    } else if (Array.isArray(value)) s.types.add('array');
+    else if (typeof value === 'number') s.types.add(Number.isInteger(value) ? 'integer' : 'number');
+    else s.types.add(typeof value);
+  }
+
+  columns(): Column[] {
+    return this.plan().columns;
+  }
+
+  private plan(): { columns: Column[]; paths: Path[] } {
+    if (this.layout) return this.layout;
+    const columns: Column[] = [];
+    const paths: Path[] = [];
+    const add = (path: Path, parentSeen: number) => {
+      const s = this.stats.get(JSON.stringify(path))!;
+      const flatten = s.types.size === 1 && s.types.has('object') && !s.nulls && s.sameKeys && s.keys!.length > 0 && s.seen === parentSeen;
+      if (flatten) {
+        for (const k of s.keys!) add([...path, k], s.seen);
+        return;
+      }
+      const types = new Set(s.types);
+      if (types.has('integer') && types.has('number')) types.delete('integer');
+      const [only] = types;
+      const plain = types.size === 0 || (types.size === 1 && (only === 'string' || only === 'number' || only === 'integer' || only === 'boolean'));
+      columns.push({
+        name: path.map((k) => k.replace(/[\\.]/g, (c) => `\\${c}`)).join('.'),
+        type: types.size === 0 ? 'null' : types.size === 1 ? only! : 'mixed',
+        encoding: plain ? 'plain' : 'json',
+        nullable: s.nulls || s.seen < parentSeen,
+      });
+      paths.push(path);
+    };
+    for (const k of this.topKeys.keys()) add([k], this.records);
+    this.layout = { columns, paths };
+    return this.layout;
+  }
+
+  cells(record: Json): (string | null)[] {
+    const { columns, paths } = this.plan();
+    return paths.map((path, i) => {
+      let v: Json | undefined = record;
+      for (const k of path) v = isObject(v) ? v[k] : undefined;
+      if (v === undefined || v === null) return null;
+      if (columns[i]!.encoding === 'json') return JSON.stringify(v);
+      return typeof v === 'string' ? v : String(v);
+    });
+  }
+}
+
+function isObject(v: Json | undefined): v is { [key: string]: Json } {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,53 @@
+import { dryRun, type DryRunSummary } from '../../run/dry-run';
+import { loadPipeline } from '../../run/pipeline';
+import { runPipeline, type RunSummary } from '../../run/run';
+import { mib, seconds, table } from '../format';
+import { progressReporter } from '../progress';
+
+export interface RunFlags {
+  full?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+  staging?: string;
+}
+
+export async function runCommand(file: string, flags: RunFlags): Promise<void> {
+  const pipeline = loadPipeline(file);
+  const progress = progressReporter(process.stderr, { quiet: Boolean(flags.json) });
+  const controller = new AbortController();
+  // Ctrl-C stops at the next batch boundary; committed batches stay and the next run resumes after them.
+  const onSignal = () => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const opts = { full: flags.full, stagingUrl: flags.staging, signal: controller.signal, onProgress: progress };
+    const summary = flags.dryRun ? await dryRun(pipeline, opts) : await runPipeline(pipeline, opts);
+    progress.done();
+    process.stdout.write(flags.json ? `${JSON.stringify(summary, null, 2)}\n` : `${describe(summary)}\n`);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function describe(s: RunSummary | DryRunSummary): string {
+  if ('dryRun' in s) {
+    return [
+      `${s.pipeline}: dry run, nothing written (staging: ${s.staging})`,
+      table(['source', 'read', 'new', 'changed', 'unchanged', 'moved tenant'], s.sources.map((x) => [x.name, x.read, x.new, x.changed, x.unchanged, x.movedTenant])),
+      s.tenants.length ? `would stage for ${s.tenants.length} tenant(s):\n${table(['tenant', 'records'], s.tenants.map((t) => [t.tenant, t.wouldStage]))}` : 'nothing would be staged',
+    ].join('\n');
+  }
+  const exported = s.exports.reduce((n, e) => n + e.rows, 0);
+  const lines = [
+    `${s.pipeline}: run ${s.run} succeeded in ${seconds(s.durationMs)} (staging: ${s.staging}, peak memory ${mib(s.peakRssBytes)})`,
+    table(['source', 'read', 'staged', 'unchanged', 'batches'], s.sources.map((x) => [x.name, x.read, x.staged, x.unchanged, x.batches])),
+  ];
+  if (s.exports.length === 0) lines.push('no new exports: nothing changed since the previous ones');
+  else {
+    const targets = [...new Set(s.exports.map((e) => e.target))];
+    lines.push(`exported ${exported.toLocaleString('en-US')} rows in ${s.exports.length} tenant export(s) to ${targets.join(', ')}:`);
+    lines.push(table(['tenant', 'kind', 'rows', 'deleted', 'folder'], s.exports.map((e) => [e.tenant, e.kind, e.rows, e.deleted, e.dir])));
+  }
+  return lines.join('\n');
+}

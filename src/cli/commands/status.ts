@@ -1,0 +1,42 @@
+import { loadPipeline } from '../../run/pipeline';
+import { stagingUrl } from '../../run/run';
+import { openStore } from '../../stage/open';
+import { table } from '../format';
+
+/** Checkpoints, the last runs, staged records per tenant and the latest exports of a pipeline. */
+export async function statusCommand(file: string, flags: { json?: boolean; staging?: string; runs?: string }): Promise<void> {
+  const pipeline = loadPipeline(file);
+  const store = openStore(stagingUrl(pipeline, { stagingUrl: flags.staging }));
+  try {
+    const migrated = await store.isMigrated();
+    const limit = Number(flags.runs ?? 5);
+    const status = {
+      pipeline: pipeline.name,
+      staging: `${store.kind} ${store.location}`,
+      sources: migrated ? (await store.streams(pipeline.name)).map(({ fields: _f, ...s }) => s) : [],
+      runs: migrated ? await store.runs(pipeline.name, limit) : [],
+      records: migrated ? await store.countRecords(pipeline.name) : [],
+      exports: migrated ? await store.exports(pipeline.name, 20) : [],
+    };
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
+      return;
+    }
+    const out = [`${status.pipeline} (staging: ${status.staging})`];
+    out.push('checkpoints:', status.sources.length ? table(['source', 'updated', 'checkpoint'], status.sources.map((s) => [s.source, s.updatedAt ?? '-', JSON.stringify(s.checkpoint)])) : '  none yet');
+    out.push(
+      'last runs:',
+      status.runs.length
+        ? table(
+            ['run', 'status', 'started', 'read', 'staged', 'unchanged', 'exported', 'error'],
+            status.runs.map((r) => [r.id, r.status, r.startedAt, r.read, r.staged, r.unchanged, r.exported, r.error ?? '']),
+          )
+        : '  none yet',
+    );
+    out.push('staged records per tenant:', status.records.length ? table(['tenant', 'source', 'records', 'deleted'], status.records.map((r) => [r.tenant, r.source, r.records, r.deleted])) : '  none yet');
+    out.push('latest exports:', status.exports.length ? table(['tenant', 'export', 'rows', 'folder'], status.exports.map((e) => [e.tenant, e.id, e.rows, e.dir])) : '  none yet');
+    process.stdout.write(`${out.join('\n')}\n`);
+  } finally {
+    await store.close();
+  }
+}

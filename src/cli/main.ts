@@ -1,0 +1,87 @@
+/**
+ * The `sluice` command. Each command throws typed errors; this is the one place that catches them,
+ * prints them (the stack only with --verbose) and turns them into exit codes.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { SluiceError } from '../core/errors';
+import { VERSION } from '../core/version';
+import { runCommand } from './commands/run';
+import { schemaCommand } from './commands/schema';
+import { statusCommand } from './commands/status';
+import { validateCommand } from './commands/validate';
+import { EXIT, EXIT_CODES_HELP, exitCodeOf, formatError } from './exit';
+
+export function program(): Command {
+  const cli = new Command('sluice')
+    .description('Sluice: read sources into a checkpointed staging store and export per-tenant datasets.')
+    .version(VERSION)
+    .option('--verbose', 'show stack traces and causes of errors')
+    .option('--env-file <file>', 'load environment variables from a file before reading pipeline files')
+    .addHelpText('after', `${EXIT_CODES_HELP}\n\nEnvironment:\n  SLUICE_STAGING_URL  the staging store (postgres://… or sqlite:path); default sqlite:.sluice/staging.db`)
+    .showHelpAfterError()
+    .exitOverride();
+
+  cli.hook('preAction', (cmd) => {
+    const envFile = cmd.opts().envFile as string | undefined;
+    if (envFile) {
+      try {
+        process.loadEnvFile(envFile);
+      } catch (err) {
+        throw new SluiceError('SLUICE_USAGE', `cannot read --env-file ${envFile}: ${(err as Error).message}`);
+      }
+    }
+  });
+
+  const staging = new Option('--staging <url>', 'staging store URL (overrides SLUICE_STAGING_URL and the file)');
+  cli
+    .command('run')
+    .description('read every source from its checkpoint, stage what changed, and export it per tenant')
+    .argument('<file>', 'pipeline file (YAML)')
+    .option('--full', 'write a full snapshot per tenant instead of the changes since the previous export')
+    .option('--dry-run', 'read and report what would be staged, writing nothing')
+    .option('--json', 'print the run summary as JSON')
+    .addOption(staging)
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action((file: string, flags) => runCommand(file, flags));
+  cli
+    .command('validate')
+    .description('check a pipeline file (YAML, schema, ${VAR}s) without connecting to anything')
+    .argument('<file>', 'pipeline file (YAML)')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action((file: string, flags) => validateCommand(file, flags));
+  cli
+    .command('status')
+    .description('show checkpoints, recent runs, staged records per tenant and the latest exports')
+    .argument('<file>', 'pipeline file (YAML)')
+    .option('--json', 'print the status as JSON')
+    .option('--runs <n>', 'how many recent runs to show', '5')
+    .addOption(staging)
+    .action((file: string, flags) => statusCommand(file, flags));
+  cli
+    .command('schema')
+    .description('print the JSON Schema of pipeline files, for editors')
+    .action(() => schemaCommand());
+  return cli;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const cli = program();
+  try {
+    await cli.parseAsync(argv);
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // help and version exit 0; usage errors were already printed by commander
+      return err.exitCode === 0 ? EXIT.ok : EXIT.invalid;
+    }
+    process.stderr.write(`${formatError(err, Boolean(cli.opts().verbose))}\n`);
+    return exitCodeOf(err);
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv).then((code) => {
+    process.exitCode = code;
+  });
+}

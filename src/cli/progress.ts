@@ -1,0 +1,47 @@
+/**
+ * Progress of a run. On a terminal: one line, redrawn, with rows and rows/s. Otherwise: a plain line
+ * per finished source and export, so logs of cron runs stay readable.
+ */
+import type { ProgressEvent } from '../run/run';
+
+export interface Progress {
+  (event: ProgressEvent): void;
+  done(): void;
+}
+
+export function progressReporter(out: NodeJS.WriteStream, { quiet }: { quiet: boolean }): Progress {
+  const tty = Boolean(out.isTTY);
+  let source = '';
+  let rows = 0;
+  let exported = 0;
+  let started = Date.now();
+  let lastDraw = 0;
+  const rate = () => Math.round(rows / Math.max((Date.now() - started) / 1000, 0.001));
+  const finishSource = () => {
+    if (!source) return;
+    if (tty) out.write('\r\x1b[2K');
+    if (!quiet || tty) out.write(`${source}: ${rows.toLocaleString('en-US')} rows read (${rate().toLocaleString('en-US')} rows/s)\n`);
+  };
+  const report = ((event: ProgressEvent) => {
+    if (event.type === 'source') {
+      finishSource();
+      source = event.source;
+      rows = 0;
+      started = Date.now();
+    } else if (event.type === 'batch') {
+      rows += event.read;
+      if (tty && Date.now() - lastDraw > 100) {
+        lastDraw = Date.now();
+        out.write(`\r\x1b[2K${source}: ${rows.toLocaleString('en-US')} rows, ${rate().toLocaleString('en-US')} rows/s`);
+      }
+    } else {
+      exported += event.rows;
+    }
+  }) as Progress;
+  report.done = () => {
+    finishSource();
+    source = '';
+    if (exported && (!quiet || tty)) out.write(`exported ${exported.toLocaleString('en-US')} rows\n`);
+  };
+  return report;
+}

@@ -1,0 +1,87 @@
+/**
+ * The one catalog of Sluice errors. Each error has a stable `code`, a `kind` that tells the runner
+ * what to do with it, and a `context` naming where it happened (pipeline, source, record key...).
+ *
+ * - `config`: the input is wrong (usage, pipeline file, missing variable): fix it and run again.
+ * - `lock`: another run holds the pipeline's lock: nothing was done.
+ * - `fatal`: the run stops; what was committed stays committed.
+ * - `retriable`: a transient failure that may succeed if tried again.
+ * - `skippable`: one record is at fault; it can be set aside while the rest go on.
+ *
+ * `docs/errors.md` lists exactly these codes; a test keeps the two in step.
+ */
+
+export type ErrorKind = 'config' | 'lock' | 'fatal' | 'retriable' | 'skippable';
+
+export const ERROR_CODES = {
+  SLUICE_USAGE: { kind: 'config', summary: 'The command line is wrong: an unknown option, a missing argument.' },
+  SLUICE_CONFIG_FILE: { kind: 'config', summary: 'The pipeline file cannot be read.' },
+  SLUICE_CONFIG_YAML: { kind: 'config', summary: 'The pipeline file is not valid YAML.' },
+  SLUICE_CONFIG_INVALID: { kind: 'config', summary: 'The pipeline file does not match the schema (unknown field, wrong type, bad value).' },
+  SLUICE_CONFIG_ENV: { kind: 'config', summary: 'A ${VAR} in the pipeline file names an environment variable that is not set.' },
+  SLUICE_SOURCE_CONNECT: { kind: 'fatal', summary: 'A source database cannot be reached or refused the connection.' },
+  SLUICE_SOURCE_QUERY: { kind: 'fatal', summary: 'A source query failed (syntax error, missing table, refused write).' },
+  SLUICE_SOURCE_COLUMN: { kind: 'config', summary: 'A key, cursor or tenant column does not exist in what the source returns.' },
+  SLUICE_SOURCE_DUPLICATE_KEY: { kind: 'fatal', summary: 'The source returned two rows with the same key.' },
+  SLUICE_SOURCE_NULL_KEY: { kind: 'fatal', summary: 'A source row has NULL in a key, cursor or tenant column.' },
+  SLUICE_STAGING_CONNECT: { kind: 'fatal', summary: 'The staging store cannot be opened or reached.' },
+  SLUICE_STAGING_WRITE: { kind: 'fatal', summary: 'A batch could not be committed to the staging store.' },
+  SLUICE_LOCKED: { kind: 'lock', summary: 'Another run of the same pipeline holds its lock.' },
+  SLUICE_EXPORT_WRITE: { kind: 'fatal', summary: 'An export could not be written or published.' },
+  SLUICE_RUN_CANCELLED: { kind: 'fatal', summary: 'The run was cancelled before it finished; committed batches stay committed.' },
+} as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Where an error happened. Only names and keys: never secrets, never whole records. */
+export interface ErrorContext {
+  pipeline?: string;
+  source?: string;
+  tenant?: string;
+  key?: string;
+  run?: string;
+  file?: string;
+  line?: number;
+  column?: number;
+  /** A hint that says what to change. */
+  hint?: string;
+}
+
+export class SluiceError extends Error {
+  readonly code: ErrorCode;
+  readonly kind: ErrorKind;
+  readonly context: ErrorContext;
+
+  constructor(code: ErrorCode, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SluiceError';
+    this.code = code;
+    this.kind = ERROR_CODES[code].kind;
+    this.context = context;
+  }
+
+  /** The same error with more context (the innermost values win: they are the most precise). */
+  withContext(context: ErrorContext): SluiceError {
+    const err = new SluiceError(this.code, this.message, { ...context, ...this.context }, { cause: this.cause });
+    err.stack = this.stack;
+    return err;
+  }
+}
+
+export function isSluiceError(err: unknown): err is SluiceError {
+  return err instanceof SluiceError;
+}
+
+/** A config-kind error that lists several problems at once (all of a file's schema errors, say). */
+export class ConfigErrors extends SluiceError {
+  readonly problems: readonly SluiceError[];
+  constructor(problems: SluiceError[]) {
+    super(problems[0]!.code, problems.map((p) => p.message).join('\n'), problems[0]!.context);
+    this.problems = problems;
+  }
+}
+
+/** `err.message`, for anything thrown. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,190 @@
+/**
+ * The export runner: for each export target and each tenant, writes the records that changed since
+ * that tenant's previous export (or all of them, for a snapshot) into
+ * `<path>/<pipeline>/<tenant>/<export-id>/`, with `manifest.json`. It writes into a temporary folder
+ * beside it and renames that into place, so an export is whole or absent, then points `latest` at it.
+ */
+import { mkdir, open, readdir, rename, rm, symlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SluiceError, messageOf } from '../core/errors';
+import { newExportId } from '../core/ids';
+import type { StagedRecord } from '../core/record';
+import { tenantDirName } from '../core/tenant';
+import type { StagingStore, StreamRow } from '../stage/store';
+import { OutputFile, type ExportedFile, type ExportInput, type Exporter } from './exporter';
+import { writeManifest, type SourceSummary } from './manifest';
+
+export interface ExportGroup {
+  /** The `path` as the pipeline file gives it: the target's identity in the store. */
+  target: string;
+  /** The same path, resolved. */
+  dir: string;
+  formats: { format: string; exporter: Exporter }[];
+}
+
+export interface ExportRequest {
+  pipeline: string;
+  sources: readonly string[];
+  groups: readonly ExportGroup[];
+  /** Write every current record instead of the changes since the previous export. */
+  full: boolean;
+  runId: string;
+  signal: AbortSignal;
+  onRows?(rows: number): void;
+}
+
+export interface TenantExport {
+  target: string;
+  tenant: string;
+  id: string;
+  dir: string;
+  kind: 'snapshot' | 'changes';
+  rows: number;
+  deleted: number;
+  files: ExportedFile[];
+}
+
+export async function exportDatasets(store: StagingStore, req: ExportRequest): Promise<TenantExport[]> {
+  const streams = new Map((await store.streams(req.pipeline)).map((s) => [s.source, s]));
+  const highWater: Record<string, number> = {};
+  for (const source of req.sources) highWater[source] = await store.highWater(req.pipeline, source);
+  const tenants = await store.tenants(req.pipeline);
+  const done: TenantExport[] = [];
+  for (const group of req.groups) {
+    const id = newExportId();
+    for (const tenant of tenants) {
+      req.signal.throwIfAborted();
+      const result = await exportTenant(store, req, group, { id, tenant, streams, highWater });
+      if (result) done.push(result);
+    }
+  }
+  return done;
+}
+
+interface TenantJob {
+  id: string;
+  tenant: string;
+  streams: Map<string, StreamRow>;
+  highWater: Record<string, number>;
+}
+
+async function exportTenant(store: StagingStore, req: ExportRequest, group: ExportGroup, job: TenantJob): Promise<TenantExport | undefined> {
+  const { tenant, id } = job;
+  const previous = req.full ? undefined : await store.lastExport(req.pipeline, group.target, tenant);
+  const kind = previous ? 'changes' : 'snapshot';
+  const tenantDir = join(group.dir, req.pipeline, tenantDirName(tenant));
+  const tmp = join(tenantDir, `.tmp-${id}`);
+  const where = { pipeline: req.pipeline, tenant };
+  try {
+    await mkdir(tenantDir, { recursive: true });
+    await removeStaleTemporaries(tenantDir);
+    await mkdir(tmp);
+    const files: ExportedFile[] = [];
+    const sources: Record<string, SourceSummary> = {};
+    let rows = 0;
+    let deleted = 0;
+    for (const source of req.sources) {
+      const query = { pipeline: req.pipeline, source, afterSeq: previous?.seqs[source] ?? 0, upToSeq: job.highWater[source]! };
+      const input: ExportInput = {
+        records: () => store.read(tenant, { ...query, op: 'upsert' }),
+        jsonLines: () => store.readJsonLines(tenant, query),
+      };
+      const stream = job.streams.get(source);
+      let sourceRows = 0;
+      for (const [i, { exporter }] of group.formats.entries()) {
+        const written = await exporter.write({ dir: tmp, source, fields: stream?.fields ?? [] }, input);
+        files.push(...written);
+        if (i === 0) sourceRows = written.reduce((n, f) => n + f.rows, 0);
+      }
+      const gone = kind === 'changes' ? await writeDeletes(tmp, source, store.read(tenant, { ...query, op: 'delete' })) : undefined;
+      if (gone) files.push(gone);
+      rows += sourceRows;
+      deleted += gone?.rows ?? 0;
+      req.onRows?.(sourceRows);
+      sources[source] = {
+        rows: sourceRows,
+        deleted: gone?.rows ?? 0,
+        seq: { after: query.afterSeq, upTo: query.upToSeq },
+        checkpoint: stream?.checkpoint ?? null,
+        fields: stream?.fields ?? [],
+      };
+    }
+    if (kind === 'changes' && rows === 0 && deleted === 0) {
+      await rm(tmp, { recursive: true, force: true });
+      return undefined;
+    }
+    const createdAt = new Date().toISOString();
+    await writeManifest(tmp, {
+      pipeline: req.pipeline,
+      tenant,
+      export: id,
+      kind,
+      previous: previous?.id ?? null,
+      run: req.runId,
+      createdAt,
+      sources,
+      files,
+    });
+    const finalDir = join(tenantDir, id);
+    await rename(tmp, finalDir);
+    await pointLatest(tenantDir, id);
+    await fsyncDir(tenantDir);
+    await store.addExport({
+      id,
+      pipeline: req.pipeline,
+      target: group.target,
+      tenant,
+      dir: finalDir,
+      full: kind === 'snapshot',
+      seqs: Object.fromEntries(Object.entries(sources).map(([s, v]) => [s, v.seq.upTo])),
+      rows,
+      runId: req.runId,
+      createdAt,
+    });
+    return { target: group.target, tenant, id, dir: finalDir, kind, rows, deleted, files };
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    if (err instanceof SluiceError) throw err.withContext(where);
+    throw new SluiceError('SLUICE_EXPORT_WRITE', `export of ${req.pipeline} for tenant ${tenant} to ${tenantDir} failed: ${messageOf(err)}`, where, {
+      cause: err,
+    });
+  }
+}
+
+/** Keys of records deleted (or moved to another tenant) since the previous export, as `{"key": ...}` lines. */
+async function writeDeletes(dir: string, source: string, pages: AsyncIterable<StagedRecord[]>): Promise<ExportedFile | undefined> {
+  let out: OutputFile | undefined;
+  let rows = 0;
+  const name = `${source}.deleted.jsonl`;
+  for await (const page of pages) {
+    out ??= OutputFile.in(dir, name);
+    for (const r of page) await out.write(`${JSON.stringify({ key: r.key })}\n`);
+    rows += page.length;
+  }
+  if (!out) return undefined;
+  const { bytes, sha256 } = await out.close();
+  return { path: name, format: 'jsonl', source, rows, bytes, sha256 };
+}
+
+/** A crash mid-export leaves a `.tmp-*` folder behind; the next export of the tenant removes it. */
+async function removeStaleTemporaries(tenantDir: string): Promise<void> {
+  for (const entry of await readdir(tenantDir)) {
+    if (entry.startsWith('.tmp-') || entry.startsWith('.latest-')) await rm(join(tenantDir, entry), { recursive: true, force: true });
+  }
+}
+
+/** `latest` → the newest export, replaced atomically (a new link renamed over the old one). */
+async function pointLatest(tenantDir: string, id: string): Promise<void> {
+  const link = join(tenantDir, `.latest-${id}`);
+  await symlink(id, link, 'junction');
+  await rename(link, join(tenantDir, 'latest'));
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Keyset reading, shared by the SQL readers. Every read is ordered by `(cursor, key...)` (or by the key
+ * alone for a full read) and resumes strictly after the last pair committed, so rows that share a cursor
+ * value are never skipped or read twice, whatever the batch size.
+ *
+ * Checkpoints (owned by the readers):
+ * - `{ mode: 'cursor', cursor, key }`: an incremental read; the next one starts after `(cursor, key)`.
+ * - `{ mode: 'full', key, done: false }`: a full read in progress; a resumed run goes on after `key`.
+ * - `{ mode: 'full', done: true }`: the last full read finished; the next run reads everything again.
+ * Values are stored in each driver's own encoding (`encode`/`decode` in the driver).
+ */
+import { SluiceError } from '../../core/errors';
+import type { Batch, Checkpoint, Json, SourceRecord } from '../../core/record';
+import type { TenantRule } from '../../config/parts';
+import type { ReadConfig } from './config';
+
+export type ReadCheckpoint =
+  | { mode: 'cursor'; cursor: Json; key: Json[] }
+  | { mode: 'full'; key: Json[] | null; done: boolean };
+
+/** Where a read starts. */
+export type StartAt =
+  | { kind: 'beginning' }
+  /** strictly after `(cursor, key...)`, or after `key...` for a full read */
+  | { kind: 'after'; cursor: Json | undefined; key: Json[] }
+  /** every row with cursor ≥ `cursor - lookback` (a look-back re-read; no key tie-break) */
+  | { kind: 'lookback'; cursor: Json; lookback: number };
+
+export function startAt(config: ReadConfig, from: Checkpoint | undefined): StartAt {
+  const cp = from as ReadCheckpoint | undefined;
+  if (config.cursor) {
+    if (cp?.mode !== 'cursor') return { kind: 'beginning' };
+    if (config.lookback) return { kind: 'lookback', cursor: cp.cursor, lookback: config.lookback };
+    return { kind: 'after', cursor: cp.cursor, key: cp.key };
+  }
+  if (cp?.mode === 'full' && !cp.done && cp.key) return { kind: 'after', cursor: undefined, key: cp.key };
+  return { kind: 'beginning' };
+}
+
+export function checkpointAfter(config: ReadConfig, cursor: Json | undefined, key: Json[]): Checkpoint {
+  return config.cursor ? { mode: 'cursor', cursor: cursor ?? null, key } : { mode: 'full', key, done: false };
+}
+
+/** The checkpoint a full read commits when it has read everything, so the next run starts over. */
+export const FULL_READ_DONE: Checkpoint = { mode: 'full', key: null, done: true };
+
+/** The staged key of a row: one column's text, or a JSON array of several columns' texts. */
+export function keyText(parts: readonly string[]): string {
+  return parts.length === 1 ? parts[0]! : JSON.stringify(parts);
+}
+
+/** Reads a record's key, tenant and cursor from a row of plain values. */
+export interface RowShape {
+  key: readonly string[];
+  cursor: string | undefined;
+  tenant: TenantRule;
+}
+
+export function recordOf(
+  row: Record<string, unknown>,
+  shape: RowShape,
+  json: string,
+  where: { pipeline: string; source: string },
+): SourceRecord {
+  const parts = shape.key.map((k) => {
+    const v = row[k];
+    if (v === null || v === undefined) {
+      throw new SluiceError('SLUICE_SOURCE_NULL_KEY', `${where.pipeline}/${where.source}: a row has NULL in key column ${k}`, where);
+    }
+    return valueText(v);
+  });
+  const key = keyText(parts);
+  let tenant: string;
+  if ('value' in shape.tenant) tenant = shape.tenant.value;
+  else {
+    const v = row[shape.tenant.column];
+    if (v === null || v === undefined) {
+      throw new SluiceError(
+        'SLUICE_SOURCE_NULL_KEY',
+        `${where.pipeline}/${where.source}: row ${key} has NULL in tenant column ${shape.tenant.column}`,
+        { ...where, key },
+      );
+    }
+    tenant = valueText(v);
+  }
+  let cursor: string | null = null;
+  if (shape.cursor) {
+    const v = row[shape.cursor];
+    if (v === null || v === undefined) {
+      throw new SluiceError(
+        'SLUICE_SOURCE_NULL_KEY',
+        `${where.pipeline}/${where.source}: row ${key} has NULL in cursor column ${shape.cursor}`,
+        { ...where, key, hint: 'use a NOT NULL cursor column, or a query with coalesce(...)' },
+      );
+    }
+    cursor = valueText(v);
+  }
+  return { tenant, key, cursor, json, op: 'upsert' };
+}
+
+function valueText(v: unknown): string {
+  if (Buffer.isBuffer(v)) return v.toString('base64');
+  if (v instanceof Date) return v.toISOString();
+  return String(v);
+}
+
+/**
+ * Cuts a stream of rows into batches of `size`, each with the checkpoint after its last row.
+ * Rows are converted as they arrive; at most one batch is held at a time.
+ */
+export async function* inBatches<Row>(
+  rows: AsyncIterable<Row> | Iterable<Row>,
+  size: number,
+  toRecord: (row: Row) => SourceRecord,
+  checkpointOf: (row: Row) => Checkpoint,
+  signal: AbortSignal,
+): AsyncGenerator<Batch> {
+  let records: SourceRecord[] = [];
+  let last: Row | undefined;
+  for await (const row of rows) {
+    records.push(toRecord(row));
+    last = row;
+    if (records.length >= size) {
+      yield { rows: { kind: 'records', records }, checkpoint: checkpointOf(last) };
+      records = [];
+      signal.throwIfAborted();
+    }
+  }
+  if (records.length > 0) yield { rows: { kind: 'records', records }, checkpoint: checkpointOf(last!) };
+}
+
+/** Finds the first duplicate key in a source without a unique constraint on the key, before anything is staged. */
+export function duplicateKeyError(where: { pipeline: string; source: string }, keys: string[], count: number): SluiceError {
+  const shown = keys.slice(0, 5).join(', ');
+  return new SluiceError(
+    'SLUICE_SOURCE_DUPLICATE_KEY',
+    `${where.pipeline}/${where.source}: the key is not unique: ${count} key value${count === 1 ? '' : 's'} appear more than once (${shown}). Nothing was staged.`,
+    { ...where, key: keys[0], hint: 'choose key columns that identify one row, or fix the duplicates in the source' },
+  );
+}
+
+export function missingColumnError(
+  where: { pipeline: string; source: string },
+  role: string,
+  column: string,
+  columns: readonly string[],
+): SluiceError {
+  return new SluiceError(
+    'SLUICE_SOURCE_COLUMN',
+    `${where.pipeline}/${where.source}: ${role} column "${column}" does not exist; the source has: ${columns.join(', ')}`,
+    where,
+  );
+}

@@ -1,0 +1,102 @@
+/**
+ * The pipeline file: its schema (assembled from the reader and exporter registries, so every
+ * component's options are validated by the component's own schema) and loading it from disk.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { EXPORTERS } from '../../exporters';
+import { ConfigErrors, SluiceError, messageOf } from '../core/errors';
+import { interpolateEnv, type Environment } from '../config/env';
+import { identifier, tenantRule } from '../config/parts';
+import { validateDocument } from '../config/validate';
+import { parseYaml } from '../config/yaml';
+import { readSchema } from '../extract/registry';
+
+const source = z
+  .strictObject({
+    name: identifier.describe('The source\'s name: names its staged records and its files in every export.'),
+    description: z.string().optional().describe('What this source is, for people.'),
+    tenant: tenantRule.optional().describe('Overrides the pipeline\'s `tenant` for this source.'),
+    read: readSchema,
+  })
+  .describe('One place to read records from.');
+
+const [firstExporter, ...moreExporters] = EXPORTERS.map((e) =>
+  e.options
+    .extend({
+      format: z.literal(e.format).describe(e.description),
+      path: z.string().min(1).describe('The folder exports go to: `<path>/<pipeline>/<tenant>/<export-id>/`. Relative to the working directory.'),
+    })
+    .describe(`${e.format}: ${e.description}`),
+);
+const exportEntry = z.discriminatedUnion('format', [firstExporter!, ...moreExporters]);
+
+export const pipelineSchema = z
+  .strictObject({
+    $schema: z.string().optional().describe('The JSON Schema of this file, for editors.'),
+    name: identifier.describe('The pipeline\'s name: it keys its checkpoints, runs, lock and export folders.'),
+    description: z.string().optional().describe('What this pipeline does, for people.'),
+    staging: z
+      .string()
+      .optional()
+      .describe('The staging store: `postgres://…` or `sqlite:path`. `SLUICE_STAGING_URL` overrides it; the default is `sqlite:.sluice/staging.db`.'),
+    tenant: tenantRule.optional(),
+    sources: z.array(source).min(1).describe('Where records come from.'),
+    export: z.array(exportEntry).default([]).describe('The datasets to write, each a format and a folder.'),
+  })
+  .superRefine((p, ctx) => {
+    const names = new Set<string>();
+    p.sources.forEach((s, i) => {
+      if (names.has(s.name)) ctx.addIssue({ code: 'custom', path: ['sources', i, 'name'], message: `another source is already named ${s.name}` });
+      names.add(s.name);
+      if (!s.tenant && !p.tenant) {
+        ctx.addIssue({ code: 'custom', path: ['sources', i], message: 'no tenant: set `tenant` on the pipeline or on this source' });
+      }
+    });
+    const seen = new Set<string>();
+    p.export.forEach((e, i) => {
+      const id = `${e.path}\u0000${e.format}`;
+      if (seen.has(id)) ctx.addIssue({ code: 'custom', path: ['export', i], message: `${e.format} is already exported to ${e.path}` });
+      seen.add(id);
+    });
+  })
+  .describe('A Sluice pipeline: sources to read, how records get their tenant, and the datasets to export.');
+
+export type Pipeline = z.output<typeof pipelineSchema>;
+export type PipelineSource = Pipeline['sources'][number];
+export type ExportEntry = Pipeline['export'][number];
+
+/** Reads, interpolates `${VAR}`s in, validates and freezes a pipeline file. Every problem names file:line:column. */
+export function loadPipeline(file: string, env: Environment = process.env): Pipeline {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new SluiceError('SLUICE_CONFIG_FILE', `cannot read pipeline file ${file}: ${messageOf(err)}`, { file }, { cause: err });
+  }
+  const src = parseYaml(text, file);
+  const problems: SluiceError[] = [];
+  try {
+    interpolateEnv(src, env);
+  } catch (err) {
+    if (!(err instanceof ConfigErrors)) throw err;
+    problems.push(...err.problems);
+  }
+  try {
+    const pipeline = validateDocument(src, pipelineSchema);
+    if (problems.length === 0) return pipeline;
+  } catch (err) {
+    if (!(err instanceof ConfigErrors)) throw err;
+    problems.push(...err.problems);
+  }
+  throw new ConfigErrors(problems);
+}
+
+/** The editor JSON Schema of the pipeline file, generated from the same zod schema that validates it. */
+export function pipelineJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(pipelineSchema, { io: 'input', unrepresentable: 'any' }),
+    $id: 'https://sluice.dev/schema/pipeline.json',
+    title: 'Sluice pipeline file',
+  };
+}

@@ -1,0 +1,186 @@
+/**
+ * A run's lifecycle: open the staging store, take the pipeline's lock, record the run, then for each
+ * source read batches from its last checkpoint and commit each (records and checkpoint together),
+ * then export what changed, per tenant. Whatever fails, committed batches stay committed, the run is
+ * recorded with its error, and the lock is released.
+ */
+import { resolve } from 'node:path';
+import { EXPORTERS } from '../../exporters';
+import { SluiceError, isSluiceError, messageOf, type ErrorContext } from '../core/errors';
+import { newRunId } from '../core/ids';
+import { batchSize } from '../core/record';
+import type { Environment } from '../config/env';
+import type { ExtractContext, Extractor } from '../extract/extractor';
+import { readerFor } from '../extract/registry';
+import type { Exporter } from '../export/exporter';
+import { exportDatasets, type ExportGroup, type TenantExport } from '../export/runner';
+import { DEFAULT_STAGING_URL, openStore } from '../stage/open';
+import type { StagingStore } from '../stage/store';
+import type { Pipeline, PipelineSource } from './pipeline';
+
+export interface RunOptions {
+  /** Write every current record to each export instead of the changes since the previous one. */
+  full?: boolean;
+  /** `--staging`, which wins over the environment and the file. */
+  stagingUrl?: string;
+  env?: Environment;
+  signal?: AbortSignal;
+  onProgress?(event: ProgressEvent): void;
+}
+
+export type ProgressEvent =
+  | { type: 'source'; source: string }
+  | { type: 'batch'; source: string; read: number; staged: number; unchanged: number }
+  | { type: 'export'; rows: number };
+
+export interface SourceCounts {
+  name: string;
+  read: number;
+  staged: number;
+  unchanged: number;
+  batches: number;
+}
+
+export interface RunSummary {
+  pipeline: string;
+  run: string;
+  status: 'succeeded';
+  staging: string;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  sources: SourceCounts[];
+  exports: Omit<TenantExport, 'files'>[];
+  peakRssBytes: number;
+}
+
+/** `--staging` > `SLUICE_STAGING_URL` > the file's `staging:` > `sqlite:.sluice/staging.db`. */
+export function stagingUrl(pipeline: Pipeline, opts: Pick<RunOptions, 'stagingUrl' | 'env'>): string {
+  const env = opts.env ?? process.env;
+  return opts.stagingUrl ?? env.SLUICE_STAGING_URL ?? pipeline.staging ?? DEFAULT_STAGING_URL;
+}
+
+export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Promise<RunSummary> {
+  const started = new Date();
+  const signal = opts.signal ?? new AbortController().signal;
+  const store = openStore(stagingUrl(pipeline, opts));
+  try {
+    await store.migrate();
+    const lock = await store.lock(pipeline.name);
+    try {
+      const run = newRunId();
+      await store.startRun(pipeline.name, run);
+      try {
+        const sources: SourceCounts[] = [];
+        for (const source of pipeline.sources) {
+          signal.throwIfAborted();
+          sources.push(await stageSource(store, pipeline, source, run, signal, opts));
+        }
+        const exports = await exportDatasets(store, {
+          pipeline: pipeline.name,
+          sources: pipeline.sources.map((s) => s.name),
+          groups: exportGroups(pipeline),
+          full: opts.full ?? false,
+          runId: run,
+          signal,
+          onRows: (rows) => opts.onProgress?.({ type: 'export', rows }),
+        });
+        await store.finishRun(run, { status: 'succeeded', exported: exports.reduce((n, e) => n + e.rows, 0) });
+        const finished = new Date();
+        return {
+          pipeline: pipeline.name,
+          run,
+          status: 'succeeded',
+          staging: `${store.kind} ${store.location}`,
+          startedAt: started.toISOString(),
+          finishedAt: finished.toISOString(),
+          durationMs: finished.getTime() - started.getTime(),
+          sources,
+          exports: exports.map(({ files: _files, ...e }) => e),
+          peakRssBytes: process.resourceUsage().maxRSS * 1024,
+        };
+      } catch (err) {
+        const failure = asRunError(err, signal, { pipeline: pipeline.name, run });
+        await store
+          .finishRun(run, { status: signal.aborted ? 'cancelled' : 'failed', errorCode: failure.code, error: failure.message })
+          .catch(() => undefined); // the store may be what failed; the original error matters more
+        throw failure;
+      }
+    } finally {
+      await lock.release();
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+async function stageSource(
+  store: StagingStore,
+  pipeline: Pipeline,
+  source: PipelineSource,
+  run: string,
+  signal: AbortSignal,
+  opts: RunOptions,
+): Promise<SourceCounts> {
+  opts.onProgress?.({ type: 'source', source: source.name });
+  const extractor = createExtractor(pipeline, source, store.accepts, signal);
+  const counts: SourceCounts = { name: source.name, read: 0, staged: 0, unchanged: 0, batches: 0 };
+  try {
+    const fields = await extractor.open();
+    await store.describeStream(pipeline.name, source.name, fields);
+    const from = await store.checkpoint(pipeline.name, source.name);
+    for await (const batch of extractor.extract(from)) {
+      const c = await store.commit({ id: run, pipeline: pipeline.name, source: source.name }, batch);
+      counts.read += c.read;
+      counts.staged += c.staged;
+      counts.unchanged += c.unchanged;
+      if (batchSize(batch.rows) > 0) counts.batches++;
+      opts.onProgress?.({ type: 'batch', source: source.name, ...c });
+      signal.throwIfAborted();
+    }
+    return counts;
+  } catch (err) {
+    throw asRunError(err, signal, { pipeline: pipeline.name, source: source.name, run });
+  } finally {
+    await extractor.close();
+  }
+}
+
+export function createExtractor(
+  pipeline: Pipeline,
+  source: PipelineSource,
+  accepts: ExtractContext['accepts'],
+  signal: AbortSignal,
+): Extractor {
+  const def = readerFor(source.read.driver);
+  return def.create(source.read, {
+    pipeline: pipeline.name,
+    source: source.name,
+    tenant: (source.tenant ?? pipeline.tenant)!, // the schema guarantees one of the two
+    accepts,
+    signal,
+  });
+}
+
+/** Export entries that share a path are written together, into one folder per tenant and run. */
+export function exportGroups(pipeline: Pipeline): ExportGroup[] {
+  const groups = new Map<string, ExportGroup>();
+  for (const entry of pipeline.export) {
+    const { format, path, ...options } = entry;
+    const def = EXPORTERS.find((e) => e.format === format)!;
+    const exporter = (def.create as (o: unknown) => Exporter)(def.options.parse(options));
+    let group = groups.get(path);
+    if (!group) groups.set(path, (group = { target: path, dir: resolve(path), formats: [] }));
+    group.formats.push({ format, exporter });
+  }
+  return [...groups.values()];
+}
+
+function asRunError(err: unknown, signal: AbortSignal, context: ErrorContext): SluiceError {
+  if (signal.aborted && !(isSluiceError(err) && err.code !== 'SLUICE_RUN_CANCELLED')) {
+    return new SluiceError('SLUICE_RUN_CANCELLED', `${context.pipeline}: the run was cancelled; committed batches are kept and the next run resumes after them`, context);
+  }
+  if (isSluiceError(err)) return err.withContext(context);
+  const where = [context.pipeline, context.source].filter(Boolean).join('/');
+  return new SluiceError('SLUICE_STAGING_WRITE', `${where}: ${messageOf(err)}`, context, { cause: err });
+}

@@ -1,0 +1,78 @@
+/**
+ * The staging store's tables. A *stream* is one source of one pipeline; records belong to a stream and
+ * a tenant. `seq` grows on every change of a record and drives incremental exports.
+ */
+import type { Knex } from 'knex';
+
+export async function up(knex: Knex): Promise<void> {
+  const pg = knex.client.config.client === 'pg';
+  await knex.schema.createTable('sluice_streams', (t) => {
+    t.increments('id').primary();
+    t.text('pipeline').notNullable();
+    t.text('source').notNullable();
+    t.text('checkpoint').nullable().comment('the extractor\'s position after the last committed batch (JSON)');
+    t.text('fields').nullable().comment('the fields the extractor described (JSON), for manifests');
+    t.text('run_id').nullable();
+    t.timestamp('updated_at', { useTz: true }).nullable();
+    t.unique(['pipeline', 'source']);
+  });
+  await knex.schema.createTable('sluice_records', (t) => {
+    t.integer('stream_id').notNullable().references('sluice_streams.id');
+    t.text('key').notNullable();
+    t.text('tenant').notNullable();
+    t.text('op').notNullable().comment('upsert or delete (a tombstone)');
+    t.text('data').nullable().comment('the record as JSON text; NULL for a tombstone');
+    t.text('hash').notNullable().comment('md5 of data: equal hashes mean the record did not change');
+    t.text('cursor').nullable();
+    t.text('run_id').notNullable().comment('the run that last changed this record');
+    t.bigInteger('seq').notNullable();
+    t.timestamp('staged_at', { useTz: true }).notNullable();
+    t.primary(['stream_id', 'key', 'tenant']);
+    t.index(['stream_id', 'tenant', 'seq'], 'sluice_records_tenant_seq');
+  });
+  await knex.schema.createTable('sluice_runs', (t) => {
+    t.text('id').primary();
+    t.text('pipeline').notNullable();
+    t.text('status').notNullable().comment('running, succeeded, failed, cancelled or abandoned');
+    t.timestamp('started_at', { useTz: true }).notNullable();
+    t.timestamp('finished_at', { useTz: true }).nullable();
+    t.bigInteger('rows_read').notNullable().defaultTo(0);
+    t.bigInteger('rows_staged').notNullable().defaultTo(0);
+    t.bigInteger('rows_unchanged').notNullable().defaultTo(0);
+    t.bigInteger('rows_exported').notNullable().defaultTo(0);
+    t.text('error_code').nullable();
+    t.text('error').nullable();
+    t.index(['pipeline', 'started_at']);
+  });
+  await knex.schema.createTable('sluice_exports', (t) => {
+    t.text('id').notNullable();
+    t.text('pipeline').notNullable();
+    t.text('target').notNullable().comment('the export path the dataset was published under');
+    t.text('tenant').notNullable();
+    t.text('dir').notNullable();
+    t.boolean('full').notNullable();
+    t.text('seqs').notNullable().comment('JSON: per source, the change sequence this export covers up to');
+    t.bigInteger('rows').notNullable();
+    t.text('run_id').nullable();
+    t.timestamp('created_at', { useTz: true }).notNullable();
+    t.primary(['pipeline', 'target', 'tenant', 'id']);
+  });
+  if (pg) {
+    await knex.raw('CREATE SEQUENCE sluice_record_seq');
+  } else {
+    await knex.schema.createTable('sluice_counters', (t) => {
+      t.text('name').primary();
+      t.bigInteger('value').notNullable();
+    });
+    await knex('sluice_counters').insert({ name: 'record_seq', value: 0 });
+  }
+}
+
+export async function down(knex: Knex): Promise<void> {
+  await knex.schema.dropTable('sluice_exports');
+  await knex.schema.dropTable('sluice_runs');
+  await knex.schema.dropTable('sluice_records');
+  await knex.schema.dropTable('sluice_streams');
+  await knex.raw('DROP SEQUENCE IF EXISTS sluice_record_seq').catch(() => undefined);
+  await knex.schema.dropTableIfExists('sluice_counters');
+}

@@ -1,0 +1,18 @@
+/**
+ * Migrations are listed here rather than found on disk, so they run the same from `src/` under ts-jest
+ * and from `dist/`. Add a new one at the end; never edit one that has shipped.
+ */
+import type { Knex } from 'knex';
+import * as m001 from './001_initial';
+
+const MIGRATIONS: Record<string, Knex.Migration> = {
+  '001_initial': m001,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(MIGRATIONS),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => MIGRATIONS[name]!,
+};
+
+export const MIGRATION_TABLE = 'sluice_migrations';

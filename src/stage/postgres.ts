@@ -1,0 +1,118 @@
+/**
+ * The PostgreSQL staging store, for production and for several workers sharing one store. Batches are
+ * loaded with COPY into a temporary table and merged with set-based SQL; exports read back with COPY.
+ * Content hashes are computed by the database. The run lock is a session advisory lock, held on a
+ * dedicated connection, so it holds across machines and is released if the holder dies.
+ */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import knexFactory, { type Knex } from 'knex';
+import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
+import { SluiceError, messageOf } from '../core/errors';
+import { encodeCopyRecord } from '../core/copy-text';
+import type { Batch } from '../core/record';
+import { describeUrl } from '../extract/read/connect-error';
+import { KnexStore } from './knex-store';
+import type { CommitCounts, RecordQuery } from './store';
+import { commitPostgres } from './sql/commit-postgres';
+
+/** Advisory lock namespace (the first key of the two-key form) for pipeline run locks. */
+const RUN_LOCK = 0x51c1;
+
+export class PostgresStore extends KnexStore {
+  readonly kind = 'postgres';
+  readonly accepts = ['copy', 'records'] as const;
+
+  static open(url: string): PostgresStore {
+    const knex = knexFactory({
+      client: 'pg',
+      connection: { connectionString: url, application_name: 'sluice' },
+      pool: { min: 0, max: 4 },
+    });
+    return new PostgresStore(knex, describeUrl(url));
+  }
+
+  /** Runs `fn` on one raw connection of the pool (COPY needs the driver's own client). */
+  private async withClient<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+    let client: pg.Client;
+    try {
+      client = (await this.knex.client.acquireConnection()) as pg.Client;
+    } catch (err) {
+      throw new SluiceError('SLUICE_STAGING_CONNECT', `cannot connect to the staging store at ${this.location}: ${messageOf(err)}`, {}, { cause: err });
+    }
+    try {
+      return await fn(client);
+    } finally {
+      await this.knex.client.releaseConnection(client);
+    }
+  }
+
+  override async migrate(): Promise<void> {
+    try {
+      await super.migrate();
+    } catch (err) {
+      throw new SluiceError('SLUICE_STAGING_CONNECT', `cannot prepare the staging store at ${this.location}: ${messageOf(err)}`, {}, { cause: err });
+    }
+  }
+
+  async lock(pipelineName: string): Promise<{ release(): Promise<void> }> {
+    const client = (await this.knex.client.acquireConnection()) as pg.Client;
+    const r = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok`, [RUN_LOCK, pipelineName]);
+    if (!r.rows[0]!.ok) {
+      await this.knex.client.releaseConnection(client);
+      throw new SluiceError('SLUICE_LOCKED', `pipeline ${pipelineName} is already running (advisory lock held on ${this.location})`, {
+        pipeline: pipelineName,
+      });
+    }
+    return {
+      release: async () => {
+        await client.query(`SELECT pg_advisory_unlock($1, hashtext($2))`, [RUN_LOCK, pipelineName]).catch(() => undefined);
+        await this.knex.client.releaseConnection(client);
+      },
+    };
+  }
+
+  async commit(run: { id: string; pipeline: string; source: string }, batch: Batch): Promise<CommitCounts> {
+    const stream = (await this.streamId(run.pipeline, run.source))!;
+    const rows = batch.rows;
+    const data = rows.kind === 'copy' ? rows.data : [Buffer.from(rows.records.map(encodeCopyRecord).join(''), 'utf8')];
+    return this.withClient((client) =>
+      commitPostgres(client, {
+        stream,
+        run,
+        checkpoint: batch.checkpoint,
+        load: (sql) => pipeline(Readable.from(data), client.query(copyFrom(sql))),
+      }),
+    );
+  }
+
+  async *readJsonLines(tenant: string, q: Omit<RecordQuery, 'op'>): AsyncGenerator<Buffer> {
+    const stream = await this.streamId(q.pipeline, q.source, { create: false });
+    if (stream === undefined) return;
+    const client = (await this.knex.client.acquireConnection()) as pg.Client;
+    try {
+      await client.query('BEGIN READ ONLY');
+      await client.query(
+        `SELECT set_config('sluice.stream', $1, true), set_config('sluice.tenant', $2, true),
+                set_config('sluice.after', $3, true), set_config('sluice.upto', $4, true)`,
+        [String(stream), tenant, String(q.afterSeq), String(q.upToSeq)],
+      );
+      // CSV with a quote and a delimiter that valid JSON text never contains: each line is the data as is.
+      const copy = client.query(
+        copyTo(`COPY (SELECT data FROM sluice_records
+          WHERE stream_id = current_setting('sluice.stream')::int AND tenant = current_setting('sluice.tenant')
+            AND seq > current_setting('sluice.after')::bigint AND seq <= current_setting('sluice.upto')::bigint
+            AND op = 'upsert'
+          ORDER BY seq) TO STDOUT WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')`),
+      );
+      yield* copy as AsyncIterable<Buffer>;
+      await client.query('COMMIT');
+    } finally {
+      await client.query('ROLLBACK').catch(() => undefined);
+      await this.knex.client.releaseConnection(client);
+    }
+  }
+}
+
+export type { Knex };

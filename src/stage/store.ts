@@ -1,0 +1,118 @@
+/**
+ * The StagingStore keeps every source's records, each source's checkpoint, the runs and the exports.
+ * Its promise: `commit` writes a batch's records *and* its checkpoint in one transaction, so after a
+ * crash anywhere the store holds exactly the batches before the last checkpoint. Every read of records
+ * names a tenant: there is no way to read across tenants. See `sqlite.ts` (the embedded default) and
+ * `postgres.ts` as examples.
+ */
+import type { Batch, BatchRows, Checkpoint, Field, StagedRecord } from '../core/record';
+
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'abandoned';
+
+export interface RunRow {
+  id: string;
+  pipeline: string;
+  status: RunStatus;
+  startedAt: string;
+  finishedAt: string | null;
+  read: number;
+  staged: number;
+  unchanged: number;
+  exported: number;
+  errorCode: string | null;
+  error: string | null;
+}
+
+export interface CommitCounts {
+  read: number;
+  /** new or changed records written */
+  staged: number;
+  /** records whose content hash matched what was staged */
+  unchanged: number;
+}
+
+/** Which records of one tenant and source to read: changes after `afterSeq` up to `upToSeq`. */
+export interface RecordQuery {
+  pipeline: string;
+  source: string;
+  afterSeq: number;
+  upToSeq: number;
+  op: 'upsert' | 'delete';
+}
+
+export interface ExportRow {
+  id: string;
+  pipeline: string;
+  target: string;
+  tenant: string;
+  dir: string;
+  full: boolean;
+  /** per source, the highest change sequence this export includes */
+  seqs: Record<string, number>;
+  rows: number;
+  runId: string | null;
+  createdAt: string;
+}
+
+export interface StreamRow {
+  source: string;
+  checkpoint: Checkpoint | null;
+  fields: Field[] | null;
+  runId: string | null;
+  updatedAt: string | null;
+}
+
+export interface TenantCount {
+  tenant: string;
+  source: string;
+  records: number;
+  deleted: number;
+}
+
+export interface StagingStore {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Where the store is, without credentials, for messages. */
+  readonly location: string;
+  /** The batch row shapes `commit` takes natively, best first. */
+  readonly accepts: readonly BatchRows['kind'][];
+
+  /** Creates or updates the store's tables. */
+  migrate(): Promise<void>;
+  /** Whether the tables exist (a dry run reads an unmigrated store as empty rather than creating it). */
+  isMigrated(): Promise<boolean>;
+
+  /** Takes the pipeline's run lock or throws `SLUICE_LOCKED`; it holds across processes and dies with its holder. */
+  lock(pipeline: string): Promise<{ release(): Promise<void> }>;
+
+  /** Records a new run; marks earlier `running` runs of the pipeline (whose process died) as abandoned. */
+  startRun(pipeline: string, id: string): Promise<void>;
+  finishRun(id: string, outcome: { status: RunStatus; exported?: number; errorCode?: string; error?: string }): Promise<void>;
+  runs(pipeline: string, limit: number): Promise<RunRow[]>;
+
+  /** The last committed checkpoint of a source, if any. */
+  checkpoint(pipeline: string, source: string): Promise<Checkpoint | undefined>;
+  /** Records the fields a source described; kept beside its checkpoint for manifests. */
+  describeStream(pipeline: string, source: string, fields: Field[]): Promise<void>;
+  streams(pipeline: string): Promise<StreamRow[]>;
+
+  /** Writes a batch's records and its checkpoint in one transaction, counted into the run. */
+  commit(run: { id: string; pipeline: string; source: string }, batch: Batch): Promise<CommitCounts>;
+  /** For a dry run: of these keys, which are staged, for which tenant, with which hash. Reads nothing else. */
+  stagedHashes(pipeline: string, source: string, keys: string[]): Promise<Map<string, { tenant: string; hash: string }>>;
+
+  /** The tenants that have records in a pipeline. */
+  tenants(pipeline: string): Promise<string[]>;
+  /** The highest change sequence of a source's records (0 when it has none). */
+  highWater(pipeline: string, source: string): Promise<number>;
+  /** One tenant's records of one source, in change order, a page at a time. */
+  read(tenant: string, query: RecordQuery): AsyncIterable<StagedRecord[]>;
+  /** The data of the same records (upserts only) as JSON Lines bytes: the fast path for exporters that write JSON text. */
+  readJsonLines(tenant: string, query: Omit<RecordQuery, 'op'>): AsyncIterable<Buffer>;
+  countRecords(pipeline: string): Promise<TenantCount[]>;
+
+  lastExport(pipeline: string, target: string, tenant: string): Promise<ExportRow | undefined>;
+  addExport(row: ExportRow): Promise<void>;
+  exports(pipeline: string, limit: number): Promise<ExportRow[]>;
+
+  close(): Promise<void>;
+}
