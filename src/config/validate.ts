@@ -37,7 +37,9 @@ function explain(issue: z.core.$ZodIssue, got: unknown): string {
         return `expected one of ${note.options.map(String).join(', ')}, got ${describe(got)}`;
       }
       const expected = issue.errors.flatMap((branch) => branch.filter((i) => i.code === 'invalid_type' && i.path.length === 0).map((i) => (i as { expected: string }).expected));
-      return expected.length ? `expected ${[...new Set(expected)].join(' or ')}, got ${describe(got)}` : issue.message;
+      if (!expected.length) return issue.message;
+      const types = [...new Set(expected)].join(' or ');
+      return got === undefined ? `required field is missing (expected ${types})` : `expected ${types}, got ${describe(got)}`;
     }
     case 'too_small':
     case 'too_big':

@@ -18,7 +18,7 @@ export function connectError(
   where: { pipeline: string; source: string },
 ): SluiceError {
   const e = err as { code?: string };
-  const message = messageOf(err);
+  const message = messageOf(err).replace(/^Error: /, '');
   const reason = [e.code && !message.includes(e.code) ? e.code : '', message].filter(Boolean).join(': ');
   return new SluiceError(
     'SLUICE_SOURCE_CONNECT',

@@ -71,7 +71,7 @@ class PostgresReader implements Extractor {
       `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
        SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'iso_8601';`,
     );
-    const probe = await this.sql(`SELECT * FROM ${this.from} AS s LIMIT 0`);
+    const probe = await this.probe();
     const oids = [...new Set(probe.fields.map((f) => f.dataTypeID))];
     const types = await this.sql<{ oid: number; name: string; typname: string; category: string }>(
       `SELECT t.oid::int AS oid, format_type(t.oid, NULL) AS name, t.typname, t.typcategory AS category
@@ -107,6 +107,26 @@ class PostgresReader implements Extractor {
       return await this.client!.query<R>(text, values);
     } catch (err) {
       throw queryError(this.label, err, this.where);
+    }
+  }
+
+  /** The source's columns. A syntax error in a `query` is reported at its place in the user's query. */
+  private async probe(): Promise<pg.QueryResult> {
+    const prefix = 'SELECT * FROM (';
+    const sql = this.config.query ? `${prefix}${this.from.slice(1, -1)}) AS s LIMIT 0` : `SELECT * FROM ${this.from} AS s LIMIT 0`;
+    try {
+      return await this.client!.query(sql);
+    } catch (err) {
+      const at = Number((err as { position?: string }).position);
+      if (!this.config.query || !at) throw queryError(this.label, err, this.where);
+      const offset = at - 1 - prefix.length;
+      const query = this.from.slice(1, -1);
+      throw new SluiceError(
+        'SLUICE_SOURCE_QUERY',
+        `${this.label}: ${messageOf(err)} in the query at character ${offset + 1}: ${query.slice(Math.max(0, offset - 20), offset)}⟶${query.slice(offset, offset + 30)}`,
+        this.where,
+        { cause: err },
+      );
     }
   }
 

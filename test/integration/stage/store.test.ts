@@ -1,0 +1,129 @@
+// The staging store's promises, once for each backend: a batch and its checkpoint commit together or
+// not at all; unchanged records are not staged again; records that move tenant leave a tombstone;
+// every read names a tenant and sees only that tenant; the run lock excludes a second holder.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeCopyRecord } from '../../../src/core/copy-text';
+import type { Batch, SourceRecord, StagedRecord } from '../../../src/core/record';
+import { openStore } from '../../../src/stage/open';
+import type { StagingStore } from '../../../src/stage/store';
+import { isUp, scratchDatabase, serviceStatus, type ScratchDb } from '../../helpers/services';
+
+const rec = (key: string, tenant: string, data: object): SourceRecord => ({ key, tenant, cursor: null, op: 'upsert', json: JSON.stringify(data) });
+const batch = (records: SourceRecord[], at: number): Batch => ({ rows: { kind: 'records', records }, checkpoint: { at } });
+const ALL = { afterSeq: 0, upToSeq: Number.MAX_SAFE_INTEGER };
+
+async function readAll(store: StagingStore, tenant: string, op: 'upsert' | 'delete' = 'upsert'): Promise<StagedRecord[]> {
+  const out: StagedRecord[] = [];
+  for await (const page of store.read(tenant, { pipeline: 'p', source: 's', ...ALL, op })) out.push(...page);
+  return out;
+}
+
+const backends: [string, () => Promise<{ url: string; done(): Promise<void> }>][] = [
+  ['sqlite', async () => ({ url: `sqlite:${join(mkdtempSync(join(tmpdir(), 'sluice-store-')), 'staging.db')}`, done: async () => undefined })],
+];
+if (isUp('postgres')) {
+  backends.push([
+    'postgres',
+    async () => {
+      const db: ScratchDb = await scratchDatabase('postgres');
+      return { url: db.url, done: db.drop };
+    },
+  ]);
+} else {
+  test.skip(`postgres store [skipped: postgres ${serviceStatus('postgres')}]`, () => undefined);
+}
+
+describe.each(backends)('%s store', (_name, make) => {
+  let store: StagingStore;
+  let done: () => Promise<void>;
+  let url: string;
+  const run = { id: 'run-1', pipeline: 'p', source: 's' };
+
+  beforeEach(async () => {
+    const b = await make();
+    done = b.done;
+    url = b.url;
+    store = openStore(url);
+    await store.migrate();
+    await store.startRun('p', 'run-1');
+  });
+  afterEach(async () => {
+    await store.close();
+    await done();
+  });
+
+  test('a batch and its checkpoint are committed together; identical records are not staged again', async () => {
+    expect(await store.checkpoint('p', 's')).toBeUndefined();
+    expect(await store.commit(run, batch([rec('1', 'a', { v: 1 }), rec('2', 'b', { v: 2 })], 1))).toEqual({ read: 2, staged: 2, unchanged: 0 });
+    expect(await store.checkpoint('p', 's')).toEqual({ at: 1 });
+    expect(await store.commit(run, batch([rec('1', 'a', { v: 1 }), rec('2', 'b', { v: 3 })], 2))).toEqual({ read: 2, staged: 1, unchanged: 1 });
+    expect((await readAll(store, 'b')).map((r) => JSON.parse(r.json!))).toEqual([{ v: 3 }]);
+    const [runRow] = await store.runs('p', 1);
+    expect(runRow).toMatchObject({ read: 4, staged: 3, unchanged: 1, status: 'running' });
+  });
+
+  test('a batch that fails (duplicate keys) leaves neither records nor checkpoint behind', async () => {
+    await store.commit(run, batch([rec('1', 'a', { v: 1 })], 1));
+    await expect(store.commit(run, batch([rec('2', 'a', { v: 2 }), rec('2', 'a', { v: 3 })], 2))).rejects.toMatchObject({ code: 'SLUICE_SOURCE_DUPLICATE_KEY' });
+    expect(await store.checkpoint('p', 's')).toEqual({ at: 1 });
+    expect((await readAll(store, 'a')).map((r) => r.key)).toEqual(['1']);
+  });
+
+  test('a record that moves to another tenant leaves a tombstone with its old tenant', async () => {
+    await store.commit(run, batch([rec('1', 'a', { v: 1 })], 1));
+    await store.commit(run, batch([rec('1', 'b', { v: 1 })], 2));
+    expect(await readAll(store, 'a')).toEqual([]);
+    expect((await readAll(store, 'a', 'delete')).map((r) => r.key)).toEqual(['1']);
+    expect((await readAll(store, 'b')).map((r) => r.key)).toEqual(['1']);
+    expect(await store.tenants('p')).toEqual(['a', 'b']);
+  });
+
+  test('reads are per tenant, in change order, and the JSON Lines path returns the same data', async () => {
+    const records = Array.from({ length: 30 }, (_, i) => rec(String(i), i % 3 === 0 ? 'x' : 'y', { i, s: 'a,"b"\n😀' }));
+    await store.commit(run, batch(records, 1));
+    const x = await readAll(store, 'x');
+    expect(x.map((r) => r.key)).toEqual(records.filter((r) => r.tenant === 'x').map((r) => r.key));
+    expect(x.every((r) => r.tenant === 'x')).toBe(true);
+    const seqs = x.map((r) => r.seq);
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+    const chunks: Buffer[] = [];
+    for await (const c of store.readJsonLines('x', { pipeline: 'p', source: 's', ...ALL })) chunks.push(c);
+    expect(Buffer.concat(chunks).toString('utf8')).toBe(x.map((r) => `${r.json}\n`).join(''));
+    const hw = await store.highWater('p', 's');
+    const later = [];
+    for await (const page of store.read('y', { pipeline: 'p', source: 's', afterSeq: hw, upToSeq: Number.MAX_SAFE_INTEGER, op: 'upsert' })) later.push(...page);
+    expect(later).toEqual([]);
+  });
+
+  test('COPY-text batches stage the same as record batches', async () => {
+    const records = [rec('k\t1', 'tab\\tenant', { note: 'line\nbreak\\' }), rec('k2', 'Ünïcødé', { n: null })];
+    const data = [Buffer.from(records.map(encodeCopyRecord).join(''), 'utf8')];
+    expect(await store.commit(run, { rows: { kind: 'copy', data, count: 2 }, checkpoint: { at: 9 } })).toEqual({ read: 2, staged: 2, unchanged: 0 });
+    expect((await readAll(store, 'tab\\tenant'))[0]).toMatchObject({ key: 'k\t1', json: JSON.stringify({ note: 'line\nbreak\\' }) });
+    expect(await store.commit(run, batch(records, 10))).toEqual({ read: 2, staged: 0, unchanged: 2 });
+  });
+
+  test('the run lock admits one holder at a time', async () => {
+    const first = await store.lock('p');
+    const other = openStore(url);
+    try {
+      await expect(other.lock('p')).rejects.toMatchObject({ code: 'SLUICE_LOCKED', kind: 'lock' });
+      const different = await other.lock('another-pipeline');
+      await different.release();
+      await first.release();
+      const again = await other.lock('p');
+      await again.release();
+    } finally {
+      await other.close();
+    }
+  });
+
+  test('a run left running by a dead process is marked abandoned by the next one', async () => {
+    await store.startRun('p', 'run-2');
+    const runs = await store.runs('p', 5);
+    expect(runs.find((r) => r.id === 'run-1')).toMatchObject({ status: 'abandoned' });
+    expect(runs.find((r) => r.id === 'run-2')).toMatchObject({ status: 'running' });
+  });
+});
