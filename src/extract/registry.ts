@@ -4,13 +4,14 @@
  */
 import { z } from 'zod';
 import type { ExtractorDefinition } from './extractor';
+import { mysqlReader } from './read/mysql';
 import { postgresReader } from './read/postgres';
 import { sqliteReader } from './read/sqlite';
 
-export const READERS = [postgresReader, sqliteReader] as const;
+export const READERS = [postgresReader, mysqlReader, sqliteReader] as const;
 
 export const readSchema = z
-  .discriminatedUnion('driver', [postgresReader.config, sqliteReader.config])
+  .discriminatedUnion('driver', [postgresReader.config, mysqlReader.config, sqliteReader.config])
   .describe('Read rows from a SQL database: streamed, read-only, incremental with a cursor.');
 
 export function readerFor(driver: string): ExtractorDefinition {

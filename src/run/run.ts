@@ -9,6 +9,7 @@ import { EXPORTERS } from '../../exporters';
 import { SluiceError, isSluiceError, messageOf, type ErrorContext } from '../core/errors';
 import { newRunId } from '../core/ids';
 import { batchSize } from '../core/record';
+import { readAhead } from '../core/read-ahead';
 import type { Environment } from '../config/env';
 import type { ExtractContext, Extractor } from '../extract/extractor';
 import { readerFor } from '../extract/registry';
@@ -129,7 +130,7 @@ async function stageSource(
     const fields = await extractor.open();
     await store.describeStream(pipeline.name, source.name, fields);
     const from = await store.checkpoint(pipeline.name, source.name);
-    for await (const batch of extractor.extract(from)) {
+    for await (const batch of readAhead(extractor.extract(from))) {
       const c = await store.commit({ id: run, pipeline: pipeline.name, source: source.name }, batch);
       counts.read += c.read;
       counts.staged += c.staged;
@@ -177,7 +178,7 @@ export function exportGroups(pipeline: Pipeline): ExportGroup[] {
 }
 
 function asRunError(err: unknown, signal: AbortSignal, context: ErrorContext): SluiceError {
-  if (signal.aborted && !(isSluiceError(err) && err.code !== 'SLUICE_RUN_CANCELLED')) {
+  if (signal.aborted) {
     return new SluiceError('SLUICE_RUN_CANCELLED', `${context.pipeline}: the run was cancelled; committed batches are kept and the next run resumes after them`, context);
   }
   if (isSluiceError(err)) return err.withContext(context);

@@ -126,19 +126,17 @@ export abstract class KnexStore implements StagingStore {
   }
 
   async tenants(pipeline: string): Promise<string[]> {
-    const rows = await this.knex('sluice_records as r')
-      .join('sluice_streams as s', 's.id', 'r.stream_id')
+    const rows = await this.knex('sluice_tenants as t')
+      .join('sluice_streams as s', 's.id', 't.stream_id')
       .where('s.pipeline', pipeline)
-      .distinct('r.tenant')
-      .orderBy('r.tenant');
+      .distinct('t.tenant')
+      .orderBy('t.tenant');
     return rows.map((r) => r.tenant);
   }
 
   async highWater(pipeline: string, source: string): Promise<number> {
-    const id = await this.streamId(pipeline, source, { create: false });
-    if (id === undefined) return 0;
-    const row = await this.knex('sluice_records').where({ stream_id: id }).max({ seq: 'seq' }).first();
-    return Number(row?.seq ?? 0);
+    const row = await this.knex('sluice_streams').where({ pipeline, source }).first('high_water');
+    return Number(row?.high_water ?? 0);
   }
 
   async *read(tenant: string, q: RecordQuery): AsyncGenerator<StagedRecord[]> {

@@ -100,9 +100,9 @@ export interface StagingStore {
   /** For a dry run: of these keys, which are staged, for which tenant, with which hash. Reads nothing else. */
   stagedHashes(pipeline: string, source: string, keys: string[]): Promise<Map<string, { tenant: string; hash: string }>>;
 
-  /** The tenants that have records in a pipeline. */
+  /** The tenants that have (or had) records in a pipeline: the ones whose exports may have changes. */
   tenants(pipeline: string): Promise<string[]>;
-  /** The highest change sequence of a source's records (0 when it has none). */
+  /** A change sequence no record of the source exceeds (0 when it has none): the upper bound of an export. */
   highWater(pipeline: string, source: string): Promise<number>;
   /** One tenant's records of one source, in change order, a page at a time. */
   read(tenant: string, query: RecordQuery): AsyncIterable<StagedRecord[]>;

@@ -14,9 +14,13 @@ import type { Batch, Checkpoint, Json, SourceRecord } from '../../core/record';
 import type { TenantRule } from '../../config/parts';
 import type { ReadConfig } from './config';
 
-export type ReadCheckpoint =
+export type ReadCheckpoint = (
   | { mode: 'cursor'; cursor: Json; key: Json[] }
-  | { mode: 'full'; key: Json[] | null; done: boolean };
+  | { mode: 'full'; key: Json[] | null; done: boolean }
+) & {
+  /** the cursor and key columns the position is in; a checkpoint in other columns is not resumed */
+  order?: string[];
+};
 
 /** Where a read starts. */
 export type StartAt =
@@ -27,7 +31,10 @@ export type StartAt =
   | { kind: 'lookback'; cursor: Json; lookback: number };
 
 export function startAt(config: ReadConfig, from: Checkpoint | undefined): StartAt {
-  const cp = from as ReadCheckpoint | undefined;
+  const saved = from as ReadCheckpoint | undefined;
+  // A checkpoint taken with other key or cursor columns says nothing about this order: read it all again
+  // (unchanged records are recognised by their hash and not staged twice).
+  const cp = saved && JSON.stringify(saved.order) === JSON.stringify(orderOf(config)) ? saved : undefined;
   if (config.cursor) {
     if (cp?.mode !== 'cursor') return { kind: 'beginning' };
     if (config.lookback) return { kind: 'lookback', cursor: cp.cursor, lookback: config.lookback };
@@ -38,11 +45,19 @@ export function startAt(config: ReadConfig, from: Checkpoint | undefined): Start
 }
 
 export function checkpointAfter(config: ReadConfig, cursor: Json | undefined, key: Json[]): Checkpoint {
-  return config.cursor ? { mode: 'cursor', cursor: cursor ?? null, key } : { mode: 'full', key, done: false };
+  const order = orderOf(config);
+  return config.cursor ? { mode: 'cursor', cursor: cursor ?? null, key, order } : { mode: 'full', key, done: false, order };
 }
 
 /** The checkpoint a full read commits when it has read everything, so the next run starts over. */
-export const FULL_READ_DONE: Checkpoint = { mode: 'full', key: null, done: true };
+export function fullReadDone(config: ReadConfig): Checkpoint {
+  return { mode: 'full', key: null, done: true, order: orderOf(config) };
+}
+
+/** The columns a read is ordered by: the cursor (if any), then the key. */
+export function orderOf(config: ReadConfig): string[] {
+  return [...(config.cursor ? [config.cursor] : []), ...config.key];
+}
 
 /** The staged key of a row: one column's text, or a JSON array of several columns' texts. */
 export function keyText(parts: readonly string[]): string {

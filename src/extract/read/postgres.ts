@@ -19,7 +19,7 @@ import { decodeCopyRecord } from '../../core/copy-text';
 import type { Batch, Checkpoint, Field, Json } from '../../core/record';
 import { defineExtractor, type ExtractContext, type Extractor } from '../extractor';
 import { readConfig, type ReadConfig } from './config';
-import { FULL_READ_DONE, checkpointAfter, duplicateKeyError, missingColumnError, startAt } from './keyset';
+import { fullReadDone, checkpointAfter, duplicateKeyError, missingColumnError, startAt } from './keyset';
 import { connectError, describeUrl } from './connect-error';
 
 export const postgresReader = defineExtractor({
@@ -206,7 +206,7 @@ class PostgresReader implements Extractor {
         yield this.copyBatch(data, count);
         this.ctx.signal.throwIfAborted();
       }
-      if (!cursor) yield { rows: { kind: 'copy', data: [], count: 0 }, checkpoint: FULL_READ_DONE };
+      if (!cursor) yield { rows: { kind: 'copy', data: [], count: 0 }, checkpoint: fullReadDone(this.config) };
     } catch (err) {
       throw queryError(this.label, err, this.where);
     } finally {

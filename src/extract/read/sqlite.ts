@@ -11,7 +11,7 @@ import type { Checkpoint, Field, Json } from '../../core/record';
 import { defineExtractor, type ExtractContext, type Extractor } from '../extractor';
 import { readConfig, type ReadConfig } from './config';
 import {
-  FULL_READ_DONE,
+  fullReadDone,
   checkpointAfter,
   duplicateKeyError,
   inBatches,
@@ -145,7 +145,7 @@ class SqliteReader implements Extractor {
     } finally {
       rows.return?.();
     }
-    if (!cursor) yield { rows: { kind: 'records', records: [] }, checkpoint: FULL_READ_DONE };
+    if (!cursor) yield { rows: { kind: 'records', records: [] }, checkpoint: fullReadDone(this.config) };
   }
 
   private checkNoNullCursor(cursor: string): void {

@@ -13,8 +13,14 @@ export async function up(knex: Knex): Promise<void> {
     t.text('checkpoint').nullable().comment('the extractor\'s position after the last committed batch (JSON)');
     t.text('fields').nullable().comment('the fields the extractor described (JSON), for manifests');
     t.text('run_id').nullable();
+    t.bigInteger('high_water').notNullable().defaultTo(0).comment('no record of this stream has a higher seq');
     t.timestamp('updated_at', { useTz: true }).nullable();
     t.unique(['pipeline', 'source']);
+  });
+  await knex.schema.createTable('sluice_tenants', (t) => {
+    t.integer('stream_id').notNullable().references('sluice_streams.id');
+    t.text('tenant').notNullable();
+    t.primary(['stream_id', 'tenant']);
   });
   await knex.schema.createTable('sluice_records', (t) => {
     t.integer('stream_id').notNullable().references('sluice_streams.id');
@@ -72,6 +78,7 @@ export async function down(knex: Knex): Promise<void> {
   await knex.schema.dropTable('sluice_exports');
   await knex.schema.dropTable('sluice_runs');
   await knex.schema.dropTable('sluice_records');
+  await knex.schema.dropTable('sluice_tenants');
   await knex.schema.dropTable('sluice_streams');
   await knex.raw('DROP SEQUENCE IF EXISTS sluice_record_seq').catch(() => undefined);
   await knex.schema.dropTableIfExists('sluice_counters');

@@ -1,6 +1,6 @@
 /**
  * One batch into PostgreSQL, in one transaction: COPY the batch into a temporary table, refuse NULL and
- * duplicate keys, turn records that moved to another tenant into tombstones for their old tenant, merge
+ * duplicate keys, note its tenants, turn records that moved to another tenant into tombstones for their old tenant, merge
  * what changed (the database hashes the data), then advance the checkpoint and the run's counts.
  */
 import type pg from 'pg';
@@ -44,9 +44,16 @@ export async function commitPostgres(client: pg.Client, c: PostgresCommit): Prom
     const count = await client.query<{ n: string }>(`SELECT count(*) AS n FROM sluice_incoming`);
     const n = Number(count.rows[0]!.n);
     await client.query(
-      `UPDATE sluice_records AS r SET op = 'delete', data = NULL, hash = '', seq = nextval('sluice_record_seq'), run_id = $2, staged_at = now()
-         FROM sluice_incoming AS i
-        WHERE r.stream_id = $1 AND r.key = i.key AND r.tenant <> i.tenant AND r.op = 'upsert'`,
+      `INSERT INTO sluice_tenants (stream_id, tenant) SELECT DISTINCT $1::int, tenant FROM sluice_incoming ON CONFLICT DO NOTHING`,
+      [c.stream],
+    );
+    // Records that moved to another tenant become tombstones for their old one. The lateral probe looks
+    // each incoming key up in the primary key, so the cost follows the batch, never the staged table.
+    await client.query(
+      `UPDATE sluice_records SET op = 'delete', data = NULL, hash = '', seq = nextval('sluice_record_seq'), run_id = $2, staged_at = now()
+        WHERE ctid = ANY (ARRAY(
+          SELECT r.ctid FROM sluice_incoming AS i CROSS JOIN LATERAL (
+            SELECT ctid FROM sluice_records WHERE stream_id = $1 AND key = i.key AND tenant <> i.tenant AND op = 'upsert') AS r))`,
       [c.stream, c.run.id],
     );
     const merged = await client.query(
@@ -61,11 +68,15 @@ export async function commitPostgres(client: pg.Client, c: PostgresCommit): Prom
       [c.stream, c.run.id],
     );
     const staged = merged.rowCount ?? 0;
-    await client.query(`UPDATE sluice_streams SET checkpoint = $2, run_id = $3, updated_at = now() WHERE id = $1`, [
-      c.stream,
-      JSON.stringify(c.checkpoint),
-      c.run.id,
-    ]);
+    await client.query(
+      `UPDATE sluice_streams SET checkpoint = $2, run_id = $3, updated_at = now(),
+         high_water = (SELECT last_value FROM sluice_record_seq) WHERE id = $1`,
+      [
+        c.stream,
+        JSON.stringify(c.checkpoint),
+        c.run.id,
+      ],
+    );
     await client.query(
       `UPDATE sluice_runs SET rows_read = rows_read + $2, rows_staged = rows_staged + $3, rows_unchanged = rows_unchanged + $4 WHERE id = $1`,
       [c.run.id, n, staged, n - staged],

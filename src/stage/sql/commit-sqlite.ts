@@ -1,6 +1,6 @@
 /**
  * One batch into SQLite, in one transaction: load the batch into a temporary table, refuse duplicate
- * keys, turn records that moved to another tenant into tombstones for their old tenant, upsert what
+ * keys, note its tenants, turn records that moved to another tenant into tombstones for their old tenant, upsert what
  * changed (by content hash), then advance the checkpoint and the run's counts.
  */
 import type Database from 'better-sqlite3';
@@ -34,6 +34,7 @@ export function commitSqlite(db: Database.Database, c: SqliteCommit): CommitCoun
       const dups = db.prepare(`SELECT key FROM sluice_incoming GROUP BY key HAVING count(*) > 1 LIMIT 5`).pluck().all() as string[];
       if (dups.length > 0) throw duplicateInBatch(dups);
 
+      db.prepare(`INSERT INTO sluice_tenants (stream_id, tenant) SELECT DISTINCT ?, tenant FROM sluice_incoming WHERE true ON CONFLICT DO NOTHING`).run(c.stream);
       const base = Number(db.prepare(`SELECT value FROM sluice_counters WHERE name = 'record_seq'`).pluck().get());
       db.prepare(
         `UPDATE sluice_records AS r SET op = 'delete', data = NULL, hash = '', seq = ? + i.rowid, run_id = ?, staged_at = ?
@@ -52,6 +53,7 @@ export function commitSqlite(db: Database.Database, c: SqliteCommit): CommitCoun
         )
         .run(c.stream, c.run.id, base + n, now).changes;
       db.prepare(`UPDATE sluice_counters SET value = ? WHERE name = 'record_seq'`).run(base + 2 * n);
+      db.prepare(`UPDATE sluice_streams SET high_water = ? WHERE id = ?`).run(base + 2 * n, c.stream);
     }
     db.prepare(`UPDATE sluice_streams SET checkpoint = ?, run_id = ?, updated_at = ? WHERE id = ?`).run(
       JSON.stringify(c.checkpoint),

@@ -57,7 +57,7 @@ test('a full read ends with a checkpoint that makes the next run start over, and
   const config = { ...chinook, table: 'Customer', key: 'CustomerId', batchSize: 20 };
   const all = await extractAll(config);
   expect(all.records).toHaveLength(59);
-  expect(all.batches.at(-1)!.checkpoint).toEqual({ mode: 'full', key: null, done: true });
+  expect(all.batches.at(-1)!.checkpoint).toEqual({ mode: 'full', key: null, done: true, order: ['CustomerId'] });
   expect((await extractAll(config, { from: all.batches.at(-1)!.checkpoint })).records).toHaveLength(59);
   expect((await extractAll(config, { from: all.batches[0]!.checkpoint })).records).toHaveLength(39);
 });
