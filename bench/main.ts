@@ -1,0 +1,94 @@
+/**
+ * Sluice benchmarks (not tests: jest never runs them). They need a running PostgreSQL and psql.
+ *
+ *   npm run build && npm run bench [-- [read] [--rows N] [--pg URL] [--batch N] [--keep] [--only read]]
+ *
+ * Exit status: 0 when every target passes, 1 when a target fails, 2 when the benchmark could not run
+ * (PostgreSQL or psql unreachable, bad options, a sluice run failed) or a check shows the work was not
+ * all done.
+ */
+import { parseArgs } from 'node:util';
+import { BenchError } from './measure';
+import { readBenchmark, type ReadOptions } from './read';
+import { print, save, type Report } from './report';
+
+const BENCHMARKS: Record<string, (o: ReadOptions) => Promise<Report>> = { read: readBenchmark };
+
+const USAGE = `usage: npm run bench -- [${Object.keys(BENCHMARKS).join('|')}] [--rows N] [--pg URL] [--batch N] [--keep] [--only NAME]
+  --rows N    rows to generate (default 1000000)
+  --pg URL    PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres); the
+              benchmark creates and drops its own databases sluice_bench_src and sluice_bench_stage
+  --batch N   the pipeline's batchSize (default 50000)
+  --keep      keep the databases and the temporary folder afterwards
+  --only NAME the benchmark to run (default: all of them)`;
+
+function positiveInt(name: string, value: string, max = Number.MAX_SAFE_INTEGER): number {
+  const n = Number(value.replace(/_/g, ''));
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new BenchError(`--${name} must be a whole number from 1 to ${max.toLocaleString('en-US')}, not ${value}\n${USAGE}`);
+  return n;
+}
+
+function flags(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        rows: { type: 'string', default: '1000000' },
+        pg: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+        batch: { type: 'string', default: '50000' },
+        keep: { type: 'boolean', default: false },
+        only: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    throw new BenchError(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`);
+  }
+}
+
+function parse(argv: string[]): { names: string[]; options: ReadOptions } {
+  const { values, positionals } = flags(argv);
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    process.exit(0);
+  }
+  const wanted = [...positionals, ...(values.only ? [values.only] : [])];
+  const unknown = wanted.filter((n) => !(n in BENCHMARKS));
+  if (unknown.length > 0) throw new BenchError(`no benchmark named ${unknown.join(', ')}; there is: ${Object.keys(BENCHMARKS).join(', ')}`);
+  const rows = positiveInt('rows', values.rows, 100_000_000);
+  if (rows < 100) throw new BenchError('--rows must be at least 100 (1% of them are updated)');
+  const options = { rows, pg: values.pg, batch: positiveInt('batch', values.batch, 1_000_000), keep: values.keep };
+  try {
+    new URL(options.pg);
+  } catch {
+    throw new BenchError(`--pg must be a URL such as postgres://user:password@host:5432/postgres, not ${options.pg}`);
+  }
+  return { names: wanted.length > 0 ? [...new Set(wanted)] : Object.keys(BENCHMARKS), options };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { names, options } = parse(argv);
+  let status = 0;
+  for (const name of names) {
+    process.stderr.write(`benchmark ${name}: ${options.rows.toLocaleString('en-US')} rows, batch ${options.batch.toLocaleString('en-US')}\n`);
+    const report = await BENCHMARKS[name]!(options);
+    print(report);
+    process.stdout.write(`results: ${await save(report)}\n`);
+    if (report.checks.some((c) => c.actual !== c.expected)) {
+      process.stderr.write(`${name}: a check does not match: the run did not do all the work, so its figures do not count\n`);
+      status = 2;
+    } else if (report.targets.some((t) => !t.pass)) status = Math.max(status, 1);
+  }
+  return status;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(err instanceof BenchError ? `\nbench: ${err.message}\n` : `\nbench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 2;
+  },
+);

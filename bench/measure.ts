@@ -1,0 +1,83 @@
+/**
+ * Timing child processes (wall clock, start to exit) and counting what they wrote.
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { RunSummary } from '../src/run/run';
+
+/** A reason the benchmark cannot run or cannot trust its result; printed without a stack trace. */
+export class BenchError extends Error {}
+
+/** The repository root (this file runs from dist/bench/). */
+export const ROOT = resolve(__dirname, '../..');
+
+export interface Finished {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  seconds: number;
+}
+
+/** Runs a command to its end; rejects only if it cannot be started (e.g. not installed). */
+export function run(command: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv }): Promise<Finished> {
+  return new Promise((done, fail) => {
+    const started = performance.now();
+    const child = spawn(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', fail);
+    child.on('close', (code) =>
+      done({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), seconds: (performance.now() - started) / 1000 }),
+    );
+  });
+}
+
+export interface Measured {
+  rows: number;
+  seconds: number;
+  peakRssBytes?: number;
+}
+
+/** The ceiling: psql copying every row, as JSON built by the server, to a local file. */
+export async function psqlCopy(url: string, query: string, file: string): Promise<Measured> {
+  const r = await run('psql', [url, '-X', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy (${query}) to '${file}'`], {});
+  if (r.code !== 0) throw new BenchError(`psql \\copy failed:\n${r.stderr.trim()}`);
+  const copied = /COPY (\d+)/.exec(r.stdout);
+  if (!copied) throw new BenchError(`psql \\copy did not report a row count: ${r.stdout.trim()}`);
+  return { rows: Number(copied[1]), seconds: r.seconds };
+}
+
+export interface SluiceRun extends Measured {
+  summary: RunSummary;
+}
+
+/** `node bin/sluice.js run <file> --json` in `cwd`; rows are what its sources read. */
+export async function sluiceRun(file: string, cwd: string, env: NodeJS.ProcessEnv): Promise<SluiceRun> {
+  const r = await run(process.execPath, [join(ROOT, 'bin/sluice.js'), 'run', file, '--json'], { cwd, env: { ...process.env, ...env } });
+  if (r.code !== 0) throw new BenchError(`sluice run failed (exit ${r.code}):\n${r.stderr.trim() || r.stdout.trim()}`);
+  const summary = JSON.parse(r.stdout) as RunSummary;
+  const rows = summary.sources.reduce((n, s) => n + s.read, 0);
+  return { rows, seconds: r.seconds, peakRssBytes: summary.peakRssBytes, summary };
+}
+
+/** Lines (`\n`) in a file, streamed. */
+export async function countLines(file: string): Promise<number> {
+  let lines = 0;
+  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+    for (let nl = chunk.indexOf(0x0a); nl !== -1; nl = chunk.indexOf(0x0a, nl + 1)) lines++;
+  }
+  return lines;
+}
+
+/** Rows in `<pipelineDir>/<tenant>/latest/<file>`, summed over the tenant folders. */
+export async function rowsInLatestExports(pipelineDir: string, file: string): Promise<{ rows: number; tenants: number }> {
+  const tenants = (await readdir(pipelineDir, { withFileTypes: true })).filter((d) => d.isDirectory());
+  let rows = 0;
+  for (const t of tenants) rows += await countLines(join(pipelineDir, t.name, 'latest', file));
+  return { rows, tenants: tenants.length };
+}
