@@ -14,7 +14,7 @@
  */
 import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
-import type { Json } from '../src/core/record';
+import type { Field, Json } from '../src/core/record';
 import { OutputFile, defineExporter, type Column } from '../src/export/exporter';
 
 export const csvExporter = defineExporter({
@@ -28,7 +28,7 @@ export const csvExporter = defineExporter({
     async write(target, input) {
       const plan = new ColumnPlan();
       for await (const page of input.records()) for (const r of page) plan.observe(JSON.parse(r.json!) as Json);
-      const columns = plan.columns();
+      const columns = plan.columns(target.fields);
       const name = `${target.source}.csv`;
       const out = OutputFile.in(target.dir, name);
       const format = (rows: (string | null)[][]) =>
@@ -100,7 +100,9 @@ export class ColumnPlan {
     else s.types.add(typeof value);
   }
 
-  columns(): Column[] {
+  /** The columns; with no records seen, the source's fields (so even an empty file has its header). */
+  columns(fields: readonly Field[] = []): Column[] {
+    if (this.records === 0) for (const f of fields) this.topKeys.set(f.name, true);
     return this.plan().columns;
   }
 
@@ -109,7 +111,7 @@ export class ColumnPlan {
     const columns: Column[] = [];
     const paths: Path[] = [];
     const add = (path: Path, parentSeen: number) => {
-      const s = this.stats.get(JSON.stringify(path))!;
+      const s = this.stats.get(JSON.stringify(path)) ?? { seen: 0, nulls: true, types: new Set<string>(), sameKeys: true };
       const flatten = s.types.size === 1 && s.types.has('object') && !s.nulls && s.sameKeys && s.keys!.length > 0 && s.seen === parentSeen;
       if (flatten) {
         for (const k of s.keys!) add([...path, k], s.seen);

@@ -16,18 +16,19 @@ export function program(): Command {
     .description('Sluice: read sources into a checkpointed staging store and export per-tenant datasets.')
     .version(VERSION)
     .option('--verbose', 'show stack traces and causes of errors')
-    .option('--env-file <file>', 'load environment variables from a file before reading pipeline files')
+    // not --env-file: Node reads that flag itself, even after the script name
+    .option('--dotenv <file>', 'load environment variables from a file (KEY=value lines) before reading pipeline files')
     .addHelpText('after', `${EXIT_CODES_HELP}\n\nEnvironment:\n  SLUICE_STAGING_URL  the staging store (postgres://… or sqlite:path); default sqlite:.sluice/staging.db`)
     .showHelpAfterError()
     .exitOverride();
 
   cli.hook('preAction', (cmd) => {
-    const envFile = cmd.opts().envFile as string | undefined;
+    const envFile = cmd.opts().dotenv as string | undefined;
     if (envFile) {
       try {
         process.loadEnvFile(envFile);
       } catch (err) {
-        throw new SluiceError('SLUICE_USAGE', `cannot read --env-file ${envFile}: ${(err as Error).message}`);
+        throw new SluiceError('SLUICE_USAGE', `cannot read --dotenv ${envFile}: ${(err as Error).message}`);
       }
     }
   });
@@ -55,7 +56,7 @@ export function program(): Command {
     .description('show checkpoints, recent runs, staged records per tenant and the latest exports')
     .argument('<file>', 'pipeline file (YAML)')
     .option('--json', 'print the status as JSON')
-    .option('--runs <n>', 'how many recent runs to show', '5')
+    .option('--runs <n>', 'how many recent runs to show', positiveInt, 5)
     .addOption(staging)
     .action((file: string, flags) => statusCommand(file, flags));
   cli
@@ -63,6 +64,12 @@ export function program(): Command {
     .description('print the JSON Schema of pipeline files, for editors')
     .action(() => schemaCommand());
   return cli;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new SluiceError('SLUICE_USAGE', `expected a whole number of 1 or more, got "${value}"`);
+  return n;
 }
 
 export async function main(argv: string[]): Promise<number> {

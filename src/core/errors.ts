@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   SLUICE_SOURCE_COLUMN: { kind: 'config', summary: 'A key, cursor or tenant column does not exist in what the source returns.' },
   SLUICE_SOURCE_DUPLICATE_KEY: { kind: 'fatal', summary: 'The source returned two rows with the same key.' },
   SLUICE_SOURCE_NULL_KEY: { kind: 'fatal', summary: 'A source row has NULL in a key, cursor or tenant column.' },
+  SLUICE_STAGING_URL: { kind: 'config', summary: 'The staging store URL is neither postgres://… nor an SQLite path.' },
   SLUICE_STAGING_CONNECT: { kind: 'fatal', summary: 'The staging store cannot be opened or reached.' },
   SLUICE_STAGING_WRITE: { kind: 'fatal', summary: 'A batch could not be committed to the staging store.' },
   SLUICE_LOCKED: { kind: 'lock', summary: 'Another run of the same pipeline holds its lock.' },

@@ -127,20 +127,26 @@ async function exportTenant(store: StagingStore, req: ExportRequest, group: Expo
     });
     const finalDir = join(tenantDir, id);
     await rename(tmp, finalDir);
+    try {
+      await store.addExport({
+        id,
+        pipeline: req.pipeline,
+        target: group.target,
+        tenant,
+        dir: finalDir,
+        full: kind === 'snapshot',
+        seqs: Object.fromEntries(Object.entries(sources).map(([s, v]) => [s, v.seq.upTo])),
+        rows,
+        runId: req.runId,
+        createdAt,
+      });
+    } catch (err) {
+      // unrecorded, the export would be repeated by the next one: take it back so it is whole or absent
+      await rm(finalDir, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
+    }
     await pointLatest(tenantDir, id);
     await fsyncDir(tenantDir);
-    await store.addExport({
-      id,
-      pipeline: req.pipeline,
-      target: group.target,
-      tenant,
-      dir: finalDir,
-      full: kind === 'snapshot',
-      seqs: Object.fromEntries(Object.entries(sources).map(([s, v]) => [s, v.seq.upTo])),
-      rows,
-      runId: req.runId,
-      createdAt,
-    });
     return { target: group.target, tenant, id, dir: finalDir, kind, rows, deleted, files };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined);

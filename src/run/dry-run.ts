@@ -3,11 +3,10 @@
  * report what a run would stage and export, per source and per tenant. It writes nothing: no run
  * record, no checkpoint, no lock, and it does not even create an SQLite store that does not exist yet.
  */
-import { existsSync } from 'node:fs';
 import { decodeCopyLines } from '../core/copy-text';
 import { contentHash } from '../core/hash';
 import type { BatchRows, SourceRecord } from '../core/record';
-import { openStore } from '../stage/open';
+import { openExistingStore } from '../stage/open';
 import type { StagingStore } from '../stage/store';
 import type { Pipeline } from './pipeline';
 import { createExtractor, stagingUrl, type RunOptions } from './run';
@@ -24,8 +23,7 @@ export interface DryRunSummary {
 export async function dryRun(pipeline: Pipeline, opts: RunOptions = {}): Promise<DryRunSummary> {
   const url = stagingUrl(pipeline, opts);
   const signal = opts.signal ?? new AbortController().signal;
-  const sqliteFile = /^postgres(ql)?:/.test(url) ? undefined : url.replace(/^(sqlite|file):(\/\/)?/, '');
-  const store = sqliteFile !== undefined && !existsSync(sqliteFile) ? undefined : openStore(url);
+  const store = openExistingStore(url);
   try {
     const staged = store && (await store.isMigrated()) ? store : undefined;
     const tenants = new Map<string, number>();

@@ -38,6 +38,7 @@ export const pipelineSchema = z
     description: z.string().optional().describe('What this pipeline does, for people.'),
     staging: z
       .string()
+      .refine((u) => /^postgres(ql)?:\/\//.test(u) || !/^[a-z][a-z0-9+.-]*:\/\//i.test(u) || /^(sqlite|file):/.test(u), 'expected postgres://… or an SQLite path (sqlite:path)')
       .optional()
       .describe('The staging store: `postgres://…` or `sqlite:path`. `SLUICE_STAGING_URL` overrides it; the default is `sqlite:.sluice/staging.db`.'),
     tenant: tenantRule.optional(),

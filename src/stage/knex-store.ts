@@ -18,6 +18,9 @@ import type {
 
 const PAGE = 5000;
 
+/** knex logs pool errors to stdout by itself; Sluice reports them through the errors it throws instead. */
+export const QUIET_LOG = { warn() {}, error() {}, deprecate() {}, debug() {} };
+
 export abstract class KnexStore implements StagingStore {
   abstract readonly kind: 'sqlite' | 'postgres';
   abstract readonly accepts: readonly BatchRows['kind'][];
@@ -200,8 +203,11 @@ export abstract class KnexStore implements StagingStore {
     });
   }
 
-  async exports(pipeline: string, limit: number): Promise<ExportRow[]> {
-    const rows = await this.knex('sluice_exports').where({ pipeline }).orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit);
+  async latestExports(pipeline: string): Promise<ExportRow[]> {
+    const ranked = this.knex('sluice_exports')
+      .where({ pipeline })
+      .select('*', this.knex.raw('row_number() over (partition by target, tenant order by created_at desc, id desc) as rank'));
+    const rows = await this.knex.from(ranked.as('e')).where('rank', 1).orderBy(['target', 'tenant']);
     return rows.map(exportRow);
   }
 

@@ -13,7 +13,7 @@ import { SluiceError, messageOf } from '../core/errors';
 import { encodeCopyRecord } from '../core/copy-text';
 import type { Batch } from '../core/record';
 import { describeUrl } from '../extract/read/connect-error';
-import { KnexStore } from './knex-store';
+import { KnexStore, QUIET_LOG } from './knex-store';
 import type { CommitCounts, RecordQuery } from './store';
 import { commitPostgres } from './sql/commit-postgres';
 
@@ -29,6 +29,7 @@ export class PostgresStore extends KnexStore {
       client: 'pg',
       connection: { connectionString: url, application_name: 'sluice' },
       pool: { min: 0, max: 4 },
+      log: QUIET_LOG,
     });
     return new PostgresStore(knex, describeUrl(url));
   }

@@ -12,7 +12,7 @@ import { SluiceError, messageOf } from '../core/errors';
 import { decodeCopyLines } from '../core/copy-text';
 import { contentHash } from '../core/hash';
 import type { Batch } from '../core/record';
-import { KnexStore } from './knex-store';
+import { KnexStore, QUIET_LOG } from './knex-store';
 import type { CommitCounts, RecordQuery } from './store';
 import { commitSqlite } from './sql/commit-sqlite';
 
@@ -30,6 +30,7 @@ export class SqliteStore extends KnexStore {
       client: 'better-sqlite3',
       connection: { filename: file },
       useNullAsDefault: true,
+      log: QUIET_LOG,
       pool: {
         min: 1,
         max: 1,

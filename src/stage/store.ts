@@ -112,7 +112,8 @@ export interface StagingStore {
 
   lastExport(pipeline: string, target: string, tenant: string): Promise<ExportRow | undefined>;
   addExport(row: ExportRow): Promise<void>;
-  exports(pipeline: string, limit: number): Promise<ExportRow[]>;
+  /** The newest export of each target and tenant. */
+  latestExports(pipeline: string): Promise<ExportRow[]>;
 
   close(): Promise<void>;
 }

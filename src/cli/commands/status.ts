@@ -1,22 +1,22 @@
 import { loadPipeline } from '../../run/pipeline';
 import { stagingUrl } from '../../run/run';
-import { openStore } from '../../stage/open';
+import { openExistingStore } from '../../stage/open';
 import { table } from '../format';
 
 /** Checkpoints, the last runs, staged records per tenant and the latest exports of a pipeline. */
-export async function statusCommand(file: string, flags: { json?: boolean; staging?: string; runs?: string }): Promise<void> {
+export async function statusCommand(file: string, flags: { json?: boolean; staging?: string; runs?: number }): Promise<void> {
   const pipeline = loadPipeline(file);
-  const store = openStore(stagingUrl(pipeline, { stagingUrl: flags.staging }));
+  const url = stagingUrl(pipeline, { stagingUrl: flags.staging });
+  const store = openExistingStore(url);
   try {
-    const migrated = await store.isMigrated();
-    const limit = Number(flags.runs ?? 5);
+    const migrated = Boolean(store && (await store.isMigrated()));
     const status = {
       pipeline: pipeline.name,
-      staging: `${store.kind} ${store.location}`,
-      sources: migrated ? (await store.streams(pipeline.name)).map(({ fields: _f, ...s }) => s) : [],
-      runs: migrated ? await store.runs(pipeline.name, limit) : [],
-      records: migrated ? await store.countRecords(pipeline.name) : [],
-      exports: migrated ? await store.exports(pipeline.name, 20) : [],
+      staging: store ? `${store.kind} ${store.location}` : `${url} (does not exist yet)`,
+      sources: migrated ? (await store!.streams(pipeline.name)).map(({ fields: _f, ...s }) => s) : [],
+      runs: migrated ? await store!.runs(pipeline.name, flags.runs ?? 5) : [],
+      records: migrated ? await store!.countRecords(pipeline.name) : [],
+      exports: migrated ? await store!.latestExports(pipeline.name) : [],
     };
     if (flags.json) {
       process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
@@ -37,6 +37,6 @@ export async function statusCommand(file: string, flags: { json?: boolean; stagi
     out.push('latest exports:', status.exports.length ? table(['tenant', 'export', 'rows', 'folder'], status.exports.map((e) => [e.tenant, e.id, e.rows, e.dir])) : '  none yet');
     process.stdout.write(`${out.join('\n')}\n`);
   } finally {
-    await store.close();
+    await store?.close();
   }
 }
