@@ -82,7 +82,8 @@ export class ConfigErrors extends SluiceError {
   }
 }
 
-/** `err.message`, for anything thrown. */
+/** `err.message`, for anything thrown (duck-typed: errors from native addons may come from another realm). */
 export function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  const message = typeof err === 'object' && err !== null ? (err as { message?: unknown }).message : undefined;
+  return typeof message === 'string' ? message : String(err);
 }

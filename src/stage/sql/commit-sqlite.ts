@@ -20,7 +20,8 @@ const CHUNK = 500; // rows per INSERT: 5 parameters each, well under SQLite's 32
 export function commitSqlite(db: Database.Database, c: SqliteCommit): CommitCounts {
   return db.transaction((): CommitCounts => {
     const now = new Date().toISOString();
-    db.exec(`CREATE TEMP TABLE IF NOT EXISTS sluice_incoming (tenant TEXT NOT NULL, key TEXT NOT NULL, cursor TEXT, data TEXT, hash TEXT NOT NULL)`);
+    db.exec(`CREATE TEMP TABLE IF NOT EXISTS sluice_incoming (tenant TEXT NOT NULL, key TEXT NOT NULL, cursor TEXT, data TEXT, hash TEXT NOT NULL);
+             CREATE INDEX IF NOT EXISTS temp.sluice_incoming_key ON sluice_incoming (key)`);
     db.exec('DELETE FROM sluice_incoming');
     let staged = 0;
     const n = c.rows.length;
@@ -36,11 +37,14 @@ export function commitSqlite(db: Database.Database, c: SqliteCommit): CommitCoun
 
       db.prepare(`INSERT INTO sluice_tenants (stream_id, tenant) SELECT DISTINCT ?, tenant FROM sluice_incoming WHERE true ON CONFLICT DO NOTHING`).run(c.stream);
       const base = Number(db.prepare(`SELECT value FROM sluice_counters WHERE name = 'record_seq'`).pluck().get());
+      // Records that moved to another tenant become tombstones for their old one. CROSS JOIN makes SQLite
+      // loop over the batch and probe the primary key, so the cost follows the batch, not the staged table.
       db.prepare(
-        `UPDATE sluice_records AS r SET op = 'delete', data = NULL, hash = '', seq = ? + i.rowid, run_id = ?, staged_at = ?
-           FROM sluice_incoming AS i
-          WHERE r.stream_id = ? AND r.key = i.key AND r.tenant <> i.tenant AND r.op = 'upsert'`,
-      ).run(base, c.run.id, now, c.stream);
+        `UPDATE sluice_records SET op = 'delete', data = NULL, hash = '', run_id = ?, staged_at = ?,
+                seq = ? + (SELECT i.rowid FROM sluice_incoming AS i WHERE i.key = sluice_records.key)
+          WHERE rowid IN (SELECT r.rowid FROM sluice_incoming AS i CROSS JOIN sluice_records AS r
+                           WHERE r.stream_id = ? AND r.key = i.key AND r.tenant <> i.tenant AND r.op = 'upsert')`,
+      ).run(c.run.id, now, base, c.stream);
       staged = db
         .prepare(
           `INSERT INTO sluice_records (stream_id, key, tenant, op, data, hash, cursor, run_id, seq, staged_at)
