@@ -8,11 +8,14 @@ import { mkdir, open, readdir, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SluiceError, messageOf } from '../core/errors';
 import { newExportId } from '../core/ids';
+import { mapLimit } from '../core/map-limit';
 import type { StagedRecord } from '../core/record';
 import { tenantDirName } from '../core/tenant';
 import type { StagingStore, StreamRow } from '../stage/store';
 import { OutputFile, type ExportedFile, type ExportInput, type Exporter } from './exporter';
 import { writeManifest, type SourceSummary } from './manifest';
+
+const TENANTS_AT_ONCE = 2;
 
 export interface ExportGroup {
   /** The `path` as the pipeline file gives it: the target's identity in the store. */
@@ -52,11 +55,12 @@ export async function exportDatasets(store: StagingStore, req: ExportRequest): P
   const done: TenantExport[] = [];
   for (const group of req.groups) {
     const id = newExportId();
-    for (const tenant of tenants) {
+    // Two tenants at a time: one's rows stream out of the store while the other's are written to disk.
+    const results = await mapLimit(tenants, TENANTS_AT_ONCE, (tenant) => {
       req.signal.throwIfAborted();
-      const result = await exportTenant(store, req, group, { id, tenant, streams, highWater });
-      if (result) done.push(result);
-    }
+      return exportTenant(store, req, group, { id, tenant, streams, highWater });
+    });
+    done.push(...results.filter((r): r is TenantExport => r !== undefined));
   }
   return done;
 }

@@ -21,6 +21,15 @@ const PAGE = 5000;
 /** knex logs pool errors to stdout by itself; Sluice reports them through the errors it throws instead. */
 export const QUIET_LOG = { warn() {}, error() {}, deprecate() {}, debug() {} };
 
+interface PageRow {
+  key: string;
+  data?: string | null;
+  hash?: string;
+  cursor?: string | null;
+  run_id: string;
+  seq: number | string;
+}
+
 export abstract class KnexStore implements StagingStore {
   abstract readonly kind: 'sqlite' | 'postgres';
   abstract readonly accepts: readonly BatchRows['kind'][];
@@ -147,28 +156,51 @@ export abstract class KnexStore implements StagingStore {
     if (id === undefined) return;
     let after = q.afterSeq;
     for (;;) {
-      const rows = await this.knex('sluice_records')
-        .where({ stream_id: id, tenant, op: q.op })
-        .andWhere('seq', '>', after)
-        .andWhere('seq', '<=', q.upToSeq)
-        .orderBy('seq')
-        .limit(PAGE)
-        .select('key', 'tenant', 'op', 'data', 'hash', 'cursor', 'run_id', 'seq');
-      if (rows.length === 0) return;
-      yield rows.map((r) => ({
+      const page = q.op === 'upsert' ? await this.upsertPage(id, tenant, after, q.upToSeq) : await this.deletePage(id, tenant, after, q.upToSeq);
+      if (page.length === 0) return;
+      yield page.map((r) => ({
         source: q.source,
-        tenant: r.tenant,
+        tenant,
         key: r.key,
-        op: r.op,
-        json: r.data,
-        hash: r.hash,
-        cursor: r.cursor,
+        op: q.op,
+        json: r.data ?? null,
+        hash: r.hash ?? '',
+        cursor: r.cursor ?? null,
         run: r.run_id,
         seq: Number(r.seq),
       }));
-      after = Number(rows[rows.length - 1].seq);
-      if (rows.length < PAGE) return;
+      after = Number(page[page.length - 1]!.seq);
+      if (page.length < PAGE) return;
     }
+  }
+
+  private upsertPage(stream: number, tenant: string, after: number, upTo: number): Promise<PageRow[]> {
+    return this.knex('sluice_records')
+      .where({ stream_id: stream, tenant, op: 'upsert' })
+      .andWhere('seq', '>', after)
+      .andWhere('seq', '<=', upTo)
+      .orderBy('seq')
+      .limit(PAGE)
+      .select('key', 'data', 'hash', 'cursor', 'run_id', 'seq');
+  }
+
+  /**
+   * Keys that left a tenant: records the source deleted, and tombstones of records that moved to another
+   * tenant (unless they have moved back since).
+   */
+  private deletePage(stream: number, tenant: string, after: number, upTo: number): Promise<PageRow[]> {
+    const deleted = this.knex('sluice_records')
+      .where({ stream_id: stream, tenant, op: 'delete' })
+      .andWhere('seq', '>', after)
+      .andWhere('seq', '<=', upTo)
+      .select('key', 'run_id', 'seq');
+    const moved = this.knex('sluice_tombstones as t')
+      .where({ 't.stream_id': stream, 't.tenant': tenant })
+      .andWhere('t.seq', '>', after)
+      .andWhere('t.seq', '<=', upTo)
+      .whereNotExists((q) => q.from('sluice_records as r').whereRaw('r.stream_id = t.stream_id AND r.key = t.key AND r.tenant = t.tenant'))
+      .select('t.key', 't.run_id', 't.seq');
+    return this.knex.from(deleted.unionAll(moved).as('d')).orderBy('seq').limit(PAGE).select('*');
   }
 
   async countRecords(pipeline: string): Promise<TenantCount[]> {
@@ -180,7 +212,20 @@ export abstract class KnexStore implements StagingStore {
       .select('r.tenant', 's.source')
       .select(this.knex.raw(`sum(case when r.op = 'upsert' then 1 else 0 end) as records`))
       .select(this.knex.raw(`sum(case when r.op = 'delete' then 1 else 0 end) as deleted`));
-    return rows.map((r) => ({ tenant: r.tenant, source: r.source, records: Number(r.records), deleted: Number(r.deleted) }));
+    const moved = await this.knex('sluice_tombstones as t')
+      .join('sluice_streams as s', 's.id', 't.stream_id')
+      .where('s.pipeline', pipeline)
+      .groupBy('t.tenant', 's.source')
+      .select('t.tenant', 's.source', this.knex.raw('count(*) as n'));
+    const counts = new Map<string, TenantCount>();
+    const entry = (tenant: string, source: string) => {
+      const k = JSON.stringify([tenant, source]);
+      if (!counts.has(k)) counts.set(k, { tenant, source, records: 0, deleted: 0 });
+      return counts.get(k)!;
+    };
+    for (const r of rows) Object.assign(entry(r.tenant, r.source), { records: Number(r.records), deleted: Number(r.deleted) });
+    for (const m of moved as { tenant: string; source: string; n: number | string }[]) entry(m.tenant, m.source).deleted += Number(m.n);
+    return [...counts.values()].sort((a, b) => (a.tenant === b.tenant ? (a.source < b.source ? -1 : 1) : a.tenant < b.tenant ? -1 : 1));
   }
 
   async lastExport(pipeline: string, target: string, tenant: string): Promise<ExportRow | undefined> {

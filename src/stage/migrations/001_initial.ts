@@ -26,15 +26,29 @@ export async function up(knex: Knex): Promise<void> {
     t.integer('stream_id').notNullable().references('sluice_streams.id');
     t.text('key').notNullable();
     t.text('tenant').notNullable();
-    t.text('op').notNullable().comment('upsert or delete (a tombstone)');
-    t.text('data').nullable().comment('the record as JSON text; NULL for a tombstone');
+    t.text('op').notNullable().comment('upsert, or delete when the source deleted the record');
+    t.text('data').nullable().comment('the record as JSON text; NULL for a delete');
     t.text('hash').notNullable().comment('md5 of data: equal hashes mean the record did not change');
     t.text('cursor').nullable();
     t.text('run_id').notNullable().comment('the run that last changed this record');
     t.bigInteger('seq').notNullable();
     t.timestamp('staged_at', { useTz: true }).notNullable();
-    t.primary(['stream_id', 'key', 'tenant']);
+    t.text('moved_from').nullable().comment('within a commit only: the tenant a record just left');
+    t.primary(['stream_id', 'key']);
     t.index(['stream_id', 'tenant', 'seq'], 'sluice_records_tenant_seq');
+  });
+  // Finds the few records that changed tenant in a commit; rows with NULL are not in it at all.
+  await knex.raw('CREATE INDEX sluice_records_moved ON sluice_records (stream_id) WHERE moved_from IS NOT NULL');
+  await knex.schema.createTable('sluice_tombstones', (t) => {
+    t.comment('records that left a tenant for another: the next export of that tenant lists them as deleted');
+    t.integer('stream_id').notNullable().references('sluice_streams.id');
+    t.text('tenant').notNullable();
+    t.text('key').notNullable();
+    t.bigInteger('seq').notNullable();
+    t.text('run_id').notNullable();
+    t.timestamp('staged_at', { useTz: true }).notNullable();
+    t.primary(['stream_id', 'tenant', 'key']);
+    t.index(['stream_id', 'tenant', 'seq'], 'sluice_tombstones_tenant_seq');
   });
   await knex.schema.createTable('sluice_runs', (t) => {
     t.text('id').primary();
@@ -77,6 +91,7 @@ export async function up(knex: Knex): Promise<void> {
 export async function down(knex: Knex): Promise<void> {
   await knex.schema.dropTable('sluice_exports');
   await knex.schema.dropTable('sluice_runs');
+  await knex.schema.dropTable('sluice_tombstones');
   await knex.schema.dropTable('sluice_records');
   await knex.schema.dropTable('sluice_tenants');
   await knex.schema.dropTable('sluice_streams');

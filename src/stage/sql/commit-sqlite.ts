@@ -1,7 +1,7 @@
 /**
  * One batch into SQLite, in one transaction: load the batch into a temporary table, refuse duplicate
- * keys, note its tenants, turn records that moved to another tenant into tombstones for their old tenant, upsert what
- * changed (by content hash), then advance the checkpoint and the run's counts.
+ * keys, note its tenants, upsert what changed (by content hash), leave a tombstone for the old tenant of
+ * each record that moved, then advance the checkpoint and the run's counts.
  */
 import type Database from 'better-sqlite3';
 import type { Checkpoint, SourceRecord } from '../../core/record';
@@ -20,8 +20,7 @@ const CHUNK = 500; // rows per INSERT: 5 parameters each, well under SQLite's 32
 export function commitSqlite(db: Database.Database, c: SqliteCommit): CommitCounts {
   return db.transaction((): CommitCounts => {
     const now = new Date().toISOString();
-    db.exec(`CREATE TEMP TABLE IF NOT EXISTS sluice_incoming (tenant TEXT NOT NULL, key TEXT NOT NULL, cursor TEXT, data TEXT, hash TEXT NOT NULL);
-             CREATE INDEX IF NOT EXISTS temp.sluice_incoming_key ON sluice_incoming (key)`);
+    db.exec(`CREATE TEMP TABLE IF NOT EXISTS sluice_incoming (tenant TEXT NOT NULL, key TEXT NOT NULL, cursor TEXT, data TEXT, hash TEXT NOT NULL)`);
     db.exec('DELETE FROM sluice_incoming');
     let staged = 0;
     const n = c.rows.length;
@@ -37,25 +36,26 @@ export function commitSqlite(db: Database.Database, c: SqliteCommit): CommitCoun
 
       db.prepare(`INSERT INTO sluice_tenants (stream_id, tenant) SELECT DISTINCT ?, tenant FROM sluice_incoming WHERE true ON CONFLICT DO NOTHING`).run(c.stream);
       const base = Number(db.prepare(`SELECT value FROM sluice_counters WHERE name = 'record_seq'`).pluck().get());
-      // Records that moved to another tenant become tombstones for their old one. CROSS JOIN makes SQLite
-      // loop over the batch and probe the primary key, so the cost follows the batch, not the staged table.
-      db.prepare(
-        `UPDATE sluice_records SET op = 'delete', data = NULL, hash = '', run_id = ?, staged_at = ?,
-                seq = ? + (SELECT i.rowid FROM sluice_incoming AS i WHERE i.key = sluice_records.key)
-          WHERE rowid IN (SELECT r.rowid FROM sluice_incoming AS i CROSS JOIN sluice_records AS r
-                           WHERE r.stream_id = ? AND r.key = i.key AND r.tenant <> i.tenant AND r.op = 'upsert')`,
-      ).run(c.run.id, now, base, c.stream);
+      // In DO UPDATE, bare column names are the row as it was: a record whose tenant changes remembers the one it left.
       staged = db
         .prepare(
           `INSERT INTO sluice_records (stream_id, key, tenant, op, data, hash, cursor, run_id, seq, staged_at)
            SELECT ?, key, tenant, CASE WHEN data IS NULL THEN 'delete' ELSE 'upsert' END, data, hash, cursor, ?, ? + rowid, ?
              FROM sluice_incoming WHERE true
-           ON CONFLICT (stream_id, key, tenant) DO UPDATE SET
-             op = excluded.op, data = excluded.data, hash = excluded.hash, cursor = excluded.cursor,
+           ON CONFLICT (stream_id, key) DO UPDATE SET
+             moved_from = CASE WHEN tenant <> excluded.tenant AND op = 'upsert' THEN tenant END,
+             tenant = excluded.tenant, op = excluded.op, data = excluded.data, hash = excluded.hash, cursor = excluded.cursor,
              run_id = excluded.run_id, seq = excluded.seq, staged_at = excluded.staged_at
-           WHERE sluice_records.hash <> excluded.hash OR sluice_records.op <> excluded.op`,
+           WHERE hash <> excluded.hash OR op <> excluded.op OR tenant <> excluded.tenant`,
         )
-        .run(c.stream, c.run.id, base + n, now).changes;
+        .run(c.stream, c.run.id, base, now).changes;
+      db.prepare(
+        `INSERT INTO sluice_tombstones (stream_id, tenant, key, seq, run_id, staged_at)
+         SELECT stream_id, moved_from, key, ? + row_number() OVER (), ?, ? FROM sluice_records
+          WHERE stream_id = ? AND moved_from IS NOT NULL
+         ON CONFLICT (stream_id, tenant, key) DO UPDATE SET seq = excluded.seq, run_id = excluded.run_id, staged_at = excluded.staged_at`,
+      ).run(base + n, c.run.id, now, c.stream);
+      db.prepare(`UPDATE sluice_records SET moved_from = NULL WHERE stream_id = ? AND moved_from IS NOT NULL`).run(c.stream);
       db.prepare(`UPDATE sluice_counters SET value = ? WHERE name = 'record_seq'`).run(base + 2 * n);
       db.prepare(`UPDATE sluice_streams SET high_water = ? WHERE id = ?`).run(base + 2 * n, c.stream);
     }
