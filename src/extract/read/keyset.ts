@@ -154,15 +154,33 @@ export function duplicateKeyError(where: { pipeline: string; source: string }, k
   );
 }
 
-export function missingColumnError(
-  where: { pipeline: string; source: string },
-  role: string,
-  column: string,
-  columns: readonly string[],
-): SluiceError {
+/** The SQL a read selects from: the quoted table, or the user's query as a derived table. */
+export function sourceSql(config: ReadConfig, quote: (name: string) => string): string {
+  return config.table ? config.table.split('.').map(quote).join('.') : `(${config.query!.trim().replace(/;+\s*$/, '')})`;
+}
+
+/** Every key, cursor and tenant column the configuration names must be among the source's columns. */
+export function checkColumns(where: { pipeline: string; source: string }, config: ReadConfig, tenant: TenantRule, columns: readonly string[]): void {
+  const wanted: [string, string][] = [
+    ...config.key.map((k): [string, string] => ['key', k]),
+    ...(config.cursor ? [['cursor', config.cursor] as [string, string]] : []),
+    ...('column' in tenant ? [['tenant', tenant.column] as [string, string]] : []),
+  ];
+  for (const [role, column] of wanted) {
+    if (!columns.includes(column)) {
+      throw new SluiceError(
+        'SLUICE_SOURCE_COLUMN',
+        `${where.pipeline}/${where.source}: ${role} column "${column}" does not exist; the source has: ${columns.join(', ')}`,
+        where,
+      );
+    }
+  }
+}
+
+export function nullCursorError(where: { pipeline: string; source: string }, rows: number, cursor: string): SluiceError {
   return new SluiceError(
-    'SLUICE_SOURCE_COLUMN',
-    `${where.pipeline}/${where.source}: ${role} column "${column}" does not exist; the source has: ${columns.join(', ')}`,
-    where,
+    'SLUICE_SOURCE_NULL_KEY',
+    `${where.pipeline}/${where.source}: ${rows} row(s) have NULL in cursor column ${cursor}; an incremental read would never see them`,
+    { ...where, hint: 'use a NOT NULL cursor column, or a query with coalesce(...)' },
   );
 }

@@ -17,7 +17,7 @@ import type { Batch, Checkpoint, Field, Json } from '../../core/record';
 import { defineExtractor, type ExtractContext, type Extractor } from '../extractor';
 import { readConfig, type ReadConfig } from './config';
 import { connectError } from './connect-error';
-import { fullReadDone, checkpointAfter, duplicateKeyError, inBatches, missingColumnError, recordOf, startAt, type RowShape, type StartAt } from './keyset';
+import { fullReadDone, checkpointAfter, checkColumns, duplicateKeyError, nullCursorError, sourceSql, inBatches, recordOf, startAt, type RowShape, type StartAt } from './keyset';
 
 export const mysqlReader = defineExtractor({
   kind: 'mysql',
@@ -84,8 +84,7 @@ class MysqlReader implements Extractor {
   }
 
   private get from(): string {
-    const c = this.config;
-    return c.table ? c.table.split('.').map(ident).join('.') : `(${c.query!.trim().replace(/;+\s*$/, '')})`;
+    return sourceSql(this.config, ident);
   }
 
   /** `[schema or null, table]` of a table source. */
@@ -104,9 +103,7 @@ class MysqlReader implements Extractor {
     const json = await this.jsonColumns();
     this.columns = fields.map((f) => columnOf(f, json.has(f.name)));
     const names = this.columns.map((c) => c.name);
-    for (const k of this.config.key) if (!names.includes(k)) throw missingColumnError(this.where, 'key', k, names);
-    if (this.config.cursor && !names.includes(this.config.cursor)) throw missingColumnError(this.where, 'cursor', this.config.cursor, names);
-    if ('column' in this.ctx.tenant && !names.includes(this.ctx.tenant.column)) throw missingColumnError(this.where, 'tenant', this.ctx.tenant.column, names);
+    checkColumns(this.where, this.config, this.ctx.tenant, names);
     await this.checkKeyUnique();
     if (this.config.cursor) await this.checkNoNullCursor(this.column(this.config.cursor));
     return this.columns.map(fieldOf);
@@ -176,11 +173,7 @@ class MysqlReader implements Extractor {
     const [[row]] = await this.sql(`SELECT count(*) AS n FROM ${this.from} AS s WHERE s.${ident(cursor.name)} IS NULL`);
     const n = Number(row!.n);
     if (n > 0) {
-      throw new SluiceError(
-        'SLUICE_SOURCE_NULL_KEY',
-        `${this.label}: ${n} row(s) have NULL in cursor column ${cursor.name}; an incremental read would never see them`,
-        { ...this.where, hint: 'use a NOT NULL cursor column, or a query with coalesce(...)' },
-      );
+      throw nullCursorError(this.where, n, cursor.name);
     }
   }
 

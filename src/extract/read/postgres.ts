@@ -19,7 +19,7 @@ import { decodeCopyRecord } from '../../core/copy-text';
 import type { Batch, Checkpoint, Field, Json } from '../../core/record';
 import { defineExtractor, type ExtractContext, type Extractor } from '../extractor';
 import { readConfig, type ReadConfig } from './config';
-import { fullReadDone, checkpointAfter, duplicateKeyError, missingColumnError, startAt } from './keyset';
+import { fullReadDone, checkpointAfter, checkColumns, duplicateKeyError, nullCursorError, sourceSql, startAt } from './keyset';
 import { connectError, describeUrl } from './connect-error';
 
 export const postgresReader = defineExtractor({
@@ -54,8 +54,7 @@ class PostgresReader implements Extractor {
   }
 
   private get from(): string {
-    const c = this.config;
-    return c.table ? c.table.split('.').map(ident).join('.') : `(${c.query!.trim().replace(/;+\s*$/, '')})`;
+    return sourceSql(this.config, ident);
   }
 
   async open(): Promise<Field[]> {
@@ -90,9 +89,7 @@ class PostgresReader implements Extractor {
       if (seen.has(n)) throw new SluiceError('SLUICE_SOURCE_COLUMN', `${this.label}: the query returns two columns named "${n}"; give them distinct aliases`, this.where);
       seen.add(n);
     }
-    for (const k of this.config.key) if (!names.includes(k)) throw missingColumnError(this.where, 'key', k, names);
-    if (this.config.cursor && !names.includes(this.config.cursor)) throw missingColumnError(this.where, 'cursor', this.config.cursor, names);
-    if ('column' in this.ctx.tenant && !names.includes(this.ctx.tenant.column)) throw missingColumnError(this.where, 'tenant', this.ctx.tenant.column, names);
+    checkColumns(this.where, this.config, this.ctx.tenant, names);
     await this.checkKeyUnique();
     if (this.config.cursor) await this.checkNoNullCursor(this.config.cursor);
     return this.columns.map(fieldOf);
@@ -164,11 +161,7 @@ class PostgresReader implements Extractor {
     const r = await this.sql<{ n: string }>(`SELECT count(*) AS n FROM ${this.from} AS s WHERE s.${ident(cursor)} IS NULL`);
     const n = Number(r.rows[0]!.n);
     if (n > 0) {
-      throw new SluiceError(
-        'SLUICE_SOURCE_NULL_KEY',
-        `${this.label}: ${n} row(s) have NULL in cursor column ${cursor}; an incremental read would never see them`,
-        { ...this.where, hint: 'use a NOT NULL cursor column, or a query with coalesce(...)' },
-      );
+      throw nullCursorError(this.where, n, cursor);
     }
   }
 
@@ -216,11 +209,10 @@ class PostgresReader implements Extractor {
   }
 
   /** A batch of COPY lines, with the checkpoint read from its last line. */
-  private copyBatch(data: Buffer, count: number): Batch {
-    const end = data.length - 1;
-    const last = decodeCopyRecord(data.toString('utf8', data.lastIndexOf(NEWLINE, end - 1) + 1, end));
+  private copyBatch(data: Buffer[], count: number): Batch {
+    const last = decodeCopyRecord(lastLine(data));
     const keyParts = this.config.key.length === 1 ? [last.key] : (JSON.parse(last.key) as string[]);
-    return { rows: { kind: 'copy', data: [data], count }, checkpoint: checkpointAfter(this.config, last.cursor as Json, keyParts) };
+    return { rows: { kind: 'copy', data, count }, checkpoint: checkpointAfter(this.config, last.cursor as Json, keyParts) };
   }
 
   private tenantExpr(): string {
@@ -246,8 +238,11 @@ class PostgresReader implements Extractor {
   }
 }
 
-/** Cuts a COPY byte stream into runs of `size` whole lines, holding at most one run in memory. */
-export async function* cutLines(stream: AsyncIterable<Buffer>, size: number): AsyncGenerator<{ data: Buffer; count: number }> {
+/**
+ * Cuts a COPY byte stream into runs of `size` whole lines, holding at most one run in memory. A run is
+ * the chunks as they arrived (sliced at its ends), never copied into one buffer.
+ */
+export async function* cutLines(stream: AsyncIterable<Buffer>, size: number): AsyncGenerator<{ data: Buffer[]; count: number }> {
   let parts: Buffer[] = [];
   let count = 0;
   for await (const chunk of stream) {
@@ -255,7 +250,7 @@ export async function* cutLines(stream: AsyncIterable<Buffer>, size: number): As
     for (let nl = chunk.indexOf(NEWLINE); nl !== -1; nl = chunk.indexOf(NEWLINE, nl + 1)) {
       if (++count === size) {
         parts.push(chunk.subarray(partStart, nl + 1));
-        yield { data: Buffer.concat(parts), count };
+        yield { data: parts, count };
         parts = [];
         count = 0;
         partStart = nl + 1;
@@ -263,7 +258,19 @@ export async function* cutLines(stream: AsyncIterable<Buffer>, size: number): As
     }
     if (partStart < chunk.length) parts.push(chunk.subarray(partStart));
   }
-  if (count > 0) yield { data: Buffer.concat(parts), count };
+  if (count > 0) yield { data: parts, count };
+}
+
+/** The last line (without its newline) of data made of whole lines, however it is split into buffers. */
+export function lastLine(parts: readonly Buffer[]): string {
+  const tail: Buffer[] = [];
+  for (let i = parts.length - 1; i >= 0; i--) {
+    const part = i === parts.length - 1 ? parts[i]!.subarray(0, -1) : parts[i]!; // drop the final newline
+    const nl = part.lastIndexOf(NEWLINE);
+    tail.unshift(part.subarray(nl + 1));
+    if (nl !== -1) break;
+  }
+  return Buffer.concat(tail).toString('utf8');
 }
 
 /** How a column appears in the record's JSON: casts that keep values exact and readable. */

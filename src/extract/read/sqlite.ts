@@ -13,9 +13,8 @@ import { readConfig, type ReadConfig } from './config';
 import {
   fullReadDone,
   checkpointAfter,
-  duplicateKeyError,
+  checkColumns, duplicateKeyError, nullCursorError, sourceSql,
   inBatches,
-  missingColumnError,
   recordOf,
   startAt,
   type RowShape,
@@ -52,8 +51,7 @@ class SqliteReader implements Extractor {
   }
 
   private get from(): string {
-    const c = this.config;
-    return c.table ? c.table.split('.').map(q).join('.') : `(${c.query!.trim().replace(/;+\s*$/, '')})`;
+    return sourceSql(this.config, q);
   }
 
   async open(): Promise<Field[]> {
@@ -67,11 +65,7 @@ class SqliteReader implements Extractor {
     const names = columns.map((c) => c.name);
     for (const c of columns) this.declared.set(c.name, (c.type ?? '').toUpperCase());
     const notNull = this.config.table ? this.notNullColumns(this.config.table) : new Set<string>();
-    for (const k of this.config.key) if (!names.includes(k)) throw missingColumnError(this.where, 'key', k, names);
-    if (this.config.cursor && !names.includes(this.config.cursor)) throw missingColumnError(this.where, 'cursor', this.config.cursor, names);
-    if ('column' in this.ctx.tenant && !names.includes(this.ctx.tenant.column)) {
-      throw missingColumnError(this.where, 'tenant', this.ctx.tenant.column, names);
-    }
+    checkColumns(this.where, this.config, this.ctx.tenant, names);
     this.checkKeyUnique();
     return columns.map((c) => ({ ...fieldOf(c.name, c.type ?? ''), nullable: !notNull.has(c.name) }));
   }
@@ -151,11 +145,7 @@ class SqliteReader implements Extractor {
   private checkNoNullCursor(cursor: string): void {
     const { n } = this.query(() => this.db!.prepare(`SELECT count(*) AS n FROM ${this.from} AS s WHERE s.${q(cursor)} IS NULL`).get()) as { n: number };
     if (n > 0) {
-      throw new SluiceError(
-        'SLUICE_SOURCE_NULL_KEY',
-        `${this.where.pipeline}/${this.where.source}: ${n} row(s) have NULL in cursor column ${cursor}; an incremental read would never see them`,
-        { ...this.where, hint: 'use a NOT NULL cursor column, or a query with coalesce(...)' },
-      );
+      throw nullCursorError(this.where, n, cursor);
     }
   }
 

@@ -357,7 +357,9 @@ function exportSuite(make: Backend): void {
     expect(err).toBeDefined();
     expect(err!.code).toBe('SLUICE_EXPORT_WRITE');
     expect(err!.message).toContain('ENOSPC: no space left on device (simulated)');
-    expect(calls).toEqual(['orders']); // it failed on the first tenant's first source, after the JSONL file was written
+    // it failed on the first source of the tenants in flight (two at a time), after their JSONL files were written
+    expect(calls.length).toBeGreaterThan(0);
+    expect(new Set(calls)).toEqual(new Set(['orders']));
     expect(err!.context?.tenant).toBeDefined();
 
     // no new export folder, no .tmp-* left, `latest` unchanged, nothing recorded
