@@ -18,7 +18,7 @@ const USAGE = `usage: npm run bench -- [${Object.keys(BENCHMARKS).join('|')}] [-
   --rows N    rows to generate (default 1000000)
   --pg URL    PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres); the
               benchmark creates and drops its own databases sluice_bench_src and sluice_bench_stage
-  --batch N   the pipeline's batchSize (default 50000)
+  --batch N   the pipeline's batchSize (default 20000)
   --keep      keep the databases and the temporary folder afterwards
   --only NAME the benchmark to run (default: all of them)`;
 
@@ -36,7 +36,7 @@ function flags(argv: string[]) {
       options: {
         rows: { type: 'string', default: '1000000' },
         pg: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
-        batch: { type: 'string', default: '50000' },
+        batch: { type: 'string', default: '20000' },
         keep: { type: 'boolean', default: false },
         only: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
