@@ -92,6 +92,7 @@ export class PostgresStore extends KnexStore {
     const stream = await this.streamId(q.pipeline, q.source, { create: false });
     if (stream === undefined) return;
     const client = (await this.knex.client.acquireConnection()) as pg.Client;
+    let finished = false;
     try {
       await client.query('BEGIN READ ONLY');
       await client.query(
@@ -109,8 +110,11 @@ export class PostgresStore extends KnexStore {
       );
       yield* copy as AsyncIterable<Buffer>;
       await client.query('COMMIT');
+      finished = true;
     } finally {
-      await client.query('ROLLBACK').catch(() => undefined);
+      // Stopped early (the writer failed), the COPY may still be streaming: this connection cannot be
+      // reused, so close it; the pool sees it ended and opens a new one.
+      if (!finished) await client.end().catch(() => undefined);
       await this.knex.client.releaseConnection(client);
     }
   }
