@@ -44,6 +44,8 @@ const NEWLINE = 0x0a;
 class PostgresReader implements Extractor {
   private client: pg.Client | undefined;
   private columns: Column[] = [];
+  /** A COPY is under way (or was stopped before its end) on the connection. */
+  private copying = false;
   private readonly where: { pipeline: string; source: string };
 
   constructor(
@@ -192,6 +194,7 @@ class PostgresReader implements Extractor {
       FROM ${this.from} AS s CROSS JOIN LATERAL (SELECT ${this.columns.map(projection).join(', ')}) AS d
       ${where} ORDER BY ${order.map((c) => `s.${ident(c)}`).join(', ')}) TO STDOUT`;
     const stream = this.client!.query(copyTo(sql));
+    this.copying = true;
     const abort = () => stream.destroy(new SluiceError('SLUICE_RUN_CANCELLED', `${this.label}: cancelled`, this.where));
     this.ctx.signal.addEventListener('abort', abort, { once: true });
     try {
@@ -199,6 +202,7 @@ class PostgresReader implements Extractor {
         yield this.copyBatch(data, count);
         this.ctx.signal.throwIfAborted();
       }
+      this.copying = false;
       if (!cursor) yield { rows: { kind: 'copy', data: [], count: 0 }, checkpoint: fullReadDone(this.config) };
     } catch (err) {
       throw queryError(this.label, err, this.where);
@@ -233,7 +237,9 @@ class PostgresReader implements Extractor {
     const client = this.client;
     this.client = undefined;
     if (!client) return;
-    await client.query('ROLLBACK').catch(() => undefined);
+    // A COPY stopped half-way holds the connection: a ROLLBACK would wait behind the rest of the table
+    // forever. Closing the connection ends the query, and the server rolls the transaction back.
+    if (!this.copying) await client.query('ROLLBACK').catch(() => undefined);
     await client.end().catch(() => undefined);
   }
 }

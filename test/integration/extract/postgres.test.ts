@@ -3,6 +3,7 @@
 import pg from 'pg';
 import { chinookUrl, describeWith, scratchDatabase, type ScratchDb } from '../../helpers/services';
 import { extractAll, extractError } from '../../helpers/extract';
+import { readerFor } from '../../../src/extract/registry';
 
 describeWith('postgres', 'postgres reader', () => {
   const chinook = { driver: 'postgres', url: chinookUrl('postgres') };
@@ -127,6 +128,32 @@ describeWith('postgres', 'postgres reader', () => {
     const err = await extractError({ driver: 'postgres', url: scratch.url, table: 'dups', key: 'id' });
     expect(err.code).toBe('SLUICE_SOURCE_DUPLICATE_KEY');
     expect(err.message).toContain('(2)');
+  });
+
+  test('a read stopped after its first batch of a big table closes at once, and the server is free again', async () => {
+    await client.query(`CREATE TABLE big AS SELECT g AS id, repeat('x', 1000) AS pad FROM generate_series(1, 50000) g`);
+    await client.query(`ALTER TABLE big ADD PRIMARY KEY (id)`);
+    const def = readerFor('postgres');
+    const extractor = def.create(def.config.parse({ driver: 'postgres', url: scratch.url, table: 'big', key: 'id', batchSize: 100 }), {
+      pipeline: 'test',
+      source: 'src',
+      tenant: { value: 't' },
+      accepts: ['copy'],
+      signal: new AbortController().signal,
+    });
+    await extractor.open();
+    for await (const batch of extractor.extract()) {
+      expect(batch.rows.kind === 'copy' && batch.rows.count).toBe(100);
+      break;
+    }
+    const started = Date.now();
+    await extractor.close();
+    expect(Date.now() - started).toBeLessThan(5000);
+    // the server notices the closed connection when it next writes to it
+    const copies = async () =>
+      (await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'COPY%' AND state = 'active'`)).rows[0].n;
+    for (let i = 0; i < 50 && (await copies()) > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await copies()).toBe(0);
   });
 
   test('NULL cursors are refused rather than silently never read', async () => {
