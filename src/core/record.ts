@@ -4,8 +4,9 @@
  * - **record**: one row or document from a source, as `{ tenant, source, key, op, cursor, json }`.
  *   `json` is the record's data as JSON text: stages that do not look inside a record never parse it.
  * - **key**: what identifies a record within its source (one column's value as text, or a JSON array of
- *   several columns' values). Records are upserted by `(pipeline, source, key, tenant)`.
+ *   several columns' values). Records are upserted by `(pipeline, source, key)`.
  * - **tenant**: who a record belongs to. Every staged record carries one; every read of the store names one.
+ *   A record that moves to another tenant leaves a tombstone with the one it left.
  * - **batch**: records read together and committed together, with the checkpoint that follows them.
  * - **checkpoint**: an extractor's position *after* a batch, as opaque JSON that only the extractor reads.
  *   It is committed in the same transaction as the batch, so a crash never separates the two.
