@@ -34,6 +34,12 @@ async function preparePostgres(): Promise<void> {
   const admin = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 5000 });
   await admin.connect();
   try {
+    // scratch databases left behind by test runs that were killed; nobody is connected to them
+    const stale = await admin.query<{ datname: string }>(
+      `SELECT datname FROM pg_database d WHERE datname LIKE 'sluice\\_t\\_%'
+          AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)`,
+    );
+    for (const { datname } of stale.rows) await admin.query(`DROP DATABASE IF EXISTS "${datname}"`);
     const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [CHINOOK_DB]);
     if (exists.rowCount) {
       const db = new pg.Client({ connectionString: withDatabase(PG_ADMIN_URL, CHINOOK_DB) });
@@ -56,6 +62,11 @@ async function preparePostgres(): Promise<void> {
 async function prepareMysql(): Promise<void> {
   const admin = await mysql.createConnection({ uri: MYSQL_ADMIN_URL, connectTimeout: 5000, multipleStatements: true });
   try {
+    const [stale] = await admin.query(
+      `SELECT SCHEMA_NAME AS db FROM information_schema.SCHEMATA s WHERE SCHEMA_NAME LIKE 'sluice\\_t\\_%'
+          AND NOT EXISTS (SELECT 1 FROM information_schema.PROCESSLIST p WHERE p.DB = s.SCHEMA_NAME)`,
+    );
+    for (const { db } of stale as { db: string }[]) await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
     const [rows] = await admin.query(`SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = ? AND table_name = 'Invoice'`, [CHINOOK_DB]);
     if ((rows as { n: number }[])[0]!.n > 0) {
       const [count] = await admin.query(`SELECT count(*) AS n FROM ${CHINOOK_DB}.Invoice`);
