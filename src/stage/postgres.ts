@@ -23,6 +23,8 @@ const RUN_LOCK = 0x51c1;
 export class PostgresStore extends KnexStore {
   readonly kind = 'postgres';
   readonly accepts = ['copy', 'records'] as const;
+  /** Per run and stream: still a first load (the stream was empty when the run began, every batch went in directly). */
+  private readonly firstLoads = new Map<string, boolean>();
 
   static open(url: string): PostgresStore {
     const knex = knexFactory({
@@ -78,14 +80,20 @@ export class PostgresStore extends KnexStore {
     const stream = (await this.streamId(run.pipeline, run.source))!;
     const rows = batch.rows;
     const data = rows.kind === 'copy' ? rows.data : [Buffer.from(rows.records.map(encodeCopyRecord).join(''), 'utf8')];
-    return this.withClient((client) =>
+    const loadKey = `${run.id}/${stream}`;
+    const firstLoad = this.firstLoads.get(loadKey) ?? !(await this.knex('sluice_records').where({ stream_id: stream }).first('key'));
+    const result = await this.withClient((client) =>
       commitPostgres(client, {
         stream,
         run,
         checkpoint: batch.checkpoint,
+        data,
+        firstLoad,
         load: (sql) => pipeline(Readable.from(data), client.query(copyFrom(sql))),
       }),
     );
+    this.firstLoads.set(loadKey, result.firstLoad);
+    return { read: result.read, staged: result.staged, unchanged: result.unchanged };
   }
 
   async *readJsonLines(tenant: string, q: Omit<RecordQuery, 'op'>): AsyncGenerator<Buffer> {

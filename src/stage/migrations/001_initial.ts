@@ -37,6 +37,19 @@ export async function up(knex: Knex): Promise<void> {
     t.primary(['stream_id', 'key']);
     t.index(['stream_id', 'tenant', 'seq'], 'sluice_records_tenant_seq');
   });
+  if (pg) {
+    await knex.raw('CREATE SEQUENCE sluice_record_seq');
+    // A first load COPYs batches straight into the table: what the COPY does not carry comes from defaults
+    // (the stream and run are set per transaction with set_config), and the database hashes the data.
+    await knex.raw(`ALTER TABLE sluice_records
+      ALTER COLUMN stream_id SET DEFAULT current_setting('sluice.stream')::int,
+      ALTER COLUMN run_id SET DEFAULT current_setting('sluice.run'),
+      ALTER COLUMN seq SET DEFAULT nextval('sluice_record_seq'),
+      ALTER COLUMN op SET DEFAULT 'upsert',
+      ALTER COLUMN staged_at SET DEFAULT now(),
+      DROP COLUMN hash,
+      ADD COLUMN hash text NOT NULL GENERATED ALWAYS AS (coalesce(md5(data), '')) STORED`);
+  }
   // Finds the few records that changed tenant in a commit; rows with NULL are not in it at all.
   await knex.raw('CREATE INDEX sluice_records_moved ON sluice_records (stream_id) WHERE moved_from IS NOT NULL');
   await knex.schema.createTable('sluice_tombstones', (t) => {
@@ -77,9 +90,7 @@ export async function up(knex: Knex): Promise<void> {
     t.timestamp('created_at', { useTz: true }).notNullable();
     t.primary(['pipeline', 'target', 'tenant', 'id']);
   });
-  if (pg) {
-    await knex.raw('CREATE SEQUENCE sluice_record_seq');
-  } else {
+  if (!pg) {
     await knex.schema.createTable('sluice_counters', (t) => {
       t.text('name').primary();
       t.bigInteger('value').notNullable();

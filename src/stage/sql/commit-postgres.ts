@@ -1,9 +1,15 @@
 /**
- * One batch into PostgreSQL, in one transaction: COPY the batch into a temporary table, refuse NULL and
- * duplicate keys, note its tenants, upsert what changed (the database hashes the data), leave a
- * tombstone for the old tenant of each record that moved, then advance the checkpoint and the run's counts.
+ * One batch into PostgreSQL, in one transaction, then the checkpoint and the run's counts in the same one.
+ *
+ * - A first load (no record of the stream was staged when the run began, and every batch so far went in
+ *   this way) COPYs the batch straight into `sluice_records`; column defaults fill in the rest.
+ * - Otherwise, or if that fails (a key already staged, a NULL or duplicate key), the batch is COPYd into
+ *   a temporary table, checked (NULL and duplicate keys are refused with their reason), and upserted:
+ *   what changed is written (the database hashes the data), and each record that moved to another tenant
+ *   leaves a tombstone for the one it left.
  */
 import type pg from 'pg';
+import { decodeCopyField } from '../../core/copy-text';
 import { SluiceError } from '../../core/errors';
 import type { Checkpoint } from '../../core/record';
 import type { CommitCounts } from '../store';
@@ -13,13 +19,22 @@ export interface PostgresCommit {
   stream: number;
   run: { id: string };
   checkpoint: Checkpoint;
+  /** The batch as COPY text lines `tenant, key, cursor, data`. */
+  data: readonly Buffer[];
   /** Streams the batch's COPY text into the given `COPY ... FROM STDIN` statement. */
   load(copySql: string): Promise<void>;
+  /** Try the first-load path. */
+  firstLoad: boolean;
+}
+
+export interface PostgresCommitResult extends CommitCounts {
+  /** The batch went in by the first-load path, so the next one may too. */
+  firstLoad: boolean;
 }
 
 const prepared = new WeakSet<pg.Client>();
 
-export async function commitPostgres(client: pg.Client, c: PostgresCommit): Promise<CommitCounts> {
+export async function commitPostgres(client: pg.Client, c: PostgresCommit): Promise<PostgresCommitResult> {
   if (!prepared.has(client)) {
     await client.query(
       `CREATE TEMP TABLE IF NOT EXISTS sluice_incoming (tenant text, key text, cursor text, data text) ON COMMIT DELETE ROWS`,
@@ -28,34 +43,8 @@ export async function commitPostgres(client: pg.Client, c: PostgresCommit): Prom
   }
   await client.query('BEGIN');
   try {
-    await c.load('COPY sluice_incoming (tenant, key, cursor, data) FROM STDIN');
-    const n = await checkIncoming(client);
-    await client.query(
-      `INSERT INTO sluice_tenants (stream_id, tenant) SELECT DISTINCT $1::int, tenant FROM sluice_incoming ON CONFLICT DO NOTHING`,
-      [c.stream],
-    );
-    // In DO UPDATE, `r.` is the row as it was: a record whose tenant changes remembers the one it left.
-    const merged = await client.query(
-      `INSERT INTO sluice_records AS r (stream_id, key, tenant, op, data, hash, cursor, run_id, seq, staged_at)
-       SELECT $1, key, tenant, CASE WHEN data IS NULL THEN 'delete' ELSE 'upsert' END, data, coalesce(md5(data), ''),
-              cursor, $2, nextval('sluice_record_seq'), now()
-         FROM sluice_incoming
-       ON CONFLICT (stream_id, key) DO UPDATE SET
-         moved_from = CASE WHEN r.tenant <> excluded.tenant AND r.op = 'upsert' THEN r.tenant END,
-         tenant = excluded.tenant, op = excluded.op, data = excluded.data, hash = excluded.hash, cursor = excluded.cursor,
-         run_id = excluded.run_id, seq = excluded.seq, staged_at = excluded.staged_at
-       WHERE r.hash <> excluded.hash OR r.op <> excluded.op OR r.tenant <> excluded.tenant`,
-      [c.stream, c.run.id],
-    );
-    const staged = merged.rowCount ?? 0;
-    await client.query(
-      `INSERT INTO sluice_tombstones (stream_id, tenant, key, seq, run_id, staged_at)
-       SELECT stream_id, moved_from, key, nextval('sluice_record_seq'), $2, now() FROM sluice_records
-        WHERE stream_id = $1 AND moved_from IS NOT NULL
-       ON CONFLICT (stream_id, tenant, key) DO UPDATE SET seq = excluded.seq, run_id = excluded.run_id, staged_at = excluded.staged_at`,
-      [c.stream, c.run.id],
-    );
-    await client.query(`UPDATE sluice_records SET moved_from = NULL WHERE stream_id = $1 AND moved_from IS NOT NULL`, [c.stream]);
+    const direct = c.firstLoad ? await loadDirectly(client, c) : undefined;
+    const counts = direct ?? (await mergeIncoming(client, c));
     await client.query(
       `UPDATE sluice_streams SET checkpoint = $2, run_id = $3, updated_at = now(),
          high_water = (SELECT last_value FROM sluice_record_seq) WHERE id = $1`,
@@ -63,14 +52,111 @@ export async function commitPostgres(client: pg.Client, c: PostgresCommit): Prom
     );
     await client.query(
       `UPDATE sluice_runs SET rows_read = rows_read + $2, rows_staged = rows_staged + $3, rows_unchanged = rows_unchanged + $4 WHERE id = $1`,
-      [c.run.id, n, staged, n - staged],
+      [c.run.id, counts.read, counts.staged, counts.unchanged],
     );
     await client.query('COMMIT');
-    return { read: n, staged, unchanged: n - staged };
+    return { ...counts, firstLoad: direct !== undefined };
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * The first-load path: COPY straight into `sluice_records`. Returns undefined (and has written nothing)
+ * when the batch cannot go in this way: a delete or a NULL tenant in it, or a key the table already has.
+ */
+async function loadDirectly(client: pg.Client, c: PostgresCommit): Promise<CommitCounts | undefined> {
+  const scan = scanLines(c.data);
+  if (!scan) return undefined;
+  await client.query(`SELECT set_config('sluice.stream', $1, true), set_config('sluice.run', $2, true)`, [String(c.stream), c.run.id]);
+  await client.query('SAVEPOINT first_load');
+  try {
+    await c.load('COPY sluice_records (tenant, key, cursor, data) FROM STDIN');
+  } catch {
+    // a key already staged, a NULL key or a key twice: the merge path says which, or upserts
+    await client.query('ROLLBACK TO SAVEPOINT first_load');
+    return undefined;
+  }
+  await client.query(`INSERT INTO sluice_tenants (stream_id, tenant) SELECT $1, t FROM unnest($2::text[]) AS t ON CONFLICT DO NOTHING`, [
+    c.stream,
+    [...scan.tenants],
+  ]);
+  return { read: scan.rows, staged: scan.rows, unchanged: 0 };
+}
+
+/**
+ * The rows and tenants of a batch of COPY lines; undefined if one is a delete or has a NULL tenant.
+ * Works on the buffers as they are (a line may span two), reading only each line's tenant as text.
+ */
+function scanLines(data: readonly Buffer[]): { rows: number; tenants: Set<string> } | undefined {
+  const tenants = new Set<string>();
+  let rows = 0;
+  const take = (line: Buffer): boolean => {
+    rows++;
+    const tenant = decodeCopyField(line.toString('utf8', 0, line.indexOf(TAB)));
+    const deleted = line.length >= 3 && line[line.length - 3] === TAB && line[line.length - 2] === BACKSLASH && line[line.length - 1] === N;
+    if (tenant === null || deleted) return false;
+    tenants.add(tenant);
+    return true;
+  };
+  let carry: Buffer | undefined;
+  for (const part of data) {
+    let pos = 0;
+    if (carry) {
+      const nl = part.indexOf(NEWLINE);
+      if (nl === -1) {
+        carry = Buffer.concat([carry, part]);
+        continue;
+      }
+      if (!take(Buffer.concat([carry, part.subarray(0, nl)]))) return undefined;
+      carry = undefined;
+      pos = nl + 1;
+    }
+    for (let nl = part.indexOf(NEWLINE, pos); nl !== -1; pos = nl + 1, nl = part.indexOf(NEWLINE, pos)) {
+      if (!take(part.subarray(pos, nl))) return undefined;
+    }
+    if (pos < part.length) carry = part.subarray(pos);
+  }
+  return { rows, tenants };
+}
+
+const NEWLINE = 0x0a;
+const TAB = 0x09;
+const BACKSLASH = 0x5c;
+const N = 0x4e;
+
+/** The merge path: the batch into a temporary table, checked, then upserted with tombstones for moves. */
+async function mergeIncoming(client: pg.Client, c: PostgresCommit): Promise<CommitCounts> {
+  await c.load('COPY sluice_incoming (tenant, key, cursor, data) FROM STDIN');
+  const n = await checkIncoming(client);
+  await client.query(
+    `INSERT INTO sluice_tenants (stream_id, tenant) SELECT DISTINCT $1::int, tenant FROM sluice_incoming ON CONFLICT DO NOTHING`,
+    [c.stream],
+  );
+  // In DO UPDATE, `r.` is the row as it was: a record whose tenant changes remembers the one it left.
+  const merged = await client.query(
+    `INSERT INTO sluice_records AS r (stream_id, key, tenant, op, data, cursor, run_id, seq, staged_at)
+     SELECT $1, key, tenant, CASE WHEN data IS NULL THEN 'delete' ELSE 'upsert' END, data,
+            cursor, $2, nextval('sluice_record_seq'), now()
+       FROM sluice_incoming
+     ON CONFLICT (stream_id, key) DO UPDATE SET
+       moved_from = CASE WHEN r.tenant <> excluded.tenant AND r.op = 'upsert' THEN r.tenant END,
+       tenant = excluded.tenant, op = excluded.op, data = excluded.data, cursor = excluded.cursor,
+       run_id = excluded.run_id, seq = excluded.seq, staged_at = excluded.staged_at
+     WHERE r.hash <> excluded.hash OR r.op <> excluded.op OR r.tenant <> excluded.tenant`,
+    [c.stream, c.run.id],
+  );
+  const staged = merged.rowCount ?? 0;
+  await client.query(
+    `INSERT INTO sluice_tombstones (stream_id, tenant, key, seq, run_id, staged_at)
+     SELECT stream_id, moved_from, key, nextval('sluice_record_seq'), $2, now() FROM sluice_records
+      WHERE stream_id = $1 AND moved_from IS NOT NULL
+     ON CONFLICT (stream_id, tenant, key) DO UPDATE SET seq = excluded.seq, run_id = excluded.run_id, staged_at = excluded.staged_at`,
+    [c.stream, c.run.id],
+  );
+  await client.query(`UPDATE sluice_records SET moved_from = NULL WHERE stream_id = $1 AND moved_from IS NOT NULL`, [c.stream]);
+  return { read: n, staged, unchanged: n - staged };
 }
 
 /** Counts the batch and refuses NULL keys or tenants and keys that appear twice. */

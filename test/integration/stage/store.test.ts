@@ -105,6 +105,18 @@ describe.each(backends)('%s store', (_name, make) => {
     expect(await store.commit(run, batch(records, 10))).toEqual({ read: 2, staged: 0, unchanged: 2 });
   });
 
+  test('a COPY batch with a NULL tenant or key is refused with its reason, first load or not, and stages nothing', async () => {
+    const line = (tenant: string | null, key: string | null) => Buffer.from(`${tenant ?? '\\N'}\t${key ?? '\\N'}\t\\N\t{}\n`, 'utf8');
+    const copy = (lines: Buffer[], at: number): Batch => ({ rows: { kind: 'copy', data: lines, count: lines.length }, checkpoint: { at } });
+    await expect(store.commit(run, copy([line('a', '1'), line(null, '2')], 1))).rejects.toMatchObject({ code: 'SLUICE_SOURCE_NULL_KEY', context: { key: '2' } });
+    await expect(store.commit(run, copy([line('a', null)], 2))).rejects.toMatchObject({ code: 'SLUICE_SOURCE_NULL_KEY' });
+    expect(await store.checkpoint('p', 's')).toBeUndefined();
+    expect(await readAll(store, 'a')).toEqual([]);
+    await store.commit(run, copy([line('a', '1')], 3));
+    await expect(store.commit(run, copy([line(null, '9')], 4))).rejects.toMatchObject({ code: 'SLUICE_SOURCE_NULL_KEY' });
+    expect((await readAll(store, 'a')).map((r) => r.key)).toEqual(['1']);
+  });
+
   test('the run lock admits one holder at a time', async () => {
     const first = await store.lock('p');
     const other = openStore(url);
