@@ -89,7 +89,6 @@ export async function dropScratch(db: ScratchDb | undefined, waitMs = 20_000): P
   const waited = await Promise.race([dropped, new Promise<false>((done) => (timer = setTimeout(() => done(false), waitMs)))]);
   clearTimeout(timer);
   if (!waited) {
-    // eslint-disable-next-line no-console
     console.warn(`DROP DATABASE ${db.name} is still waiting for other sessions of the server; it will finish there`);
   }
   await client.end().catch(() => undefined);

@@ -34,7 +34,6 @@ export function describeWith(service: Service, name: string, fn: () => void): vo
     describe(name, fn);
   } else {
     describe.skip(`${name} [skipped: ${service} ${serviceStatus(service)}]`, fn);
-    // eslint-disable-next-line no-console
     console.warn(`SKIPPED "${name}": ${service} is not available (${serviceStatus(service)})`);
   }
 }
