@@ -49,8 +49,8 @@ export interface TenantExport {
 
 export async function exportDatasets(store: StagingStore, req: ExportRequest): Promise<TenantExport[]> {
   const streams = new Map((await store.streams(req.pipeline)).map((s) => [s.source, s]));
-  const highWater: Record<string, number> = {};
-  for (const source of req.sources) highWater[source] = await store.highWater(req.pipeline, source);
+  // the upper bound of every export of this run, read once: records committed later wait for the next one
+  const highWater = Object.fromEntries(req.sources.map((source) => [source, streams.get(source)?.highWater ?? 0]));
   const tenants = await store.tenants(req.pipeline);
   const done: TenantExport[] = [];
   for (const group of req.groups) {

@@ -119,6 +119,7 @@ export abstract class KnexStore implements StagingStore {
       checkpoint: r.checkpoint ? JSON.parse(r.checkpoint) : null,
       fields: r.fields ? JSON.parse(r.fields) : null,
       runId: r.run_id,
+      highWater: Number(r.high_water),
       updatedAt: iso(r.updated_at),
     }));
   }

@@ -59,6 +59,8 @@ export interface StreamRow {
   checkpoint: Checkpoint | null;
   fields: Field[] | null;
   runId: string | null;
+  /** see `highWater` */
+  highWater: number;
   updatedAt: string | null;
 }
 
