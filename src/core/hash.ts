@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 
 /**
- * The content hash of a record's JSON text: md5 hex, the same value PostgreSQL's `md5(text)` gives,
- * so either side can compute it. It detects change; it is not a security measure.
+ * The content hash of a record's JSON text as the SQLite store keeps it: md5 hex. It detects change; it is
+ * not a security measure. (The PostgreSQL store hashes in the database, with its own function.)
  */
 export function contentHash(json: string | null): string {
   return json === null ? '' : createHash('md5').update(json, 'utf8').digest('hex');

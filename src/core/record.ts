@@ -32,7 +32,7 @@ export interface SourceRecord {
 /** A record as the staging store holds it. */
 export interface StagedRecord extends SourceRecord {
   source: string;
-  /** Content hash of `json` (md5 hex): equal hashes mean nothing changed. */
+  /** Content hash of `json`, as the store computes it (opaque): equal hashes mean nothing changed. */
   hash: string;
   /** The store's change sequence: it grows each time a record changes, and drives incremental export. */
   seq: number;

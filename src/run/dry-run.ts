@@ -4,7 +4,6 @@
  * record, no checkpoint, no lock, and it does not even create an SQLite store that does not exist yet.
  */
 import { decodeCopyLines } from '../core/copy-text';
-import { contentHash } from '../core/hash';
 import type { BatchRows, SourceRecord } from '../core/record';
 import { openExistingStore } from '../stage/open';
 import type { StagingStore } from '../stage/store';
@@ -38,10 +37,11 @@ export async function dryRun(pipeline: Pipeline, opts: RunOptions = {}): Promise
         for await (const batch of extractor.extract(from)) {
           const records = recordsOf(batch.rows);
           const known = await lookup(staged, pipeline.name, source.name, records);
-          for (const r of records) {
+          const hashes = staged && known.size > 0 ? await staged.contentHashes(records.map((r) => r.json)) : [];
+          for (const [i, r] of records.entries()) {
             counts.read++;
             const before = known.get(r.key);
-            const hash = contentHash(r.json);
+            const hash = hashes[i];
             if (!before) counts.new++;
             else if (before.hash === hash && before.tenant === r.tenant) {
               counts.unchanged++;

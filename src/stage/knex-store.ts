@@ -42,6 +42,7 @@ export abstract class KnexStore implements StagingStore {
 
   abstract lock(pipeline: string): Promise<{ release(): Promise<void> }>;
   abstract commit(run: { id: string; pipeline: string; source: string }, batch: Batch): Promise<CommitCounts>;
+  abstract contentHashes(json: readonly (string | null)[]): Promise<string[]>;
   abstract readJsonLines(tenant: string, query: Omit<RecordQuery, 'op'>): AsyncIterable<Buffer>;
 
   async migrate(): Promise<void> {

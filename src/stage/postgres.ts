@@ -96,6 +96,17 @@ export class PostgresStore extends KnexStore {
     return { read: result.read, staged: result.staged, unchanged: result.unchanged };
   }
 
+  async contentHashes(json: readonly (string | null)[]): Promise<string[]> {
+    // the expression of the generated column `sluice_records.hash`
+    const r = await this.withClient((client) =>
+      client.query<{ hash: string }>(
+        `SELECT coalesce(hashtextextended(d, 0), 0)::text AS hash FROM unnest($1::text[]) WITH ORDINALITY AS t(d, i) ORDER BY i`,
+        [json],
+      ),
+    );
+    return r.rows.map((row) => row.hash);
+  }
+
   async *readJsonLines(tenant: string, q: Omit<RecordQuery, 'op'>): AsyncGenerator<Buffer> {
     const stream = await this.streamId(q.pipeline, q.source, { create: false });
     if (stream === undefined) return;

@@ -86,6 +86,10 @@ export class SqliteStore extends KnexStore {
     return this.withDb((db) => commitSqlite(db, { stream, run, rows, checkpoint: batch.checkpoint }));
   }
 
+  async contentHashes(json: readonly (string | null)[]): Promise<string[]> {
+    return json.map(contentHash);
+  }
+
   async *readJsonLines(tenant: string, query: Omit<RecordQuery, 'op'>): AsyncGenerator<Buffer> {
     for await (const page of this.read(tenant, { ...query, op: 'upsert' })) {
       yield Buffer.from(page.map((r) => `${r.json}\n`).join(''), 'utf8');

@@ -101,6 +101,8 @@ export interface StagingStore {
   commit(run: { id: string; pipeline: string; source: string }, batch: Batch): Promise<CommitCounts>;
   /** For a dry run: of these keys, which are staged, for which tenant, with which hash. Reads nothing else. */
   stagedHashes(pipeline: string, source: string, keys: string[]): Promise<Map<string, { tenant: string; hash: string }>>;
+  /** The content hash this store would stage for each JSON text (each store has its own function). */
+  contentHashes(json: readonly (string | null)[]): Promise<string[]>;
 
   /** The tenants that have (or had) records in a pipeline: the ones whose exports may have changes. */
   tenants(pipeline: string): Promise<string[]>;

@@ -4,9 +4,11 @@
  */
 import type { Knex } from 'knex';
 import * as m001 from './001_initial';
+import * as m002 from './002_faster_loads';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '001_initial': m001,
+  '002_faster_loads': m002,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

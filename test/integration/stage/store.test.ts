@@ -64,6 +64,16 @@ describe.each(backends)('%s store', (_name, make) => {
     expect(runRow).toMatchObject({ read: 4, staged: 3, unchanged: 1, status: 'running' });
   });
 
+  test('contentHashes gives the hash the store stages, so a dry run can tell changed from unchanged', async () => {
+    const records = [rec('1', 'a', { v: 1, s: 'é 中文 🙂' }), rec('2', 'a', { v: 2 })];
+    await store.commit(run, batch(records, 1));
+    const staged = await store.stagedHashes('p', 's', ['1', '2']);
+    const [same, other, deleted] = await store.contentHashes([records[0]!.json, JSON.stringify({ v: 3 }), null]);
+    expect(staged.get('1')).toEqual({ tenant: 'a', hash: same });
+    expect(other).not.toBe(staged.get('2')!.hash);
+    expect(typeof deleted).toBe('string');
+  });
+
   test('a batch that fails (duplicate keys) leaves neither records nor checkpoint behind', async () => {
     await store.commit(run, batch([rec('1', 'a', { v: 1 })], 1));
     await expect(store.commit(run, batch([rec('2', 'a', { v: 2 }), rec('2', 'a', { v: 3 })], 2))).rejects.toMatchObject({ code: 'SLUICE_SOURCE_DUPLICATE_KEY' });
