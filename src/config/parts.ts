@@ -2,6 +2,8 @@
  * Schema pieces shared by the pipeline file and its components. Every field says what it is for.
  */
 import { z } from 'zod';
+import cron from 'node-cron';
+import { parseJsonPath } from '../core/json-path';
 
 export const identifier = z
   .string()
@@ -29,3 +31,18 @@ export const duration = z
     const factor = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 }[unit as 'ms' | 's' | 'm' | 'h' | 'd'];
     return Number(n) * factor;
   });
+
+/** A path into JSON (`$.issue.id`, `id`, `$`), checked when the file is loaded. */
+export const jsonPath = z.string().transform((text, ctx) => {
+  try {
+    return parseJsonPath(text);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `expected a JSON path such as $.items or id: ${(err as Error).message}` });
+    return z.NEVER;
+  }
+});
+
+/** A cron expression (five fields, or six with seconds first), as node-cron runs it. */
+export const cronExpression = z
+  .string()
+  .refine((e) => cron.validate(e), 'expected a cron expression such as "*/5 * * * *" (minute hour day-of-month month day-of-week)');

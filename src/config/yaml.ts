@@ -2,7 +2,7 @@
  * YAML with positions: parse a pipeline file into a document that remembers where every value came
  * from, so any later error (schema, environment variable) can name `file:line:column`.
  */
-import { Document, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { Document, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Node } from 'yaml';
 import { ConfigErrors, SluiceError } from '../core/errors';
 
 export type Path = readonly (string | number)[];
@@ -20,7 +20,8 @@ export interface Position {
 
 export function parseYaml(text: string, file: string): SourceDocument {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(maskReferences(text), { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  unmaskReferences(doc);
   if (doc.errors.length > 0) {
     throw new ConfigErrors(
       doc.errors.map((e) => {
@@ -35,6 +36,28 @@ export function parseYaml(text: string, file: string): SourceDocument {
     );
   }
   return { file, doc, lines };
+}
+
+/*
+ * `${VAR}` must work inside flow collections too (`auth: { bearer: ${TOKEN} }`), where YAML reads its
+ * braces and commas as structure. So before parsing, those characters inside a reference are swapped for
+ * private-use characters of the same length (positions stay exact), and swapped back in every scalar after.
+ */
+const FLOW_CHARS = '{},[]';
+const MASKED = '\uE000\uE001\uE002\uE003\uE004';
+const maskChar = (c: string) => MASKED[FLOW_CHARS.indexOf(c)] ?? c;
+const unmaskChar = (c: string) => FLOW_CHARS[MASKED.indexOf(c)] ?? c;
+
+function maskReferences(text: string): string {
+  return text.replace(/\$\{[^}\n]*\}/g, (ref) => ref.replace(/[{},[\]]/g, maskChar));
+}
+
+function unmaskReferences(doc: Document.Parsed): void {
+  visit(doc, {
+    Scalar(_key, node) {
+      if (typeof node.value === 'string' && /[\uE000-\uE004]/.test(node.value)) node.value = node.value.replace(/[\uE000-\uE004]/g, unmaskChar);
+    },
+  });
 }
 
 /** The node at `path`, or the nearest ancestor that exists (for a missing field, its parent object). */

@@ -7,6 +7,13 @@ import type { ExtractorDefinition } from './extractor';
 import { mysqlReader } from './read/mysql';
 import { postgresReader } from './read/postgres';
 import { sqliteReader } from './read/sqlite';
+import { pullExtractor } from './pull/pull';
+
+export { pullConfig } from './pull/config';
+export { pullExtractor };
+
+/** The keys a source uses to say what kind it is; each source has exactly one. */
+export const SOURCE_KINDS = ['read', 'pull'] as const;
 
 export const READERS = [postgresReader, mysqlReader, sqliteReader] as const;
 

@@ -7,19 +7,27 @@ import { z } from 'zod';
 import { EXPORTERS } from '../../exporters';
 import { ConfigErrors, SluiceError, messageOf } from '../core/errors';
 import { interpolateEnv, type Environment } from '../config/env';
-import { identifier, tenantRule } from '../config/parts';
+import { cronExpression, identifier, tenantRule } from '../config/parts';
 import { validateDocument } from '../config/validate';
 import { parseYaml } from '../config/yaml';
-import { readSchema } from '../extract/registry';
+import { pullConfig, readSchema, SOURCE_KINDS } from '../extract/registry';
 
 const source = z
   .strictObject({
     name: identifier.describe('The source\'s name: names its staged records and its files in every export.'),
     description: z.string().optional().describe('What this source is, for people.'),
-    tenant: tenantRule.optional().describe('Overrides the pipeline\'s `tenant` for this source.'),
-    read: readSchema,
+    tenant: tenantRule.optional().describe('Overrides the pipeline\'s `tenant` for this source. For HTTP sources `column` is a path into each record.'),
+    read: readSchema.optional(),
+    pull: pullConfig.optional(),
+    schedule: cronExpression.optional().describe('When `sluice serve` runs this source, as a cron expression, e.g. `*/5 * * * *`.'),
   })
-  .describe('One place to read records from.');
+  .superRefine((s, ctx) => {
+    const kinds = SOURCE_KINDS.filter((k) => s[k] !== undefined);
+    if (kinds.length !== 1) {
+      ctx.addIssue({ code: 'custom', message: `give exactly one of ${SOURCE_KINDS.map((k) => `\`${k}\``).join(', ')}${kinds.length ? ` (got ${kinds.join(' and ')})` : ''}` });
+    }
+  })
+  .describe('One place to read records from: a database (`read`) or an HTTP API (`pull`).');
 
 const [firstExporter, ...moreExporters] = EXPORTERS.map((e) =>
   e.options

@@ -12,7 +12,7 @@ import { batchSize } from '../core/record';
 import { readAhead } from '../core/read-ahead';
 import type { Environment } from '../config/env';
 import type { ExtractContext, Extractor } from '../extract/extractor';
-import { readerFor } from '../extract/registry';
+import { pullExtractor, readerFor } from '../extract/registry';
 import type { Exporter } from '../export/exporter';
 import { exportDatasets, type ExportGroup, type TenantExport } from '../export/runner';
 import { DEFAULT_STAGING_URL, openStore } from '../stage/open';
@@ -153,14 +153,15 @@ export function createExtractor(
   accepts: ExtractContext['accepts'],
   signal: AbortSignal,
 ): Extractor {
-  const def = readerFor(source.read.driver);
-  return def.create(source.read, {
+  const ctx = {
     pipeline: pipeline.name,
     source: source.name,
     tenant: (source.tenant ?? pipeline.tenant)!, // the schema guarantees one of the two
     accepts,
     signal,
-  });
+  };
+  if (source.pull) return pullExtractor.create(source.pull, ctx);
+  return readerFor(source.read!.driver).create(source.read!, ctx); // the schema guarantees one kind
 }
 
 /** Export entries that share a path are written together, into one folder per tenant and run. */

@@ -54,8 +54,8 @@ test('the example from the issue loads as written, with defaults and ${VAR}s fil
 
 test('${VAR:-default} and $${ escapes', () => {
   const p = loadPipeline(file(VALID.replace('${ORDERS_DB_URL}', '${ORDERS_DB_URL:-sqlite:x.db}').replace('table: orders', () => 'query: "select \'$${literal}\' as x"')), {});
-  expect(p.sources[0]!.read.url).toBe('sqlite:x.db');
-  expect(p.sources[0]!.read.query).toBe("select '${literal}' as x");
+  expect(p.sources[0]!.read!.url).toBe('sqlite:x.db');
+  expect(p.sources[0]!.read!.query).toBe("select '${literal}' as x");
 });
 
 test('a misspelled driver names file, line, column, path, the choices and what was given', () => {
@@ -97,6 +97,54 @@ test('table and query are exclusive; every source needs a tenant; names are uniq
   expect(problems(noTenant, { ORDERS_DB_URL: 'x' })[0]).toMatch(/:3:5 sources\[0\]: no tenant/);
   const twice = file(VALID.replace('sources:\n', 'sources:\n  - name: orders\n    read: { driver: sqlite, url: a.db, table: t, key: id }\n'));
   expect(problems(twice, { ORDERS_DB_URL: 'x' })[0]).toContain('sources[1].name: another source is already named orders');
+});
+
+const PULL = `name: issues
+tenant: { column: user.login }
+sources:
+  - name: issues
+    pull:
+      url: \${API_BASE:-https://api.github.com}/repos/acme/app/issues
+      params: { state: all, sort: updated, direction: asc, per_page: 100 }
+      auth: { bearer: \${API_TOKEN} }
+      records: $
+      key: id
+      cursor: { field: updated_at, param: since }
+      paginate: link
+      rateLimit: { perSecond: 5 }
+    schedule: "*/5 * * * *"
+`;
+
+test('the pull example from the issue loads as written: ${VAR}s work inside flow mappings', () => {
+  const p = loadPipeline(file(PULL), { API_TOKEN: 'tok{,}en' });
+  expect(p.sources[0]!.pull).toMatchObject({
+    url: 'https://api.github.com/repos/acme/app/issues',
+    params: { state: 'all', sort: 'updated', direction: 'asc', per_page: '100' },
+    auth: { bearer: 'tok{,}en' },
+    records: [],
+    key: [['id']],
+    cursor: { field: ['updated_at'], param: 'since' },
+    paginate: { style: 'link' },
+    rateLimit: { perSecond: 5 },
+    timeout: 30,
+  });
+  expect(p.sources[0]!.schedule).toBe('*/5 * * * *');
+});
+
+test('a missing ${VAR} inside a flow mapping still names its own line and column', () => {
+  const path = file(PULL);
+  expect(problems(path)).toEqual([`${path}:8:23 sources[0].pull.auth.bearer: environment variable API_TOKEN is not set`]);
+});
+
+test('a source is exactly one kind; schedules are cron expressions; paths and pagination are checked', () => {
+  const both = file(PULL.replace('    schedule:', '    read: { driver: sqlite, url: x.db, table: t, key: id }\n    schedule:'));
+  expect(problems(both, { API_TOKEN: 't' })).toEqual([expect.stringContaining('sources[0]: give exactly one of `read`, `pull` (got read and pull)')]);
+  const cron = file(PULL.replace('*/5 * * * *', 'every five minutes'));
+  expect(problems(cron, { API_TOKEN: 't' })).toEqual([expect.stringMatching(/:14:15 sources\[0\]\.schedule: expected a cron expression/)]);
+  const path = file(PULL.replace('records: $', 'records: $.items[x]'));
+  expect(problems(path, { API_TOKEN: 't' })).toEqual([expect.stringMatching(/:9:16 sources\[0\]\.pull\.records: expected a JSON path such as \$\.items or id/)]);
+  const style = file(PULL.replace('paginate: link', 'paginate: { style: cursor, param: after }'));
+  expect(problems(style, { API_TOKEN: 't' })[0]).toMatch(/sources\[0\]\.pull\.paginate/);
 });
 
 test('malformed YAML names its line and column', () => {
