@@ -15,6 +15,7 @@ import type {
   StreamRow,
   TenantCount,
 } from './store';
+import type { Delivery, IntakeResult } from './intake';
 
 const PAGE = 5000;
 
@@ -42,6 +43,7 @@ export abstract class KnexStore implements StagingStore {
 
   abstract lock(pipeline: string): Promise<{ release(): Promise<void> }>;
   abstract commit(run: { id: string; pipeline: string; source: string }, batch: Batch): Promise<CommitCounts>;
+  abstract intake(run: { id: string; pipeline: string; source: string }, deliveries: readonly Delivery[]): Promise<IntakeResult[]>;
   abstract contentHashes(json: readonly (string | null)[]): Promise<string[]>;
   abstract readJsonLines(tenant: string, query: Omit<RecordQuery, 'op'>): AsyncIterable<Buffer>;
 

@@ -15,7 +15,8 @@ import type { Batch } from '../core/record';
 import { describeUrl } from '../extract/read/connect-error';
 import { KnexStore, QUIET_LOG } from './knex-store';
 import type { CommitCounts, RecordQuery } from './store';
-import { commitPostgres } from './sql/commit-postgres';
+import { commitPostgres, intakePostgres } from './sql/commit-postgres';
+import type { Delivery, IntakeResult } from './intake';
 
 /** Advisory lock namespace (the first key of the two-key form) for pipeline run locks. */
 const RUN_LOCK = 0x51c1;
@@ -105,6 +106,13 @@ export class PostgresStore extends KnexStore {
       ),
     );
     return r.rows.map((row) => row.hash);
+  }
+
+  async intake(run: { id: string; pipeline: string; source: string }, deliveries: readonly Delivery[]): Promise<IntakeResult[]> {
+    const stream = (await this.streamId(run.pipeline, run.source))!;
+    return this.withClient((client) =>
+      intakePostgres(client, { stream, run, deliveries, load: (sql, data) => pipeline(Readable.from(data), client.query(copyFrom(sql))) }),
+    );
   }
 
   async *readJsonLines(tenant: string, q: Omit<RecordQuery, 'op'>): AsyncGenerator<Buffer> {

@@ -13,6 +13,7 @@ import { decodeCopyLines } from '../core/copy-text';
 import { contentHash } from '../core/hash';
 import type { Batch } from '../core/record';
 import { KnexStore, QUIET_LOG } from './knex-store';
+import { freshDeliveries, type Delivery, type IntakeResult } from './intake';
 import type { CommitCounts, RecordQuery } from './store';
 import { commitSqlite } from './sql/commit-sqlite';
 
@@ -84,6 +85,20 @@ export class SqliteStore extends KnexStore {
     const records = batch.rows.kind === 'records' ? batch.rows.records : decodeCopyLines(batch.rows.data);
     const rows = records.map((r) => ({ ...r, hash: contentHash(r.json) }));
     return this.withDb((db) => commitSqlite(db, { stream, run, rows, checkpoint: batch.checkpoint }));
+  }
+
+  async intake(run: { id: string; pipeline: string; source: string }, deliveries: readonly Delivery[]): Promise<IntakeResult[]> {
+    const stream = (await this.streamId(run.pipeline, run.source))!;
+    return this.withDb((db) =>
+      db.transaction(() => {
+        const record = db.prepare(`INSERT INTO sluice_deliveries (stream_id, delivery_id, key, run_id, received_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`);
+        const now = new Date().toISOString();
+        const unseen = new Set(deliveries.filter((d) => record.run(stream, d.id, d.record.key, run.id, now).changes === 1).map((d) => d.id));
+        const { results, records } = freshDeliveries(deliveries, unseen);
+        commitSqlite(db, { stream, run, rows: records.map((r) => ({ ...r, hash: contentHash(r.json) })) });
+        return results;
+      })(),
+    );
   }
 
   async contentHashes(json: readonly (string | null)[]): Promise<string[]> {

@@ -6,6 +6,9 @@
  * `postgres.ts` as examples.
  */
 import type { Batch, BatchRows, Checkpoint, Field, StagedRecord } from '../core/record';
+import type { Delivery, IntakeResult } from './intake';
+
+export type { Delivery, IntakeResult } from './intake';
 
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'abandoned';
 
@@ -97,6 +100,12 @@ export interface StagingStore {
   describeStream(pipeline: string, source: string, fields: Field[]): Promise<void>;
   streams(pipeline: string): Promise<StreamRow[]>;
 
+  /**
+   * Stages pushed deliveries in one transaction: each delivery id is recorded with its record, and an id
+   * recorded before (or twice in the group) is a repeat that changes nothing. The source's checkpoint is
+   * left as it is. Says, per delivery, which it was.
+   */
+  intake(run: { id: string; pipeline: string; source: string }, deliveries: readonly Delivery[]): Promise<IntakeResult[]>;
   /** Writes a batch's records and its checkpoint in one transaction, counted into the run. */
   commit(run: { id: string; pipeline: string; source: string }, batch: Batch): Promise<CommitCounts>;
   /** For a dry run: of these keys, which are staged, for which tenant, with which hash. Reads nothing else. */

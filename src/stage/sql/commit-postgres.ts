@@ -9,9 +9,10 @@
  *   leaves a tombstone for the one it left.
  */
 import type pg from 'pg';
-import { decodeCopyField } from '../../core/copy-text';
+import { decodeCopyField, encodeCopyRecord } from '../../core/copy-text';
 import { SluiceError } from '../../core/errors';
 import type { Checkpoint } from '../../core/record';
+import { freshDeliveries, type Delivery, type IntakeResult } from '../intake';
 import type { CommitCounts } from '../store';
 import { duplicateInBatch } from './errors';
 
@@ -27,6 +28,15 @@ export interface PostgresCommit {
   firstLoad: boolean;
 }
 
+/** Pushed deliveries into PostgreSQL: see `StagingStore.intake`. */
+export interface PostgresIntake {
+  stream: number;
+  run: { id: string };
+  deliveries: readonly Delivery[];
+  /** Streams COPY text into the given `COPY ... FROM STDIN` statement. */
+  load(copySql: string, data: readonly Buffer[]): Promise<void>;
+}
+
 export interface PostgresCommitResult extends CommitCounts {
   /** The batch went in by the first-load path, so the next one may too. */
   firstLoad: boolean;
@@ -35,6 +45,32 @@ export interface PostgresCommitResult extends CommitCounts {
 const prepared = new WeakSet<pg.Client>();
 
 export async function commitPostgres(client: pg.Client, c: PostgresCommit): Promise<PostgresCommitResult> {
+  return inTransaction(client, async () => {
+    const direct = c.firstLoad ? await loadDirectly(client, c) : undefined;
+    const counts = direct ?? (await mergeIncoming(client, c));
+    await finish(client, c.stream, c.run.id, c.checkpoint, counts);
+    return { ...counts, firstLoad: direct !== undefined };
+  });
+}
+
+export async function intakePostgres(client: pg.Client, c: PostgresIntake): Promise<IntakeResult[]> {
+  return inTransaction(client, async () => {
+    // Concurrent intakes of one id (two servers, a sender's retry) queue on the key: one records it.
+    const recorded = await client.query<{ delivery_id: string }>(
+      `INSERT INTO sluice_deliveries (stream_id, delivery_id, key, run_id, received_at)
+       SELECT $1, d.id, d.key, $2, now() FROM unnest($3::text[], $4::text[]) AS d(id, key)
+       ON CONFLICT DO NOTHING RETURNING delivery_id`,
+      [c.stream, c.run.id, c.deliveries.map((d) => d.id), c.deliveries.map((d) => d.record.key)],
+    );
+    const { results, records } = freshDeliveries(c.deliveries, new Set(recorded.rows.map((r) => r.delivery_id)));
+    const data = [Buffer.from(records.map(encodeCopyRecord).join(''), 'utf8')];
+    const counts = records.length > 0 ? await mergeIncoming(client, { ...c, load: (sql) => c.load(sql, data) }) : { read: 0, staged: 0, unchanged: 0 };
+    await finish(client, c.stream, c.run.id, undefined, counts);
+    return results;
+  });
+}
+
+async function inTransaction<T>(client: pg.Client, work: () => Promise<T>): Promise<T> {
   if (!prepared.has(client)) {
     await client.query(
       `CREATE TEMP TABLE IF NOT EXISTS sluice_incoming (tenant text, key text, cursor text, data text) ON COMMIT DELETE ROWS`,
@@ -43,23 +79,26 @@ export async function commitPostgres(client: pg.Client, c: PostgresCommit): Prom
   }
   await client.query('BEGIN');
   try {
-    const direct = c.firstLoad ? await loadDirectly(client, c) : undefined;
-    const counts = direct ?? (await mergeIncoming(client, c));
-    await client.query(
-      `UPDATE sluice_streams SET checkpoint = $2, run_id = $3, updated_at = now(),
-         high_water = (SELECT last_value FROM sluice_record_seq) WHERE id = $1`,
-      [c.stream, JSON.stringify(c.checkpoint), c.run.id],
-    );
-    await client.query(
-      `UPDATE sluice_runs SET rows_read = rows_read + $2, rows_staged = rows_staged + $3, rows_unchanged = rows_unchanged + $4 WHERE id = $1`,
-      [c.run.id, counts.read, counts.staged, counts.unchanged],
-    );
+    const result = await work();
     await client.query('COMMIT');
-    return { ...counts, firstLoad: direct !== undefined };
+    return result;
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   }
+}
+
+/** The stream's checkpoint (unless none is given) and high water, and the run's counts, in the same transaction. */
+async function finish(client: pg.Client, stream: number, run: string, checkpoint: Checkpoint | undefined, counts: CommitCounts): Promise<void> {
+  await client.query(
+    `UPDATE sluice_streams SET checkpoint = coalesce($2, checkpoint), run_id = $3, updated_at = now(),
+       high_water = (SELECT last_value FROM sluice_record_seq) WHERE id = $1`,
+    [stream, checkpoint === undefined ? null : JSON.stringify(checkpoint), run],
+  );
+  await client.query(
+    `UPDATE sluice_runs SET rows_read = rows_read + $2, rows_staged = rows_staged + $3, rows_unchanged = rows_unchanged + $4 WHERE id = $1`,
+    [run, counts.read, counts.staged, counts.unchanged],
+  );
 }
 
 /**
@@ -127,7 +166,7 @@ const BACKSLASH = 0x5c;
 const N = 0x4e;
 
 /** The merge path: the batch into a temporary table, checked, then upserted with tombstones for moves. */
-async function mergeIncoming(client: pg.Client, c: PostgresCommit): Promise<CommitCounts> {
+async function mergeIncoming(client: pg.Client, c: Pick<PostgresCommit, 'stream' | 'run' | 'load'>): Promise<CommitCounts> {
   await c.load('COPY sluice_incoming (tenant, key, cursor, data) FROM STDIN');
   const n = await checkIncoming(client);
   await client.query(

@@ -12,7 +12,8 @@ export interface SqliteCommit {
   stream: number;
   run: { id: string };
   rows: (SourceRecord & { hash: string })[];
-  checkpoint: Checkpoint;
+  /** Absent for pushed deliveries: they leave the checkpoint as it is. */
+  checkpoint?: Checkpoint;
 }
 
 const CHUNK = 500; // rows per INSERT: 5 parameters each, well under SQLite's 32766
@@ -59,8 +60,8 @@ export function commitSqlite(db: Database.Database, c: SqliteCommit): CommitCoun
       db.prepare(`UPDATE sluice_counters SET value = ? WHERE name = 'record_seq'`).run(base + 2 * n);
       db.prepare(`UPDATE sluice_streams SET high_water = ? WHERE id = ?`).run(base + 2 * n, c.stream);
     }
-    db.prepare(`UPDATE sluice_streams SET checkpoint = ?, run_id = ?, updated_at = ? WHERE id = ?`).run(
-      JSON.stringify(c.checkpoint),
+    db.prepare(`UPDATE sluice_streams SET checkpoint = coalesce(?, checkpoint), run_id = ?, updated_at = ? WHERE id = ?`).run(
+      c.checkpoint === undefined ? null : JSON.stringify(c.checkpoint),
       c.run.id,
       now,
       c.stream,
