@@ -7,6 +7,7 @@ import { SluiceError } from '../core/errors';
 import { VERSION } from '../core/version';
 import { runCommand } from './commands/run';
 import { schemaCommand } from './commands/schema';
+import { serveCommand } from './commands/serve';
 import { statusCommand } from './commands/status';
 import { validateCommand } from './commands/validate';
 import { EXIT, EXIT_CODES_HELP, exitCodeOf, formatError } from './exit';
@@ -60,10 +61,26 @@ export function program(): Command {
     .addOption(staging)
     .action((file: string, flags) => statusCommand(file, flags));
   cli
+    .command('serve')
+    .description('serve the pipelines: their webhook routes (POST /hooks/<pipeline>/<source>), their schedules and /health')
+    .argument('<files...>', 'pipeline files (YAML)')
+    .option('--port <n>', 'port to listen on (default: PORT, else 8080)', port)
+    .option('--host <address>', 'address to listen on', '0.0.0.0')
+    .option('--json', 'log one JSON object per line')
+    .addOption(staging)
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action((files: string[], flags) => serveCommand(files, flags));
+  cli
     .command('schema')
     .description('print the JSON Schema of pipeline files, for editors')
     .action(() => schemaCommand());
   return cli;
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new SluiceError('SLUICE_USAGE', `expected a port number (0 to 65535), got "${value}"`);
+  return n;
 }
 
 function positiveInt(value: string): number {

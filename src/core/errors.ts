@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   SLUICE_SOURCE_NULL_KEY: { kind: 'fatal', summary: 'A source row has NULL in a key, cursor or tenant column.' },
   SLUICE_PULL_HTTP: { kind: 'fatal', summary: 'An HTTP source failed for good: an error status, or no answer after every retry.' },
   SLUICE_PULL_RESPONSE: { kind: 'fatal', summary: 'An HTTP source answered with something the pipeline does not describe: not JSON, no records array, a record without its key.' },
+  SLUICE_SERVE_LISTEN: { kind: 'fatal', summary: '`sluice serve` cannot listen on its address (port taken, no permission).' },
   SLUICE_STAGING_URL: { kind: 'config', summary: 'The staging store URL is neither postgres://… nor an SQLite path.' },
   SLUICE_STAGING_CONNECT: { kind: 'fatal', summary: 'The staging store cannot be opened or reached.' },
   SLUICE_STAGING_WRITE: { kind: 'fatal', summary: 'A batch could not be committed to the staging store.' },

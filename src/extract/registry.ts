@@ -10,10 +10,11 @@ import { sqliteReader } from './read/sqlite';
 import { pullExtractor } from './pull/pull';
 
 export { pullConfig } from './pull/config';
+export { pushConfig } from './push/config';
 export { pullExtractor };
 
 /** The keys a source uses to say what kind it is; each source has exactly one. */
-export const SOURCE_KINDS = ['read', 'pull'] as const;
+export const SOURCE_KINDS = ['read', 'pull', 'push'] as const;
 
 export const READERS = [postgresReader, mysqlReader, sqliteReader] as const;
 

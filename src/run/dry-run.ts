@@ -28,6 +28,7 @@ export async function dryRun(pipeline: Pipeline, opts: RunOptions = {}): Promise
     const tenants = new Map<string, number>();
     const sources: DryRunSummary['sources'] = [];
     for (const source of pipeline.sources) {
+      if (source.push) continue; // deliveries are not read: they arrive
       opts.onProgress?.({ type: 'source', source: source.name });
       const counts = { name: source.name, read: 0, new: 0, changed: 0, unchanged: 0, movedTenant: 0 };
       const extractor = createExtractor(pipeline, source, ['records'], signal);

@@ -10,7 +10,7 @@ import { interpolateEnv, type Environment } from '../config/env';
 import { cronExpression, identifier, tenantRule } from '../config/parts';
 import { validateDocument } from '../config/validate';
 import { parseYaml } from '../config/yaml';
-import { pullConfig, readSchema, SOURCE_KINDS } from '../extract/registry';
+import { pullConfig, pushConfig, readSchema, SOURCE_KINDS } from '../extract/registry';
 
 const source = z
   .strictObject({
@@ -19,7 +19,10 @@ const source = z
     tenant: tenantRule.optional().describe('Overrides the pipeline\'s `tenant` for this source. For HTTP sources `column` is a path into each record.'),
     read: readSchema.optional(),
     pull: pullConfig.optional(),
-    schedule: cronExpression.optional().describe('When `sluice serve` runs this source, as a cron expression, e.g. `*/5 * * * *`.'),
+    push: pushConfig.optional(),
+    schedule: cronExpression
+      .optional()
+      .describe('When `sluice serve` runs this source (and exports the pipeline), as a cron expression, e.g. `*/5 * * * *`.'),
   })
   .superRefine((s, ctx) => {
     const kinds = SOURCE_KINDS.filter((k) => s[k] !== undefined);
@@ -27,7 +30,7 @@ const source = z
       ctx.addIssue({ code: 'custom', message: `give exactly one of ${SOURCE_KINDS.map((k) => `\`${k}\``).join(', ')}${kinds.length ? ` (got ${kinds.join(' and ')})` : ''}` });
     }
   })
-  .describe('One place to read records from: a database (`read`) or an HTTP API (`pull`).');
+  .describe('One place records come from: a database (`read`), an HTTP API (`pull`) or webhook deliveries (`push`).');
 
 const [firstExporter, ...moreExporters] = EXPORTERS.map((e) =>
   e.options
@@ -58,7 +61,7 @@ export const pipelineSchema = z
     p.sources.forEach((s, i) => {
       if (names.has(s.name)) ctx.addIssue({ code: 'custom', path: ['sources', i, 'name'], message: `another source is already named ${s.name}` });
       names.add(s.name);
-      if (!s.tenant && !p.tenant) {
+      if (!s.tenant && !p.tenant && !s.push?.tenant) {
         ctx.addIssue({ code: 'custom', path: ['sources', i], message: 'no tenant: set `tenant` on the pipeline or on this source' });
       }
     });

@@ -25,6 +25,8 @@ export interface RunOptions {
   /** `--staging`, which wins over the environment and the file. */
   stagingUrl?: string;
   env?: Environment;
+  /** Stage only these sources (a schedule's); every source is still exported. Default: all of them. */
+  sources?: readonly string[];
   signal?: AbortSignal;
   onProgress?(event: ProgressEvent): void;
 }
@@ -75,6 +77,8 @@ export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Pr
         const sources: SourceCounts[] = [];
         for (const source of pipeline.sources) {
           signal.throwIfAborted();
+          // pushed sources are staged as deliveries arrive (`sluice serve`); a run exports them
+          if (source.push || (opts.sources && !opts.sources.includes(source.name))) continue;
           sources.push(await stageSource(store, pipeline, source, run, signal, opts));
         }
         const exports = await exportDatasets(store, {

@@ -127,6 +127,15 @@ export abstract class KnexStore implements StagingStore {
     }));
   }
 
+  async claimTick(pipeline: string, source: string, tick: string, worker: string): Promise<boolean> {
+    const rows = await this.knex('sluice_ticks')
+      .insert({ pipeline, source, tick, claimed_by: worker, claimed_at: new Date().toISOString() })
+      .onConflict(['pipeline', 'source', 'tick'])
+      .ignore()
+      .returning('tick');
+    return rows.length === 1;
+  }
+
   async stagedHashes(pipeline: string, source: string, keys: string[]): Promise<Map<string, { tenant: string; hash: string }>> {
     const out = new Map<string, { tenant: string; hash: string }>();
     const id = await this.streamId(pipeline, source, { create: false });

@@ -106,6 +106,8 @@ export interface StagingStore {
    * left as it is. Says, per delivery, which it was.
    */
   intake(run: { id: string; pipeline: string; source: string }, deliveries: readonly Delivery[]): Promise<IntakeResult[]>;
+  /** Claims one tick of a schedule for `worker`; false when another worker already has it. */
+  claimTick(pipeline: string, source: string, tick: string, worker: string): Promise<boolean>;
   /** Writes a batch's records and its checkpoint in one transaction, counted into the run. */
   commit(run: { id: string; pipeline: string; source: string }, batch: Batch): Promise<CommitCounts>;
   /** For a dry run: of these keys, which are staged, for which tenant, with which hash. Reads nothing else. */

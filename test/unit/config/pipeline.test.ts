@@ -138,13 +138,24 @@ test('a missing ${VAR} inside a flow mapping still names its own line and column
 
 test('a source is exactly one kind; schedules are cron expressions; paths and pagination are checked', () => {
   const both = file(PULL.replace('    schedule:', '    read: { driver: sqlite, url: x.db, table: t, key: id }\n    schedule:'));
-  expect(problems(both, { API_TOKEN: 't' })).toEqual([expect.stringContaining('sources[0]: give exactly one of `read`, `pull` (got read and pull)')]);
+  expect(problems(both, { API_TOKEN: 't' })).toEqual([expect.stringContaining('sources[0]: give exactly one of `read`, `pull`, `push` (got read and pull)')]);
   const cron = file(PULL.replace('*/5 * * * *', 'every five minutes'));
   expect(problems(cron, { API_TOKEN: 't' })).toEqual([expect.stringMatching(/:14:15 sources\[0\]\.schedule: expected a cron expression/)]);
   const path = file(PULL.replace('records: $', 'records: $.items[x]'));
   expect(problems(path, { API_TOKEN: 't' })).toEqual([expect.stringMatching(/:9:16 sources\[0\]\.pull\.records: expected a JSON path such as \$\.items or id/)]);
   const style = file(PULL.replace('paginate: link', 'paginate: { style: cursor, param: after }'));
   expect(problems(style, { API_TOKEN: 't' })[0]).toMatch(/sources\[0\]\.pull\.paginate/);
+});
+
+test('a push source: unsigned needs allowInsecure; a signed one needs its secret; no pipeline tenant needed with a tenant path', () => {
+  const push = (body: string) => `name: hooks\nsources:\n  - name: gh\n    push:\n${body}`;
+  expect(problems(file(push('      verify: none\n      tenant: $.org\n')))).toEqual([expect.stringMatching(/:5:15 sources\[0\]\.push\.verify: `verify: none` accepts anyone's deliveries/)]);
+  expect(problems(file(push('      verify: github\n      tenant: $.org\n')))).toEqual([expect.stringMatching(/sources\[0\]\.push\.secret: `verify: github` needs a secret/)]);
+  expect(problems(file(push('      verify: standard-webhooks\n      secret: "whsec_not base64!"\n      tenant: $.org\n')))).toEqual([
+    expect.stringMatching(/sources\[0\]\.push\.secret: .*base64/),
+  ]);
+  const ok = loadPipeline(file(push('      verify: github\n      secret: s\n      tenant: $.repository.owner.login\n      key: $.issue.id\n')), {});
+  expect(ok.sources[0]!.push).toMatchObject({ verify: 'github', key: ['issue', 'id'], tenant: ['repository', 'owner', 'login'], maxBodyBytes: 1048576, tolerance: 300 });
 });
 
 test('malformed YAML names its line and column', () => {

@@ -1,0 +1,72 @@
+import { SluiceError, messageOf } from '../../core/errors';
+import { loadPipeline } from '../../run/pipeline';
+import { Service, type ServeEvent } from '../../run/serve';
+import { buildServer } from '../../server/app';
+
+export interface ServeFlags {
+  port?: number;
+  host: string;
+  staging?: string;
+  json?: boolean;
+}
+
+/**
+ * Serves the pipelines' webhook routes, schedules and `/health` until SIGINT or SIGTERM, then stops
+ * taking requests, lets deliveries and runs under way finish, and exits 0.
+ */
+export async function serveCommand(files: string[], flags: ServeFlags): Promise<void> {
+  const pipelines = files.map((f) => loadPipeline(f));
+  const port = flags.port ?? portFromEnv() ?? 8080;
+  const say = (line: string, data: Record<string, unknown>) =>
+    process.stdout.write(flags.json ? `${JSON.stringify({ time: new Date().toISOString(), ...data })}\n` : `${line}\n`);
+  const service = await Service.open(pipelines, { stagingUrl: flags.staging, log: (e) => say(describe(e), eventData(e)) });
+  const app = buildServer(service);
+  try {
+    await app.listen({ port, host: flags.host });
+  } catch (err) {
+    await service.close();
+    throw new SluiceError('SLUICE_SERVE_LISTEN', `cannot listen on ${flags.host}:${port}: ${messageOf(err)}`);
+  }
+  service.startSchedules();
+  const address = app.server.address();
+  const url = typeof address === 'object' && address ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address);
+  const routes = pipelines.flatMap((p) => p.sources.filter((s) => s.push).map((s) => `POST /hooks/${p.name}/${s.name}`));
+  const scheduled = pipelines.flatMap((p) => p.sources.filter((s) => s.schedule).map((s) => `${p.name}/${s.name} "${s.schedule}"`));
+  say(`sluice serve listening on ${url} (${routes.length} webhook route(s), ${scheduled.length} schedule(s))`, { event: 'listening', url, routes, schedules: scheduled });
+
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  say('stopping: finishing deliveries and runs under way', { event: 'stopping' });
+  await app.close();
+  await service.close();
+  say('stopped', { event: 'stopped' });
+}
+
+function portFromEnv(): number | undefined {
+  const raw = process.env.PORT;
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new SluiceError('SLUICE_USAGE', `PORT must be a port number, got "${raw}"`);
+  return n;
+}
+
+function describe(e: ServeEvent): string {
+  switch (e.type) {
+    case 'run':
+      return `${e.pipeline}/${e.source} tick ${e.tick}: run ${e.summary.run} read ${e.summary.sources.reduce((n, s) => n + s.read, 0)}, exported ${e.summary.exports.reduce((n, x) => n + x.rows, 0)} in ${(e.summary.durationMs / 1000).toFixed(1)} s`;
+    case 'run-failed':
+      return `${e.pipeline}/${e.source} tick ${e.tick}: run failed: ${e.error.message}`;
+    case 'tick-skipped':
+      return `${e.pipeline}/${e.source} tick ${e.tick}: skipped: ${e.reason}`;
+  }
+}
+
+function eventData(e: ServeEvent): Record<string, unknown> {
+  const base = { event: e.type, pipeline: e.pipeline, source: e.source, tick: e.tick };
+  if (e.type === 'run') return { ...base, run: e.summary.run, sources: e.summary.sources, exported: e.summary.exports.reduce((n, x) => n + x.rows, 0) };
+  if (e.type === 'run-failed') return { ...base, error: e.error.message, code: e.error instanceof SluiceError ? e.error.code : undefined };
+  return { ...base, reason: e.reason };
+}

@@ -1,0 +1,209 @@
+/**
+ * What `sluice serve` runs, apart from HTTP: the push intake of every pushed source (verify, then stage
+ * in group commits, answering only after the commit) and the schedules of every scheduled source (a
+ * tick runs once per cluster of servers sharing a store, and never while the last run of the same
+ * pipeline is still going).
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import cron, { type ScheduledTask } from 'node-cron';
+import { messageOf, SluiceError } from '../core/errors';
+import { GroupCommit, Overloaded, type GroupCommitOptions } from '../core/group-commit';
+import type { Environment } from '../config/env';
+import { pushReceiver, type PushDelivery } from '../extract/push/receive';
+import type { WebhookHeaders } from '../extract/push/verify';
+import { openStore } from '../stage/open';
+import type { IntakeResult, StagingStore } from '../stage/store';
+import type { Pipeline, PipelineSource } from './pipeline';
+import { runPipeline, stagingUrl, type RunSummary } from './run';
+
+export interface ServeOptions {
+  env?: Environment;
+  /** `--staging`, which wins over the environment and the files. */
+  stagingUrl?: string;
+  groupCommit?: Partial<GroupCommitOptions>;
+  log?(event: ServeEvent): void;
+}
+
+export type ServeEvent =
+  | { type: 'run'; pipeline: string; source: string; tick: string; summary: RunSummary }
+  | { type: 'run-failed'; pipeline: string; source: string; tick: string; error: SluiceError | Error }
+  | { type: 'tick-skipped'; pipeline: string; source: string; tick: string; reason: string };
+
+/** An answer to a webhook request. */
+export interface HookAnswer {
+  status: number;
+  body: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
+interface Intake {
+  receive(headers: WebhookHeaders, body: Buffer): ReturnType<ReturnType<typeof pushReceiver>>;
+  commits: GroupCommit<PushDelivery, IntakeResult>;
+  maxBodyBytes: number;
+}
+
+interface Schedule {
+  pipeline: string;
+  source: string;
+  expression: string;
+  task?: ScheduledTask;
+  running: boolean;
+  last?: { tick: string; status: 'succeeded' | 'failed' | 'skipped'; at: string; detail?: string };
+}
+
+const GROUP_COMMIT: GroupCommitOptions = { maxWaitMs: 2, maxItems: 500, maxPending: 5000 };
+
+export class Service {
+  /** Names this process in claimed ticks and in the run id of pushed records. */
+  readonly worker = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+  private readonly intakes = new Map<string, Intake>();
+  private readonly schedules: Schedule[] = [];
+  private readonly runsUnderWay = new Map<string, Promise<void>>();
+  private closing = false;
+
+  private constructor(
+    private readonly pipelines: ReadonlyMap<string, Pipeline>,
+    private readonly stores: ReadonlyMap<string, StagingStore>,
+    private readonly opts: ServeOptions,
+  ) {}
+
+  /** Opens (and migrates) each staging store the pipelines use, and prepares their intakes. */
+  static async open(pipelines: Pipeline[], opts: ServeOptions = {}): Promise<Service> {
+    const byName = new Map<string, Pipeline>();
+    for (const p of pipelines) {
+      if (byName.has(p.name)) throw new SluiceError('SLUICE_USAGE', `two pipeline files are named ${p.name}; a server serves each pipeline once`);
+      byName.set(p.name, p);
+    }
+    const stores = new Map<string, StagingStore>();
+    try {
+      for (const p of pipelines) {
+        const url = stagingUrl(p, opts);
+        if (stores.has(url)) continue;
+        const store = openStore(url);
+        stores.set(url, store);
+        await store.migrate();
+      }
+    } catch (err) {
+      await Promise.all([...stores.values()].map((s) => s.close().catch(() => undefined)));
+      throw err;
+    }
+    const service = new Service(byName, stores, opts);
+    for (const p of pipelines) for (const s of p.sources) if (s.push) service.addIntake(p, s);
+    return service;
+  }
+
+  /** The largest body any pushed source accepts (the HTTP server's own limit). */
+  get maxBodyBytes(): number {
+    return Math.max(1024, ...[...this.intakes.values()].map((i) => i.maxBodyBytes));
+  }
+
+  /** Verifies and stages one webhook delivery; answers only after it is committed. */
+  async receive(pipeline: string, source: string, headers: WebhookHeaders, body: Buffer): Promise<HookAnswer> {
+    const intake = this.intakes.get(`${pipeline}/${source}`);
+    if (!intake) return { status: 404, body: { error: 'not_found', reason: `no pushed source ${source} in a pipeline ${pipeline} here` } };
+    if (this.closing) return { status: 503, headers: { 'retry-after': '5' }, body: { error: 'shutting_down', reason: 'the server is shutting down' } };
+    if (body.length > intake.maxBodyBytes) return tooLarge(intake.maxBodyBytes);
+    const received = intake.receive(headers, body);
+    if (!received.ok) return { status: received.refusal.status, body: { error: errorName(received.refusal.status), reason: received.refusal.reason } };
+    try {
+      const result = await intake.commits.submit(received.delivery);
+      return { status: 200, body: { status: result, id: received.delivery.id } };
+    } catch (err) {
+      if (err instanceof Overloaded) return { status: 503, headers: { 'retry-after': '1' }, body: { error: 'overloaded', reason: err.message } };
+      return { status: 503, headers: { 'retry-after': '5' }, body: { error: 'staging_failed', reason: `could not stage the delivery: ${messageOf(err)}` } };
+    }
+  }
+
+  /** Starts every source's schedule. */
+  startSchedules(): void {
+    for (const p of this.pipelines.values()) {
+      for (const s of p.sources) {
+        if (!s.schedule) continue;
+        const schedule: Schedule = { pipeline: p.name, source: s.name, expression: s.schedule, running: false };
+        schedule.task = cron.schedule(s.schedule, (ctx) => this.tick(p, s, schedule, ctx.date), { name: `${p.name}/${s.name}`, noOverlap: true });
+        this.schedules.push(schedule);
+      }
+    }
+  }
+
+  async health(): Promise<{ status: 'ok' | 'failing'; stores: { location: string; ok: boolean; error?: string }[]; schedules: unknown[]; intake: unknown[] }> {
+    const stores = await Promise.all(
+      [...this.stores.values()].map(async (s) => {
+        try {
+          await s.isMigrated();
+          return { location: `${s.kind} ${s.location}`, ok: true };
+        } catch (err) {
+          return { location: `${s.kind} ${s.location}`, ok: false, error: messageOf(err) };
+        }
+      }),
+    );
+    return {
+      status: stores.every((s) => s.ok) ? 'ok' : 'failing',
+      stores,
+      schedules: this.schedules.map(({ task, ...s }) => ({ ...s, next: task?.getNextRun()?.toISOString() ?? null })),
+      intake: [...this.intakes.entries()].map(([route, i]) => ({ route: `/hooks/${route}`, pending: i.commits.pending })),
+    };
+  }
+
+  /** Stops the schedules, lets runs under way and waiting deliveries finish, and closes the stores. */
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.schedules.map((s) => s.task?.destroy()));
+    await Promise.all([...this.intakes.values()].map((i) => i.commits.drain()));
+    await Promise.all(this.runsUnderWay.values());
+    await Promise.all([...this.stores.values()].map((s) => s.close()));
+  }
+
+  private addIntake(p: Pipeline, s: PipelineSource): void {
+    const push = s.push!;
+    const store = this.stores.get(stagingUrl(p, this.opts))!;
+    const run = { id: `serve:${this.worker}`, pipeline: p.name, source: s.name };
+    this.intakes.set(`${p.name}/${s.name}`, {
+      receive: pushReceiver(push, s.tenant ?? p.tenant),
+      commits: new GroupCommit((deliveries) => store.intake(run, deliveries), { ...GROUP_COMMIT, ...this.opts.groupCommit }),
+      maxBodyBytes: push.maxBodyBytes,
+    });
+  }
+
+  private async tick(p: Pipeline, s: PipelineSource, schedule: Schedule, at: Date): Promise<void> {
+    const tick = new Date(Math.floor(at.getTime() / 1000) * 1000).toISOString();
+    const skip = (reason: string) => {
+      schedule.last = { tick, status: 'skipped', at: new Date().toISOString(), detail: reason };
+      this.opts.log?.({ type: 'tick-skipped', pipeline: p.name, source: s.name, tick, reason });
+    };
+    if (this.closing) return;
+    if (this.runsUnderWay.has(p.name)) return skip('the previous run of this pipeline is still going');
+    const store = this.stores.get(stagingUrl(p, this.opts))!;
+    const work = (async () => {
+      if (!(await store.claimTick(p.name, s.name, tick, this.worker))) return skip('another server took this tick');
+      schedule.running = true;
+      try {
+        const summary = await runPipeline(p, { env: this.opts.env, stagingUrl: this.opts.stagingUrl, sources: [s.name] });
+        schedule.last = { tick, status: 'succeeded', at: summary.finishedAt };
+        this.opts.log?.({ type: 'run', pipeline: p.name, source: s.name, tick, summary });
+      } catch (err) {
+        const error = err instanceof Error ? err : new Error(String(err));
+        if (error instanceof SluiceError && error.code === 'SLUICE_LOCKED') return skip(error.message);
+        schedule.last = { tick, status: 'failed', at: new Date().toISOString(), detail: error.message };
+        this.opts.log?.({ type: 'run-failed', pipeline: p.name, source: s.name, tick, error });
+      } finally {
+        schedule.running = false;
+      }
+    })();
+    this.runsUnderWay.set(p.name, work);
+    try {
+      await work;
+    } finally {
+      this.runsUnderWay.delete(p.name);
+    }
+  }
+}
+
+function tooLarge(limit: number): HookAnswer {
+  return { status: 413, body: { error: 'payload_too_large', reason: `the body is larger than this source's limit of ${limit} bytes` } };
+}
+
+function errorName(status: number): string {
+  return { 400: 'bad_request', 401: 'unauthorized', 413: 'payload_too_large', 415: 'unsupported_media_type', 422: 'unprocessable' }[status] ?? 'error';
+}

@@ -1,0 +1,38 @@
+/**
+ * The HTTP face of `sluice serve` (fastify): `POST /hooks/:pipeline/:source` for webhook deliveries and
+ * `GET /health`. Bodies are taken as raw bytes whatever their type, because signatures cover the exact
+ * bytes; the intake decides what is acceptable. Every refusal is JSON `{ error, reason }`.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Service } from '../run/serve';
+
+export function buildServer(service: Service): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: service.maxBodyBytes, return503OnClosing: true });
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.post<{ Params: { pipeline: string; source: string } }>('/hooks/:pipeline/:source', async (req, reply) => {
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const answer = await service.receive(req.params.pipeline, req.params.source, req.headers, body);
+    return reply.code(answer.status).headers(answer.headers ?? {}).send(answer.body);
+  });
+
+  app.get('/health', async (_req, reply) => {
+    const health = await service.health();
+    return reply.code(health.status === 'ok' ? 200 : 503).send(health);
+  });
+
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send({ error: 'not_found', reason: `no route ${req.method} ${req.url.split('?')[0]}` });
+  });
+
+  // Fastify's own refusals (body over the limit, a broken request) in the same shape as ours.
+  app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, _req, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+    const reason = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `the body is larger than the limit of ${service.maxBodyBytes} bytes` : err.message;
+    reply.code(status).send({ error: status === 413 ? 'payload_too_large' : status < 500 ? 'bad_request' : 'internal_error', reason });
+  });
+
+  return app;
+}
