@@ -1,7 +1,7 @@
 /**
  * Sluice benchmarks (not tests: jest never runs them). They need a running PostgreSQL and psql.
  *
- *   npm run build && npm run bench [-- [read] [--rows N] [--pg URL] [--batch N] [--keep] [--only read]]
+ *   npm run build && npm run bench [-- [read|push] [--rows N] [--batch N] [--connections N] [--seconds N] [--pg URL] [--keep]]
  *
  * Exit status: 0 when every target passes, 1 when a target fails, 2 when the benchmark could not run
  * (PostgreSQL or psql unreachable, bad options, a sluice run failed) or a check shows the work was not
@@ -9,16 +9,22 @@
  */
 import { parseArgs } from 'node:util';
 import { BenchError } from './measure';
+import { pushBenchmark, type PushOptions } from './push';
 import { readBenchmark, type ReadOptions } from './read';
 import { print, save, type Report } from './report';
 
-const BENCHMARKS: Record<string, (o: ReadOptions) => Promise<Report>> = { read: readBenchmark };
+type Options = ReadOptions & PushOptions;
 
-const USAGE = `usage: npm run bench -- [${Object.keys(BENCHMARKS).join('|')}] [--rows N] [--pg URL] [--batch N] [--keep] [--only NAME]
-  --rows N    rows to generate (default 1000000)
-  --pg URL    PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres); the
-              benchmark creates and drops its own databases sluice_bench_src and sluice_bench_stage
-  --batch N   the pipeline's batchSize (default 20000)
+const BENCHMARKS: Record<string, (o: Options) => Promise<Report>> = { read: readBenchmark, push: pushBenchmark };
+
+const USAGE = `usage: npm run bench -- [${Object.keys(BENCHMARKS).join('|')}] [--rows N] [--batch N] [--connections N] [--seconds N] [--pg URL] [--keep]
+  read: a PostgreSQL table to JSONL through staging, against psql \\copy; push: webhook intake, against a bare server
+  --rows N          read: rows to generate (default 1000000)
+  --batch N         read: the pipeline's batchSize (default 20000)
+  --connections N   push: concurrent connections of the load generator (default 64)
+  --seconds N       push: how long to load each server (default 10)
+  --pg URL          PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres); the benchmarks
+                    create and drop their own databases (sluice_bench_src, sluice_bench_stage, sluice_bench_push)
   --keep      keep the databases and the temporary folder afterwards
   --only NAME the benchmark to run (default: all of them)`;
 
@@ -37,6 +43,8 @@ function flags(argv: string[]) {
         rows: { type: 'string', default: '1000000' },
         pg: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
         batch: { type: 'string', default: '20000' },
+        connections: { type: 'string', default: '64' },
+        seconds: { type: 'string', default: '10' },
         keep: { type: 'boolean', default: false },
         only: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -47,7 +55,7 @@ function flags(argv: string[]) {
   }
 }
 
-function parse(argv: string[]): { names: string[]; options: ReadOptions } {
+function parse(argv: string[]): { names: string[]; options: Options } {
   const { values, positionals } = flags(argv);
   if (values.help) {
     process.stdout.write(`${USAGE}\n`);
@@ -58,7 +66,14 @@ function parse(argv: string[]): { names: string[]; options: ReadOptions } {
   if (unknown.length > 0) throw new BenchError(`no benchmark named ${unknown.join(', ')}; there is: ${Object.keys(BENCHMARKS).join(', ')}`);
   const rows = positiveInt('rows', values.rows, 100_000_000);
   if (rows < 100) throw new BenchError('--rows must be at least 100 (1% of them are updated)');
-  const options = { rows, pg: values.pg, batch: positiveInt('batch', values.batch, 1_000_000), keep: values.keep };
+  const options = {
+    rows,
+    pg: values.pg,
+    batch: positiveInt('batch', values.batch, 1_000_000),
+    connections: positiveInt('connections', values.connections, 10_000),
+    seconds: positiveInt('seconds', values.seconds, 3600),
+    keep: values.keep,
+  };
   try {
     new URL(options.pg);
   } catch {

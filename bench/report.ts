@@ -13,6 +13,9 @@ export interface Row {
   rowsPerSecond: number;
   ratioToCeiling: number;
   peakRssBytes?: number;
+  /** Request latencies, for the HTTP benchmarks. */
+  p50Ms?: number;
+  p99Ms?: number;
 }
 
 export interface Target {
@@ -39,34 +42,44 @@ export interface Report {
   details?: Record<string, unknown>;
 }
 
-const HEADERS = ['path', 'rows', 'seconds', 'rows/s', 'vs ceiling', 'peak RSS (MiB)'];
-
-function cells(r: Row): string[] {
-  return [
-    r.path,
-    r.rows.toLocaleString('en-US'),
-    r.seconds.toFixed(2),
-    Math.round(r.rowsPerSecond).toLocaleString('en-US'),
-    `${r.ratioToCeiling.toFixed(2)}×`,
-    r.peakRssBytes === undefined ? '–' : (r.peakRssBytes / 2 ** 20).toFixed(0),
-  ];
+/** The table's columns: rows and memory for the data benchmarks, requests and latency for the HTTP ones. */
+function columns(rows: Row[]): { headers: string[]; cells(r: Row): string[] } {
+  const http = rows.some((r) => r.p99Ms !== undefined);
+  const n = (x: number) => Math.round(x).toLocaleString('en-US');
+  return http
+    ? {
+        headers: ['path', 'requests (2xx)', 'seconds', 'requests/s', 'vs ceiling', 'p50 (ms)', 'p99 (ms)'],
+        cells: (r) => [r.path, n(r.rows), r.seconds.toFixed(2), n(r.rowsPerSecond), `${r.ratioToCeiling.toFixed(2)}×`, String(r.p50Ms ?? '–'), String(r.p99Ms ?? '–')],
+      }
+    : {
+        headers: ['path', 'rows', 'seconds', 'rows/s', 'vs ceiling', 'peak RSS (MiB)'],
+        cells: (r) => [
+          r.path,
+          n(r.rows),
+          r.seconds.toFixed(2),
+          n(r.rowsPerSecond),
+          `${r.ratioToCeiling.toFixed(2)}×`,
+          r.peakRssBytes === undefined ? '–' : (r.peakRssBytes / 2 ** 20).toFixed(0),
+        ],
+      };
 }
 
 /** The first column left-aligned, the numbers right-aligned. */
 function aligned(rows: string[][]): string {
-  const widths = HEADERS.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => `  ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}`).join('\n');
 }
 
 export function markdown(rows: Row[]): string {
+  const { headers, cells } = columns(rows);
   const line = (c: string[]) => `| ${c.join(' | ')} |`;
-  return [line(HEADERS), line(HEADERS.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map((r) => line(cells(r)))].join('\n');
+  return [line(headers), line(headers.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map((r) => line(cells(r)))].join('\n');
 }
 
 export function print(report: Report): void {
   const out: string[] = [
     '',
-    aligned([HEADERS, ...report.rows.map(cells)]),
+    aligned([columns(report.rows).headers, ...report.rows.map(columns(report.rows).cells)]),
     '',
     'targets:',
     ...report.targets.map((t) => `  ${t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.actual}`),

@@ -1,7 +1,7 @@
 /**
  * Group commit: callers submit items one at a time and each waits for its own result, while the items
- * are written in groups — one transaction for everything that arrived while the previous one was being
- * written (or within `maxWaitMs` when idle). Under load the groups grow by themselves; past `maxPending`
+ * are written in groups — one transaction for everything that arrived while the previous writes were
+ * under way (or within `maxWaitMs` when idle), with at most `concurrency` groups written at once. Under load the groups grow by themselves; past `maxPending`
  * items waiting, `submit` refuses at once so the caller can answer "try later" instead of queueing
  * without bound.
  */
@@ -19,6 +19,8 @@ export interface GroupCommitOptions {
   maxItems: number;
   /** Most items waiting or being written at once. */
   maxPending: number;
+  /** Groups written at once (each in its own transaction). */
+  concurrency: number;
 }
 
 interface Waiting<T, R> {
@@ -29,9 +31,10 @@ interface Waiting<T, R> {
 
 export class GroupCommit<T, R> {
   private queue: Waiting<T, R>[] = [];
+  /** Items in groups being written. */
   private writing = 0;
+  private readonly inFlight = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
-  private idle: Promise<void> = Promise.resolve();
 
   constructor(
     /** Writes a group in one transaction and returns one result per item, in order. */
@@ -47,8 +50,8 @@ export class GroupCommit<T, R> {
     if (this.pending >= this.options.maxPending) return Promise.reject(new Overloaded(this.pending));
     return new Promise<R>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
-      if (this.writing > 0) return; // the write under way takes the next group when it ends
-      if (this.queue.length >= this.options.maxItems) this.flush();
+      if (this.inFlight.size >= this.options.concurrency) return; // a write that ends takes the next group
+      if (this.queue.length >= this.options.maxItems || this.inFlight.size > 0) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), this.options.maxWaitMs);
     });
   }
@@ -56,25 +59,27 @@ export class GroupCommit<T, R> {
   /** Resolves when everything submitted so far has been written (or has failed). */
   async drain(): Promise<void> {
     while (this.pending > 0) {
-      if (this.writing === 0) this.flush();
-      await this.idle;
+      this.flush();
+      await Promise.race(this.inFlight);
     }
   }
 
   private flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.queue.length === 0 || this.writing > 0) return;
+    if (this.queue.length === 0 || this.inFlight.size >= this.options.concurrency) return;
     const group = this.queue.splice(0, this.options.maxItems);
-    this.writing = group.length;
-    this.idle = this.write(group.map((w) => w.item))
+    this.writing += group.length;
+    const done: Promise<void> = this.write(group.map((w) => w.item))
       .then(
         (results) => group.forEach((w, i) => w.resolve(results[i]!)),
         (err: unknown) => group.forEach((w) => w.reject(err)),
       )
       .finally(() => {
-        this.writing = 0;
-        if (this.queue.length > 0) this.flush();
+        this.writing -= group.length;
+        this.inFlight.delete(done);
+        this.flush();
       });
+    this.inFlight.add(done);
   }
 }

@@ -99,7 +99,9 @@ export function loadPipeline(file: string, env: Environment = process.env): Pipe
     if (problems.length === 0) return pipeline;
   } catch (err) {
     if (!(err instanceof ConfigErrors)) throw err;
-    problems.push(...err.problems);
+    // a field whose variable is missing still holds `${VAR}`: what the schema says of it is noise
+    const unset = new Set(problems.map((p) => `${p.context.line}:${p.context.column}`));
+    problems.push(...err.problems.filter((p) => !unset.has(`${p.context.line}:${p.context.column}`)));
   }
   throw new ConfigErrors(problems);
 }

@@ -111,7 +111,7 @@ export class PostgresStore extends KnexStore {
   async intake(run: { id: string; pipeline: string; source: string }, deliveries: readonly Delivery[]): Promise<IntakeResult[]> {
     const stream = (await this.streamId(run.pipeline, run.source))!;
     return this.withClient((client) =>
-      intakePostgres(client, { stream, run, deliveries, load: (sql, data) => pipeline(Readable.from(data), client.query(copyFrom(sql))) }),
+      intakePostgres(client, { stream, run, deliveries }),
     );
   }
 

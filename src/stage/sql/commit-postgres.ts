@@ -9,7 +9,7 @@
  *   leaves a tombstone for the one it left.
  */
 import type pg from 'pg';
-import { decodeCopyField, encodeCopyRecord } from '../../core/copy-text';
+import { decodeCopyField } from '../../core/copy-text';
 import { SluiceError } from '../../core/errors';
 import type { Checkpoint } from '../../core/record';
 import { freshDeliveries, type Delivery, type IntakeResult } from '../intake';
@@ -33,8 +33,6 @@ export interface PostgresIntake {
   stream: number;
   run: { id: string };
   deliveries: readonly Delivery[];
-  /** Streams COPY text into the given `COPY ... FROM STDIN` statement. */
-  load(copySql: string, data: readonly Buffer[]): Promise<void>;
 }
 
 export interface PostgresCommitResult extends CommitCounts {
@@ -54,18 +52,34 @@ export async function commitPostgres(client: pg.Client, c: PostgresCommit): Prom
 }
 
 export async function intakePostgres(client: pg.Client, c: PostgresIntake): Promise<IntakeResult[]> {
+  // Groups may be written concurrently (by one server or several): delivery ids go in sorted, and every
+  // row lock after them is taken under the stream's lock, so two transactions cannot deadlock. A group
+  // is small, so its rows travel as arrays, not COPY.
+  const sorted = [...c.deliveries].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return inTransaction(client, async () => {
     // Concurrent intakes of one id (two servers, a sender's retry) queue on the key: one records it.
     const recorded = await client.query<{ delivery_id: string }>(
       `INSERT INTO sluice_deliveries (stream_id, delivery_id, key, run_id, received_at)
        SELECT $1, d.id, d.key, $2, now() FROM unnest($3::text[], $4::text[]) AS d(id, key)
        ON CONFLICT DO NOTHING RETURNING delivery_id`,
-      [c.stream, c.run.id, c.deliveries.map((d) => d.id), c.deliveries.map((d) => d.record.key)],
+      [c.stream, c.run.id, sorted.map((d) => d.id), sorted.map((d) => d.record.key)],
     );
     const { results, records } = freshDeliveries(c.deliveries, new Set(recorded.rows.map((r) => r.delivery_id)));
-    const data = [Buffer.from(records.map(encodeCopyRecord).join(''), 'utf8')];
-    const counts = records.length > 0 ? await mergeIncoming(client, { ...c, load: (sql) => c.load(sql, data) }) : { read: 0, staged: 0, unchanged: 0 };
-    await finish(client, c.stream, c.run.id, undefined, counts);
+    if (records.length > 0) {
+      // Writers of one stream take turns from here: a change sequence drawn now must be committed before
+      // any later one, or an export up to the high water could pass over rows still being written.
+      await client.query('SELECT 1 FROM sluice_streams WHERE id = $1 FOR UPDATE', [c.stream]);
+      records.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      const tenants = [...new Set(records.map((r) => r.tenant))].sort();
+      await client.query(`INSERT INTO sluice_tenants (stream_id, tenant) SELECT $1, t FROM unnest($2::text[]) AS t ON CONFLICT DO NOTHING`, [c.stream, tenants]);
+      await upsert(client, c.stream, c.run.id, 'SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) AS i(tenant, key, cursor, data)', [
+        records.map((r) => r.tenant),
+        records.map((r) => r.key),
+        records.map((r) => r.cursor),
+        records.map((r) => r.json),
+      ]);
+      await client.query(`UPDATE sluice_streams SET updated_at = now(), high_water = (SELECT last_value FROM sluice_record_seq) WHERE id = $1`, [c.stream]);
+    }
     return results;
   });
 }
@@ -173,29 +187,41 @@ async function mergeIncoming(client: pg.Client, c: Pick<PostgresCommit, 'stream'
     `INSERT INTO sluice_tenants (stream_id, tenant) SELECT DISTINCT $1::int, tenant FROM sluice_incoming ON CONFLICT DO NOTHING`,
     [c.stream],
   );
+  const staged = await upsert(client, c.stream, c.run.id, 'SELECT tenant, key, cursor, data FROM sluice_incoming', []);
+  return { read: n, staged, unchanged: n - staged };
+}
+
+/**
+ * Upserts the rows `(tenant, key, cursor, data)` of `rowsSql` (its parameters start at $3): what changed
+ * is written, and each record that moved to another tenant leaves a tombstone for the one it left.
+ * Returns how many records were written.
+ */
+async function upsert(client: pg.Client, stream: number, run: string, rowsSql: string, params: unknown[]): Promise<number> {
   // In DO UPDATE, `r.` is the row as it was: a record whose tenant changes remembers the one it left.
-  const merged = await client.query(
+  const merged = await client.query<{ moved: boolean }>(
     `INSERT INTO sluice_records AS r (stream_id, key, tenant, op, data, cursor, run_id, seq, staged_at)
      SELECT $1, key, tenant, CASE WHEN data IS NULL THEN 'delete' ELSE 'upsert' END, data,
             cursor, $2, nextval('sluice_record_seq'), now()
-       FROM sluice_incoming
+       FROM (${rowsSql}) AS incoming
      ON CONFLICT (stream_id, key) DO UPDATE SET
        moved_from = CASE WHEN r.tenant <> excluded.tenant AND r.op = 'upsert' THEN r.tenant END,
        tenant = excluded.tenant, op = excluded.op, data = excluded.data, cursor = excluded.cursor,
        run_id = excluded.run_id, seq = excluded.seq, staged_at = excluded.staged_at
-     WHERE r.hash <> excluded.hash OR r.op <> excluded.op OR r.tenant <> excluded.tenant`,
-    [c.stream, c.run.id],
+     WHERE r.hash <> excluded.hash OR r.op <> excluded.op OR r.tenant <> excluded.tenant
+     RETURNING r.moved_from IS NOT NULL AS moved`,
+    [stream, run, ...params],
   );
-  const staged = merged.rowCount ?? 0;
-  await client.query(
-    `INSERT INTO sluice_tombstones (stream_id, tenant, key, seq, run_id, staged_at)
-     SELECT stream_id, moved_from, key, nextval('sluice_record_seq'), $2, now() FROM sluice_records
-      WHERE stream_id = $1 AND moved_from IS NOT NULL
-     ON CONFLICT (stream_id, tenant, key) DO UPDATE SET seq = excluded.seq, run_id = excluded.run_id, staged_at = excluded.staged_at`,
-    [c.stream, c.run.id],
-  );
-  await client.query(`UPDATE sluice_records SET moved_from = NULL WHERE stream_id = $1 AND moved_from IS NOT NULL`, [c.stream]);
-  return { read: n, staged, unchanged: n - staged };
+  if (merged.rows.some((r) => r.moved)) {
+    await client.query(
+      `INSERT INTO sluice_tombstones (stream_id, tenant, key, seq, run_id, staged_at)
+       SELECT stream_id, moved_from, key, nextval('sluice_record_seq'), $2, now() FROM sluice_records
+        WHERE stream_id = $1 AND moved_from IS NOT NULL
+       ON CONFLICT (stream_id, tenant, key) DO UPDATE SET seq = excluded.seq, run_id = excluded.run_id, staged_at = excluded.staged_at`,
+      [stream, run],
+    );
+    await client.query(`UPDATE sluice_records SET moved_from = NULL WHERE stream_id = $1 AND moved_from IS NOT NULL`, [stream]);
+  }
+  return merged.rowCount ?? 0;
 }
 
 /** Counts the batch and refuses NULL keys or tenants and keys that appear twice. */

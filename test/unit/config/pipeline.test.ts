@@ -154,6 +154,9 @@ test('a push source: unsigned needs allowInsecure; a signed one needs its secret
   expect(problems(file(push('      verify: standard-webhooks\n      secret: "whsec_not base64!"\n      tenant: $.org\n')))).toEqual([
     expect.stringMatching(/sources\[0\]\.push\.secret: .*base64/),
   ]);
+  // an unset variable is reported once, not also as a malformed secret
+  const unset = file(push('      verify: standard-webhooks\n      secret: ${HOOK_SECRET}\n      tenant: $.org\n'));
+  expect(problems(unset)).toEqual([`${unset}:6:15 sources[0].push.secret: environment variable HOOK_SECRET is not set`]);
   const ok = loadPipeline(file(push('      verify: github\n      secret: s\n      tenant: $.repository.owner.login\n      key: $.issue.id\n')), {});
   expect(ok.sources[0]!.push).toMatchObject({ verify: 'github', key: ['issue', 'id'], tenant: ['repository', 'owner', 'login'], maxBodyBytes: 1048576, tolerance: 300 });
 });

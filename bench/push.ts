@@ -1,0 +1,201 @@
+/**
+ * The push benchmark: the same load generator (autocannon, N connections for D seconds, each request a
+ * distinct ~1 KB delivery signed with Standard Webhooks) against
+ *  1. the ceiling: a bare Node HTTP server that checks the signature and answers 204, storing nothing;
+ *  2. `sluice serve`, staging each delivery into PostgreSQL and answering only after the commit.
+ * Then it checks that every 2xx sluice gave is a delivery row in the store.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import autocannon from 'autocannon';
+import { signStandardWebhook } from '../src/extract/push/verify';
+import { connect, databaseUrl, dropDatabase, recreateDatabase, redact, serverVersion } from './db';
+import { BenchError, ROOT } from './measure';
+import type { Check, Report, Row, Target } from './report';
+
+export interface PushOptions {
+  pg: string;
+  connections: number;
+  seconds: number;
+  keep: boolean;
+}
+
+const STAGE_DB = 'sluice_bench_push';
+const TARGETS = { ratioToCeiling: 0.5, p99Ms: 50 };
+const WARMUP_SECONDS = 2;
+const TENANTS = ['acme', 'globex', 'initech', 'umbrella', 'hooli', 'vandelay', 'stark', 'wayne'];
+
+const PIPELINE = `name: bench_push
+sources:
+  - name: events
+    push:
+      verify: standard-webhooks
+      secret: \${SLUICE_BENCH_SECRET}
+      tenant: $.tenant
+export: []
+`;
+
+interface Load {
+  /** The delivery ids answered 2xx. */
+  answered: string[];
+  ok: number;
+  other: number;
+  errors: number;
+  requestsPerSecond: number;
+  p50: number;
+  p99: number;
+  seconds: number;
+}
+
+export async function pushBenchmark(o: PushOptions): Promise<Report> {
+  const secret = `whsec_${randomBytes(32).toString('base64')}`;
+  const stagingUrl = databaseUrl(o.pg, STAGE_DB);
+  const admin = await connect(o.pg);
+  const work = await mkdtemp(join(tmpdir(), 'sluice-bench-push-'));
+  const env = { ...process.env, SLUICE_BENCH_SECRET: secret };
+  try {
+    await recreateDatabase(admin, STAGE_DB);
+    await writeFile(join(work, 'pipeline.yaml'), PIPELINE);
+
+    process.stderr.write(`ceiling: bare node:http, verify and 204 (${o.connections} connections, ${o.seconds} s)… `);
+    const ceiling = await withServer(spawn(process.execPath, [join(ROOT, 'dist/bench/ceiling-server.js')], { env }), (line) => line.trim(), async (port) => {
+      await load(`http://127.0.0.1:${port}/`, secret, o.connections, WARMUP_SECONDS);
+      return load(`http://127.0.0.1:${port}/`, secret, o.connections, o.seconds);
+    });
+    process.stderr.write(`${Math.round(ceiling.requestsPerSecond).toLocaleString('en-US')} req/s\n`);
+
+    process.stderr.write(`sluice serve, staging into PostgreSQL (${o.connections} connections, ${o.seconds} s)… `);
+    const args = [join(ROOT, 'bin/sluice.js'), 'serve', 'pipeline.yaml', '--port', '0', '--host', '127.0.0.1', '--json', '--staging', stagingUrl];
+    const [warm, sluice] = await withServer(spawn(process.execPath, args, { cwd: work, env }), listeningPort, async (port) => {
+      const url = `http://127.0.0.1:${port}/hooks/bench_push/events`;
+      return [await load(url, secret, o.connections, WARMUP_SECONDS), await load(url, secret, o.connections, o.seconds)] as const;
+    });
+    process.stderr.write(`${Math.round(sluice.requestsPerSecond).toLocaleString('en-US')} req/s\n`);
+
+    // Every 2xx must be a committed delivery with its record; more may be staged (answers the load
+    // generator stopped waiting for at the end of its run).
+    const answered = [...warm.answered, ...sluice.answered];
+    const store = await connect(stagingUrl);
+    const count = async (sql: string) => Number((await store.query<{ n: string }>(sql, [answered])).rows[0]!.n);
+    const staged = await count('SELECT count(*) AS n FROM sluice_deliveries WHERE delivery_id = ANY($1)');
+    const records = await count('SELECT count(*) AS n FROM sluice_records WHERE key = ANY($1)');
+    await store.end();
+
+    const row = (path: string, l: Load): Row => ({
+      path,
+      rows: l.ok,
+      seconds: l.seconds,
+      rowsPerSecond: l.requestsPerSecond,
+      ratioToCeiling: l.requestsPerSecond / ceiling.requestsPerSecond,
+      p50Ms: l.p50,
+      p99Ms: l.p99,
+    });
+    const ratio = sluice.requestsPerSecond / ceiling.requestsPerSecond;
+    const targets: Target[] = [
+      { name: `sluice serve ≥ ${TARGETS.ratioToCeiling}× the ceiling's requests/s`, pass: ratio >= TARGETS.ratioToCeiling, actual: `${ratio.toFixed(2)}×` },
+      { name: `sluice serve p99 < ${TARGETS.p99Ms} ms`, pass: sluice.p99 < TARGETS.p99Ms, actual: `${sluice.p99} ms` },
+    ];
+    const checks: Check[] = [
+      { name: 'sluice: answers other than 2xx, and errors', expected: 0, actual: warm.other + warm.errors + sluice.other + sluice.errors },
+      { name: 'sluice: ids answered 2xx (as the load generator counted them)', expected: warm.ok + sluice.ok, actual: answered.length },
+      { name: 'sluice: ids answered 2xx that are committed deliveries', expected: answered.length, actual: staged },
+      { name: 'sluice: ids answered 2xx whose record is staged', expected: answered.length, actual: records },
+      { name: 'ceiling: answers other than 2xx, and errors', expected: 0, actual: ceiling.other + ceiling.errors },
+    ];
+    return {
+      benchmark: 'push',
+      at: new Date().toISOString(),
+      options: { connections: o.connections, seconds: o.seconds, pg: redact(o.pg) },
+      environment: {
+        node: process.version,
+        postgres: await serverVersion(admin),
+        cpus: cpus().length,
+        cpu: cpus()[0]?.model ?? 'unknown',
+        memoryMiB: Math.round(totalmem() / 2 ** 20),
+      },
+      rows: [row('ceiling: node:http, verify, 204', ceiling), row('sluice serve → PostgreSQL', sluice)],
+      targets,
+      checks,
+    };
+  } finally {
+    if (o.keep) process.stderr.write(`kept: database ${STAGE_DB} and ${work}\n`);
+    else {
+      await dropDatabase(admin, STAGE_DB).catch(() => undefined);
+      await rm(work, { recursive: true, force: true });
+    }
+    await admin.end();
+  }
+}
+
+/** `autocannon` against `url`: every request a new delivery id, timestamp and signature. */
+async function load(url: string, secret: string, connections: number, seconds: number): Promise<Load> {
+  const pad = 'x'.repeat(800);
+  const answered: string[] = [];
+  let n = 0;
+  const result = await autocannon({
+    url,
+    connections,
+    duration: seconds,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    requests: [
+      {
+        setupRequest: (req, context: { id?: string }) => {
+          const id = `msg_${process.pid}_${Date.now()}_${n++}`;
+          context.id = id; // a connection has one request in flight: onResponse reads it back
+          const ts = Math.floor(Date.now() / 1000);
+          const body = JSON.stringify({ type: 'order.updated', tenant: TENANTS[n % TENANTS.length], id, data: { amount: n % 1000, note: pad } });
+          return {
+            ...req,
+            body,
+            headers: { ...req.headers, 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': signStandardWebhook(secret, id, ts, body) },
+          };
+        },
+        onResponse: (status: number, _body: string, context: { id?: string }) => {
+          if (status >= 200 && status < 300 && context.id) answered.push(context.id);
+        },
+      },
+    ],
+  });
+  return {
+    answered,
+    ok: result['2xx'],
+    other: result.non2xx,
+    errors: result.errors + result.timeouts,
+    requestsPerSecond: result['2xx'] / result.duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    seconds: result.duration,
+  };
+}
+
+/** Starts a server process, learns its port from its first stdout line, runs `work`, then stops it. */
+async function withServer<T>(child: ChildProcessWithoutNullStreams, portOf: (line: string) => string, work: (port: string) => Promise<T>): Promise<T> {
+  const stderr: Buffer[] = [];
+  child.stderr.on('data', (b: Buffer) => stderr.push(b));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  try {
+    const lines = createInterface({ input: child.stdout });
+    const first = await Promise.race([
+      new Promise<string>((resolve) => lines.once('line', resolve)),
+      exited.then((code) => {
+        throw new BenchError(`the server exited (${code}) before listening: ${Buffer.concat(stderr).toString().trim()}`);
+      }),
+    ]);
+    lines.on('line', () => undefined); // keep reading so the child never blocks on a full pipe
+    return await work(portOf(first));
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+function listeningPort(line: string): string {
+  const url = (JSON.parse(line) as { url?: string }).url;
+  if (!url) throw new BenchError(`sluice serve did not say where it listens: ${line}`);
+  return new URL(url).port;
+}
