@@ -61,7 +61,17 @@ export function pushReceiver(config: PushConfig, tenantRule: TenantRule | undefi
     if (key === undefined) return refuse(422, `the body has no key at ${formatJsonPath(config.key!)}`);
     const tenant = fixedTenant ?? (tenantPath ? scalarAt(data, tenantPath) : undefined);
     if (tenant === undefined) return refuse(422, `the body has no tenant at ${tenantPath ? formatJsonPath(tenantPath) : '(none configured)'}`);
-    return { ok: true, delivery: { id, record: { tenant, key, op: 'upsert', cursor: null, json: JSON.stringify(data) } } };
+    // Identifiers are text columns in the store; PostgreSQL text cannot hold U+0000 (in the data it is
+    // written as the escape \u0000, which is fine).
+    if (key.includes('\u0000') || tenant.includes('\u0000') || id.includes('\u0000')) return refuse(422, 'a key, tenant or delivery id holds the character U+0000');
+    let json: string;
+    try {
+      json = JSON.stringify(data);
+    } catch {
+      // JSON.parse takes nesting that JSON.stringify's recursion does not
+      return refuse(400, 'the body nests too deeply to be stored');
+    }
+    return { ok: true, delivery: { id, record: { tenant, key, op: 'upsert', cursor: null, json } } };
   };
 }
 
