@@ -6,6 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { SluiceError } from '../core/errors';
 import { VERSION } from '../core/version';
 import { runCommand } from './commands/run';
+import { replayCommand } from './commands/replay';
 import { schemaCommand } from './commands/schema';
 import { serveCommand } from './commands/serve';
 import { statusCommand } from './commands/status';
@@ -70,6 +71,16 @@ export function program(): Command {
     .addOption(staging)
     .addHelpText('after', EXIT_CODES_HELP)
     .action((files: string[], flags) => serveCommand(files, flags));
+  cli
+    .command('replay')
+    .description('export again the records of a pushed source whose deliveries arrived since a time, without staging them again')
+    .argument('<file>', 'pipeline file (YAML)')
+    .requiredOption('--source <name>', 'the pushed source')
+    .requiredOption('--from <time>', 'an ISO-8601 time, or a duration back from now (2h, 7d)')
+    .option('--json', 'print the summary as JSON')
+    .addOption(staging)
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action((file: string, flags) => replayCommand(file, flags));
   cli
     .command('schema')
     .description('print the JSON Schema of pipeline files, for editors')

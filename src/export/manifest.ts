@@ -23,7 +23,7 @@ export interface Manifest {
   tenant: string;
   export: string;
   /** `snapshot`: every current record; `changes`: records changed since `previous`, deletes listed apart */
-  kind: 'snapshot' | 'changes';
+  kind: 'snapshot' | 'changes' | 'replay';
   previous: string | null;
   run: string;
   createdAt: string;

@@ -17,6 +17,8 @@ import { writeManifest, type SourceSummary } from './manifest';
 
 const TENANTS_AT_ONCE = 2;
 
+export type ExportKind = 'snapshot' | 'changes' | 'replay';
+
 export interface ExportGroup {
   /** The `path` as the pipeline file gives it: the target's identity in the store. */
   target: string;
@@ -34,6 +36,12 @@ export interface ExportRequest {
   runId: string;
   signal: AbortSignal;
   onRows?(rows: number): void;
+  /**
+   * Write again the records of pushed deliveries received since this time (ISO-8601), whatever was
+   * exported before. A replay is a dataset of its own: it is not a step in the tenant's sequence of
+   * exports (the next export still holds every change since the previous one) and `latest` stays put.
+   */
+  replay?: { since: string };
 }
 
 export interface TenantExport {
@@ -41,7 +49,7 @@ export interface TenantExport {
   tenant: string;
   id: string;
   dir: string;
-  kind: 'snapshot' | 'changes';
+  kind: ExportKind;
   rows: number;
   deleted: number;
   files: ExportedFile[];
@@ -74,8 +82,8 @@ interface TenantJob {
 
 async function exportTenant(store: StagingStore, req: ExportRequest, group: ExportGroup, job: TenantJob): Promise<TenantExport | undefined> {
   const { tenant, id } = job;
-  const previous = req.full ? undefined : await store.lastExport(req.pipeline, group.target, tenant);
-  const kind = previous ? 'changes' : 'snapshot';
+  const previous = req.full || req.replay ? undefined : await store.lastExport(req.pipeline, group.target, tenant);
+  const kind: ExportKind = req.replay ? 'replay' : previous ? 'changes' : 'snapshot';
   const tenantDir = join(group.dir, req.pipeline, tenantDirName(tenant));
   const tmp = join(tenantDir, `.tmp-${id}`);
   const where = { pipeline: req.pipeline, tenant };
@@ -89,10 +97,8 @@ async function exportTenant(store: StagingStore, req: ExportRequest, group: Expo
     let deleted = 0;
     for (const source of req.sources) {
       const query = { pipeline: req.pipeline, source, afterSeq: previous?.seqs[source] ?? 0, upToSeq: job.highWater[source]! };
-      const input: ExportInput = {
-        records: () => store.read(tenant, { ...query, op: 'upsert' }),
-        jsonLines: () => store.readJsonLines(tenant, query),
-      };
+      const records = () => store.read(tenant, { ...query, op: 'upsert', deliveredSince: req.replay?.since });
+      const input: ExportInput = { records, jsonLines: () => (req.replay ? jsonLinesOf(records()) : store.readJsonLines(tenant, query)) };
       const stream = job.streams.get(source);
       let sourceRows = 0;
       for (const [i, { exporter }] of group.formats.entries()) {
@@ -113,7 +119,7 @@ async function exportTenant(store: StagingStore, req: ExportRequest, group: Expo
         fields: stream?.fields ?? [],
       };
     }
-    if (kind === 'changes' && rows === 0 && deleted === 0) {
+    if (kind !== 'snapshot' && rows === 0 && deleted === 0) {
       await rm(tmp, { recursive: true, force: true });
       return undefined;
     }
@@ -131,6 +137,10 @@ async function exportTenant(store: StagingStore, req: ExportRequest, group: Expo
     });
     const finalDir = join(tenantDir, id);
     await rename(tmp, finalDir);
+    if (kind === 'replay') {
+      await fsyncDir(tenantDir);
+      return { target: group.target, tenant, id, dir: finalDir, kind, rows, deleted, files };
+    }
     try {
       await store.addExport({
         id,
@@ -159,6 +169,10 @@ async function exportTenant(store: StagingStore, req: ExportRequest, group: Expo
       cause: err,
     });
   }
+}
+
+async function* jsonLinesOf(pages: AsyncIterable<StagedRecord[]>): AsyncGenerator<Buffer> {
+  for await (const page of pages) yield Buffer.from(page.map((r) => `${r.json}\n`).join(''), 'utf8');
 }
 
 /** Keys of records deleted (or moved to another tenant) since the previous export, as `{"key": ...}` lines. */

@@ -169,7 +169,7 @@ export abstract class KnexStore implements StagingStore {
     if (id === undefined) return;
     let after = q.afterSeq;
     for (;;) {
-      const page = q.op === 'upsert' ? await this.upsertPage(id, tenant, after, q.upToSeq) : await this.deletePage(id, tenant, after, q.upToSeq);
+      const page = q.op === 'upsert' ? await this.upsertPage(id, tenant, after, q.upToSeq, q.deliveredSince) : await this.deletePage(id, tenant, after, q.upToSeq);
       if (page.length === 0) return;
       yield page.map((r) => ({
         source: q.source,
@@ -187,14 +187,15 @@ export abstract class KnexStore implements StagingStore {
     }
   }
 
-  private upsertPage(stream: number, tenant: string, after: number, upTo: number): Promise<PageRow[]> {
-    return this.knex('sluice_records')
+  private upsertPage(stream: number, tenant: string, after: number, upTo: number, deliveredSince?: string): Promise<PageRow[]> {
+    const page = this.knex('sluice_records')
       .where({ stream_id: stream, tenant, op: 'upsert' })
       .andWhere('seq', '>', after)
-      .andWhere('seq', '<=', upTo)
-      .orderBy('seq')
-      .limit(PAGE)
-      .select('key', 'data', 'hash', 'cursor', 'run_id', 'seq');
+      .andWhere('seq', '<=', upTo);
+    if (deliveredSince !== undefined) {
+      page.whereIn('key', this.knex('sluice_deliveries').where({ stream_id: stream }).andWhere('received_at', '>=', deliveredSince).select('key'));
+    }
+    return page.orderBy('seq').limit(PAGE).select('key', 'data', 'hash', 'cursor', 'run_id', 'seq');
   }
 
   /**

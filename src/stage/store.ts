@@ -41,6 +41,8 @@ export interface RecordQuery {
   afterSeq: number;
   upToSeq: number;
   op: 'upsert' | 'delete';
+  /** Pushed sources: only records staged by a delivery received at or after this time (ISO-8601). */
+  deliveredSince?: string;
 }
 
 export interface ExportRow {
