@@ -20,6 +20,8 @@ import type { Delivery, IntakeResult } from './intake';
 
 /** Advisory lock namespace (the first key of the two-key form) for pipeline run locks. */
 const RUN_LOCK = 0x51c1;
+/** Advisory lock (two-key form) held while migrating. */
+const MIGRATE_LOCK = 0x51c2;
 
 export class PostgresStore extends KnexStore {
   readonly kind = 'postgres';
@@ -54,8 +56,18 @@ export class PostgresStore extends KnexStore {
 
   override async migrate(): Promise<void> {
     try {
-      await super.migrate();
+      // knex creates its bookkeeping tables before taking its own migration lock, so two processes
+      // migrating a fresh store at once would race on them: they take turns on an advisory lock first.
+      await this.withClient(async (client) => {
+        await client.query('SELECT pg_advisory_lock($1, 0)', [MIGRATE_LOCK]);
+        try {
+          await super.migrate();
+        } finally {
+          await client.query('SELECT pg_advisory_unlock($1, 0)', [MIGRATE_LOCK]).catch(() => undefined);
+        }
+      });
     } catch (err) {
+      if (err instanceof SluiceError) throw err;
       throw new SluiceError('SLUICE_STAGING_CONNECT', `cannot prepare the staging store at ${this.location}: ${messageOf(err)}`, {}, { cause: err });
     }
   }
