@@ -582,7 +582,7 @@ describe('failures of the staging store and the exports', () => {
   test('exit 1: an unreachable PostgreSQL staging store is named by host and port, never with its password', async () => {
     const r = await run(['run', PIPELINE, '--staging', 'postgres://sluice:hunter2-secret@127.0.0.1:1/staging']);
     expectExit(r, 1);
-    expect(r.stderr).toContain('error SLUICE_STAGING_CONNECT: cannot prepare the staging store at 127.0.0.1:1/staging: ');
+    expect(r.stderr).toContain('error SLUICE_STAGING_CONNECT: cannot connect to the staging store at 127.0.0.1:1/staging: ');
     expect(r.stdout + r.stderr).not.toContain('hunter2-secret');
     expect(existsSync(join(w.dir, 'out'))).toBe(false);
   });
