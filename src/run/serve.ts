@@ -52,7 +52,7 @@ interface Schedule {
   last?: { tick: string; status: 'succeeded' | 'failed' | 'skipped'; at: string; detail?: string };
 }
 
-const GROUP_COMMIT: GroupCommitOptions = { maxWaitMs: 2, maxItems: 500, maxPending: 5000, concurrency: 2 };
+const GROUP_COMMIT: GroupCommitOptions = { maxWaitMs: 2, maxItems: 500, maxPending: 5000, concurrency: 1 };
 
 export class Service {
   /** Names this process in claimed ticks and in the run id of pushed records. */

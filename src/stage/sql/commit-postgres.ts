@@ -53,8 +53,7 @@ export async function commitPostgres(client: pg.Client, c: PostgresCommit): Prom
 
 export async function intakePostgres(client: pg.Client, c: PostgresIntake): Promise<IntakeResult[]> {
   // Groups may be written concurrently (by one server or several): delivery ids go in sorted, and every
-  // row lock after them is taken under the stream's lock, so two transactions cannot deadlock. A group
-  // is small, so its rows travel as arrays, not COPY.
+  // row lock after them is taken under the stream's lock. A group is small: its rows travel as arrays.
   const sorted = [...c.deliveries].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return inTransaction(client, async () => {
     // Concurrent intakes of one id (two servers, a sender's retry) queue on the key: one records it.
@@ -66,19 +65,35 @@ export async function intakePostgres(client: pg.Client, c: PostgresIntake): Prom
     );
     const { results, records } = freshDeliveries(c.deliveries, new Set(recorded.rows.map((r) => r.delivery_id)));
     if (records.length > 0) {
-      // Writers of one stream take turns from here: a change sequence drawn now must be committed before
-      // any later one, or an export up to the high water could pass over rows still being written.
-      await client.query('SELECT 1 FROM sluice_streams WHERE id = $1 FOR UPDATE', [c.stream]);
       records.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-      const tenants = [...new Set(records.map((r) => r.tenant))].sort();
-      await client.query(`INSERT INTO sluice_tenants (stream_id, tenant) SELECT $1, t FROM unnest($2::text[]) AS t ON CONFLICT DO NOTHING`, [c.stream, tenants]);
-      await upsert(client, c.stream, c.run.id, 'SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) AS i(tenant, key, cursor, data)', [
-        records.map((r) => r.tenant),
-        records.map((r) => r.key),
-        records.map((r) => r.cursor),
-        records.map((r) => r.json),
-      ]);
-      await client.query(`UPDATE sluice_streams SET updated_at = now(), high_water = (SELECT last_value FROM sluice_record_seq) WHERE id = $1`, [c.stream]);
+      // One statement. Everything in it waits for the stream's row lock (it joins `turn`): writers of
+      // one stream take turns from there, so a change sequence drawn here is committed before any later
+      // one — else an export up to the high water could pass over rows still being written — and no two
+      // transactions can take row locks in opposite orders.
+      const merged = await client.query<{ moved: boolean }>(
+        `WITH turn AS (SELECT id FROM sluice_streams WHERE id = $1 FOR UPDATE),
+         tenants AS (
+           INSERT INTO sluice_tenants (stream_id, tenant) SELECT DISTINCT turn.id, i.tenant FROM unnest($3::text[]) AS i(tenant), turn
+           ON CONFLICT DO NOTHING),
+         written AS (
+           INSERT INTO sluice_records AS r (stream_id, key, tenant, op, data, cursor, run_id, seq, staged_at)
+           SELECT turn.id, i.key, i.tenant, 'upsert', i.data, NULL, $2, nextval('sluice_record_seq'), now()
+             FROM unnest($3::text[], $4::text[], $5::text[]) AS i(tenant, key, data), turn
+           ON CONFLICT (stream_id, key) DO UPDATE SET
+             moved_from = CASE WHEN r.tenant <> excluded.tenant AND r.op = 'upsert' THEN r.tenant END,
+             tenant = excluded.tenant, op = excluded.op, data = excluded.data, cursor = excluded.cursor,
+             run_id = excluded.run_id, seq = excluded.seq, staged_at = excluded.staged_at
+           WHERE r.hash <> excluded.hash OR r.op <> excluded.op OR r.tenant <> excluded.tenant
+           RETURNING r.seq, r.moved_from IS NOT NULL AS moved)
+         UPDATE sluice_streams SET updated_at = now(), high_water = greatest(high_water, (SELECT max(seq) FROM written))
+          WHERE id = $1
+         RETURNING (SELECT coalesce(bool_or(moved), false) FROM written) AS moved`,
+        [c.stream, c.run.id, records.map((r) => r.tenant), records.map((r) => r.key), records.map((r) => r.json)],
+      );
+      if (merged.rows[0]?.moved) {
+        await writeTombstones(client, c.stream, c.run.id);
+        await client.query(`UPDATE sluice_streams SET high_water = (SELECT last_value FROM sluice_record_seq) WHERE id = $1`, [c.stream]);
+      }
     }
     return results;
   });
@@ -211,17 +226,20 @@ async function upsert(client: pg.Client, stream: number, run: string, rowsSql: s
      RETURNING r.moved_from IS NOT NULL AS moved`,
     [stream, run, ...params],
   );
-  if (merged.rows.some((r) => r.moved)) {
-    await client.query(
-      `INSERT INTO sluice_tombstones (stream_id, tenant, key, seq, run_id, staged_at)
-       SELECT stream_id, moved_from, key, nextval('sluice_record_seq'), $2, now() FROM sluice_records
-        WHERE stream_id = $1 AND moved_from IS NOT NULL
-       ON CONFLICT (stream_id, tenant, key) DO UPDATE SET seq = excluded.seq, run_id = excluded.run_id, staged_at = excluded.staged_at`,
-      [stream, run],
-    );
-    await client.query(`UPDATE sluice_records SET moved_from = NULL WHERE stream_id = $1 AND moved_from IS NOT NULL`, [stream]);
-  }
+  if (merged.rows.some((r) => r.moved)) await writeTombstones(client, stream, run);
   return merged.rowCount ?? 0;
+}
+
+/** Each record that just moved to another tenant leaves a tombstone for the one it left. */
+async function writeTombstones(client: pg.Client, stream: number, run: string): Promise<void> {
+  await client.query(
+    `INSERT INTO sluice_tombstones (stream_id, tenant, key, seq, run_id, staged_at)
+     SELECT stream_id, moved_from, key, nextval('sluice_record_seq'), $2, now() FROM sluice_records
+      WHERE stream_id = $1 AND moved_from IS NOT NULL
+     ON CONFLICT (stream_id, tenant, key) DO UPDATE SET seq = excluded.seq, run_id = excluded.run_id, staged_at = excluded.staged_at`,
+    [stream, run],
+  );
+  await client.query(`UPDATE sluice_records SET moved_from = NULL WHERE stream_id = $1 AND moved_from IS NOT NULL`, [stream]);
 }
 
 /** Counts the batch and refuses NULL keys or tenants and keys that appear twice. */

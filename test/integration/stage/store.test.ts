@@ -141,6 +141,16 @@ describe.each(backends)('%s store', (_name, make) => {
     expect(await store.checkpoint('p', 's')).toEqual({ at: 7 });
   });
 
+  test('intake: a record pushed again under another tenant leaves a tombstone, and the high water covers both', async () => {
+    await store.intake(run, [{ id: 'd1', record: rec('k1', 'a', { v: 1 }) }]);
+    await store.intake(run, [{ id: 'd2', record: rec('k1', 'b', { v: 1 }) }]);
+    expect(await readAll(store, 'a')).toEqual([]);
+    expect((await readAll(store, 'a', 'delete')).map((r) => r.key)).toEqual(['k1']);
+    expect((await readAll(store, 'b')).map((r) => r.key)).toEqual(['k1']);
+    const seqs = [...(await readAll(store, 'a', 'delete')), ...(await readAll(store, 'b'))].map((r) => r.seq);
+    expect(await store.highWater('p', 's')).toBeGreaterThanOrEqual(Math.max(...seqs));
+  });
+
   test('intake property: for any sequence of groups with repeats and reordering, each delivery id is staged exactly once', async () => {
     const ids = fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h');
     let round = 0;
