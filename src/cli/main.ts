@@ -5,12 +5,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { SluiceError } from '../core/errors';
 import { VERSION } from '../core/version';
-import { runCommand } from './commands/run';
-import { replayCommand } from './commands/replay';
-import { schemaCommand } from './commands/schema';
-import { serveCommand } from './commands/serve';
-import { statusCommand } from './commands/status';
-import { validateCommand } from './commands/validate';
 import { EXIT, EXIT_CODES_HELP, exitCodeOf, formatError } from './exit';
 
 export function program(): Command {
@@ -45,14 +39,14 @@ export function program(): Command {
     .option('--json', 'print the run summary as JSON')
     .addOption(staging)
     .addHelpText('after', EXIT_CODES_HELP)
-    .action((file: string, flags) => runCommand(file, flags));
+    .action((file: string, flags) => command<typeof import('./commands/run')>('./commands/run').runCommand(file, flags));
   cli
     .command('validate')
     .description('check a pipeline file (YAML, schema, ${VAR}s) without connecting to anything')
     .argument('<file>', 'pipeline file (YAML)')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', EXIT_CODES_HELP)
-    .action((file: string, flags) => validateCommand(file, flags));
+    .action((file: string, flags) => command<typeof import('./commands/validate')>('./commands/validate').validateCommand(file, flags));
   cli
     .command('status')
     .description('show checkpoints, recent runs, staged records per tenant and the latest exports')
@@ -60,7 +54,7 @@ export function program(): Command {
     .option('--json', 'print the status as JSON')
     .option('--runs <n>', 'how many recent runs to show', positiveInt, 5)
     .addOption(staging)
-    .action((file: string, flags) => statusCommand(file, flags));
+    .action((file: string, flags) => command<typeof import('./commands/status')>('./commands/status').statusCommand(file, flags));
   cli
     .command('serve')
     .description('serve the pipelines: their webhook routes (POST /hooks/<pipeline>/<source>), their schedules and /health')
@@ -70,7 +64,7 @@ export function program(): Command {
     .option('--json', 'log one JSON object per line')
     .addOption(staging)
     .addHelpText('after', EXIT_CODES_HELP)
-    .action((files: string[], flags) => serveCommand(files, flags));
+    .action((files: string[], flags) => command<typeof import('./commands/serve')>('./commands/serve').serveCommand(files, flags));
   cli
     .command('replay')
     .description('export again the records of a pushed source whose deliveries arrived since a time, without staging them again')
@@ -80,12 +74,18 @@ export function program(): Command {
     .option('--json', 'print the summary as JSON')
     .addOption(staging)
     .addHelpText('after', EXIT_CODES_HELP)
-    .action((file: string, flags) => replayCommand(file, flags));
+    .action((file: string, flags) => command<typeof import('./commands/replay')>('./commands/replay').replayCommand(file, flags));
   cli
     .command('schema')
     .description('print the JSON Schema of pipeline files, for editors')
-    .action(() => schemaCommand());
+    .action(() => command<typeof import('./commands/schema')>('./commands/schema').schemaCommand());
   return cli;
+}
+
+/** A command's module, loaded when the command runs: `sluice run` need not load the HTTP server. */
+function command<M>(path: string): M {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(path) as M;
 }
 
 function port(value: string): number {
