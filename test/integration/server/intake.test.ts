@@ -191,7 +191,9 @@ function at(v: unknown, path: readonly string[]): unknown {
 
 /** A key or tenant the intake must take (non-empty text, a number), must refuse (missing, '', null, object), or may do either (boolean). */
 function usability(v: unknown): 'usable' | 'unusable' | 'either' {
-  if ((typeof v === 'string' && v !== '') || typeof v === 'number') return 'usable';
+  // U+0000 cannot be stored in a key or tenant (PostgreSQL text cannot hold it)
+  if (typeof v === 'string' && v !== '' && !v.includes('\u0000')) return 'usable';
+  if (typeof v === 'number') return 'usable';
   return typeof v === 'boolean' ? 'either' : 'unusable';
 }
 
