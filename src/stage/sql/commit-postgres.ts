@@ -51,52 +51,58 @@ export async function commitPostgres(client: pg.Client, c: PostgresCommit): Prom
   });
 }
 
+/**
+ * Pushed deliveries, in one statement (one round trip, its own transaction), in this order: the delivery
+ * ids are recorded (sorted; concurrent intakes of one id queue on it and one records it); then, for the
+ * deliveries just recorded, the stream's row is locked — writers of one stream take turns from here, so
+ * a change sequence drawn later is committed later and an export up to the high water never passes over
+ * rows still being written — then the records (sorted by key) are upserted, tombstones left for records
+ * that changed tenant, and the high water raised. Each step reads the one before, which is what orders
+ * them inside one statement.
+ */
 export async function intakePostgres(client: pg.Client, c: PostgresIntake): Promise<IntakeResult[]> {
-  // Groups may be written concurrently (by one server or several): delivery ids go in sorted, and every
-  // row lock after them is taken under the stream's lock. A group is small: its rows travel as arrays.
-  const sorted = [...c.deliveries].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return inTransaction(client, async () => {
-    // Concurrent intakes of one id (two servers, a sender's retry) queue on the key: one records it.
-    const recorded = await client.query<{ delivery_id: string }>(
-      `INSERT INTO sluice_deliveries (stream_id, delivery_id, key, run_id, received_at)
-       SELECT $1, d.id, d.key, $2, now() FROM unnest($3::text[], $4::text[]) AS d(id, key)
-       ON CONFLICT DO NOTHING RETURNING delivery_id`,
-      [c.stream, c.run.id, sorted.map((d) => d.id), sorted.map((d) => d.record.key)],
-    );
-    const { results, records } = freshDeliveries(c.deliveries, new Set(recorded.rows.map((r) => r.delivery_id)));
-    if (records.length > 0) {
-      records.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-      // One statement. Everything in it waits for the stream's row lock (it joins `turn`): writers of
-      // one stream take turns from there, so a change sequence drawn here is committed before any later
-      // one — else an export up to the high water could pass over rows still being written — and no two
-      // transactions can take row locks in opposite orders.
-      const merged = await client.query<{ moved: boolean }>(
-        `WITH turn AS (SELECT id FROM sluice_streams WHERE id = $1 FOR UPDATE),
-         tenants AS (
-           INSERT INTO sluice_tenants (stream_id, tenant) SELECT DISTINCT turn.id, i.tenant FROM unnest($3::text[]) AS i(tenant), turn
-           ON CONFLICT DO NOTHING),
-         written AS (
-           INSERT INTO sluice_records AS r (stream_id, key, tenant, op, data, cursor, run_id, seq, staged_at)
-           SELECT turn.id, i.key, i.tenant, 'upsert', i.data, NULL, $2, nextval('sluice_record_seq'), now()
-             FROM unnest($3::text[], $4::text[], $5::text[]) AS i(tenant, key, data), turn
-           ON CONFLICT (stream_id, key) DO UPDATE SET
-             moved_from = CASE WHEN r.tenant <> excluded.tenant AND r.op = 'upsert' THEN r.tenant END,
-             tenant = excluded.tenant, op = excluded.op, data = excluded.data, cursor = excluded.cursor,
-             run_id = excluded.run_id, seq = excluded.seq, staged_at = excluded.staged_at
-           WHERE r.hash <> excluded.hash OR r.op <> excluded.op OR r.tenant <> excluded.tenant
-           RETURNING r.seq, r.moved_from IS NOT NULL AS moved)
-         UPDATE sluice_streams SET updated_at = now(), high_water = greatest(high_water, (SELECT max(seq) FROM written))
-          WHERE id = $1
-         RETURNING (SELECT coalesce(bool_or(moved), false) FROM written) AS moved`,
-        [c.stream, c.run.id, records.map((r) => r.tenant), records.map((r) => r.key), records.map((r) => r.json)],
-      );
-      if (merged.rows[0]?.moved) {
-        await writeTombstones(client, c.stream, c.run.id);
-        await client.query(`UPDATE sluice_streams SET high_water = (SELECT last_value FROM sluice_record_seq) WHERE id = $1`, [c.stream]);
-      }
-    }
-    return results;
-  });
+  const d = c.deliveries;
+  const recorded = await client.query<{ delivery_id: string }>(
+    `WITH incoming AS (
+       SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS i(id, key, tenant, data, ord)),
+     first_copies AS (SELECT DISTINCT ON (id) * FROM incoming ORDER BY id, ord),
+     recorded AS (
+       INSERT INTO sluice_deliveries (stream_id, delivery_id, key, run_id, received_at)
+       SELECT $1, id, key, $2, now() FROM first_copies ORDER BY id
+       ON CONFLICT DO NOTHING RETURNING delivery_id),
+     fresh AS (
+       SELECT DISTINCT ON (f.key) f.key, f.tenant, f.data FROM first_copies f JOIN recorded r ON r.delivery_id = f.id
+        ORDER BY f.key, f.ord DESC),
+     turn AS (SELECT id FROM sluice_streams WHERE id = $1 AND EXISTS (SELECT 1 FROM fresh) FOR UPDATE),
+     before AS (
+       SELECT r.key, r.tenant FROM sluice_records r
+        WHERE r.stream_id = $1 AND r.key = ANY($4::text[]) AND r.op = 'upsert' AND EXISTS (SELECT 1 FROM turn) FOR UPDATE OF r),
+     tombstones AS (
+       INSERT INTO sluice_tombstones (stream_id, tenant, key, seq, run_id, staged_at)
+       SELECT $1, b.tenant, b.key, nextval('sluice_record_seq'), $2, now() FROM before b JOIN fresh f USING (key)
+        WHERE b.tenant <> f.tenant
+       ON CONFLICT (stream_id, tenant, key) DO UPDATE SET seq = excluded.seq, run_id = excluded.run_id, staged_at = excluded.staged_at
+       RETURNING seq),
+     tenants AS (
+       INSERT INTO sluice_tenants (stream_id, tenant) SELECT DISTINCT turn.id, f.tenant FROM fresh f, turn ON CONFLICT DO NOTHING),
+     written AS (
+       INSERT INTO sluice_records AS r (stream_id, key, tenant, op, data, cursor, run_id, seq, staged_at)
+       SELECT turn.id, f.key, f.tenant, 'upsert', f.data, NULL, $2, nextval('sluice_record_seq'), now()
+         FROM fresh f, turn, (SELECT count(*) FROM before) AS locked
+        ORDER BY f.key
+       ON CONFLICT (stream_id, key) DO UPDATE SET
+         tenant = excluded.tenant, op = excluded.op, data = excluded.data, cursor = excluded.cursor,
+         run_id = excluded.run_id, seq = excluded.seq, staged_at = excluded.staged_at
+       WHERE r.hash <> excluded.hash OR r.op <> excluded.op OR r.tenant <> excluded.tenant
+       RETURNING r.seq),
+     raised AS (
+       UPDATE sluice_streams SET updated_at = now(),
+              high_water = greatest(high_water, (SELECT max(seq) FROM written), (SELECT max(seq) FROM tombstones))
+        WHERE id = (SELECT id FROM turn))
+     SELECT delivery_id FROM recorded`,
+    [c.stream, c.run.id, d.map((x) => x.id), d.map((x) => x.record.key), d.map((x) => x.record.tenant), d.map((x) => x.record.json)],
+  );
+  return freshDeliveries(d, new Set(recorded.rows.map((r) => r.delivery_id))).results;
 }
 
 async function inTransaction<T>(client: pg.Client, work: () => Promise<T>): Promise<T> {
