@@ -1,0 +1,157 @@
+/**
+ * The rules step: each record's data goes through the rules in order, on a copy. A rule that cannot do
+ * its work on a record (a value that does not convert, an expression that errs, a failed check) adds a
+ * failure and the record is quarantined with all of them; a filter that is not true leaves it out.
+ */
+import { createHash } from 'node:crypto';
+import jsonata from 'jsonata';
+import { convert } from '../../core/convert';
+import type { RefineOutcome, RefineRecord, RefineStep, RuleFailure } from '../step';
+import type { Rule } from './config';
+
+type Data = Record<string, unknown>;
+/** A compiled rule: changes `data` in place, reporting what went wrong; false means "filter it out". */
+type Apply = (data: Data, failures: RuleFailure[]) => Promise<boolean | void>;
+
+export function rulesStep(rules: readonly Rule[]): RefineStep {
+  const compiled = rules.map(compile);
+  return {
+    name: 'rules',
+    // the rules as written: an edited rule is a new version, and records are refined again
+    version: createHash('sha256').update(JSON.stringify(rules)).digest('hex').slice(0, 12),
+    async refine(records: readonly RefineRecord[]): Promise<RefineOutcome[]> {
+      const out: RefineOutcome[] = [];
+      for (const r of records) out.push(await refineOne(compiled, r.data));
+      return out;
+    },
+  };
+}
+
+async function refineOne(rules: { kind: string; apply: Apply }[], original: Data): Promise<RefineOutcome> {
+  const data = structuredClone(original);
+  const failures: RuleFailure[] = [];
+  for (const rule of rules) {
+    const keep = await rule.apply(data, failures);
+    if (keep === false) return { status: 'filtered', reason: `filter: not true for this record` };
+  }
+  return failures.length > 0 ? { status: 'quarantined', failures } : { status: 'refined', data };
+}
+
+function compile(rule: Rule): { kind: string; apply: Apply } {
+  if ('rename' in rule) {
+    return {
+      kind: 'rename',
+      apply: async (data) => {
+        for (const [from, to] of Object.entries(rule.rename)) {
+          if (!Object.hasOwn(data, from)) continue;
+          data[to] = data[from];
+          delete data[from];
+        }
+      },
+    };
+  }
+  if ('map' in rule) {
+    const { field, values } = rule.map;
+    return {
+      kind: 'map',
+      apply: async (data) => {
+        const v = data[field];
+        if (v === undefined || v === null) return;
+        const text = typeof v === 'string' ? v : JSON.stringify(v);
+        if (Object.hasOwn(values, text)) data[field] = values[text];
+        else if ('default' in rule.map) data[field] = rule.map.default;
+      },
+    };
+  }
+  if ('coerce' in rule) {
+    return {
+      kind: 'coerce',
+      apply: async (data, failures) => {
+        for (const [field, type] of Object.entries(rule.coerce)) {
+          if (!Object.hasOwn(data, field)) continue;
+          const c = convert(data[field], type, { separator: rule.separator, zone: rule.zone });
+          if (c.ok) data[field] = c.value;
+          else failures.push({ rule: 'coerce', field, reason: `${c.reason} (to ${type})` });
+        }
+      },
+    };
+  }
+  if ('normalize' in rule) {
+    return {
+      kind: 'normalize',
+      apply: async (data) => {
+        for (const [field, ops] of Object.entries(rule.normalize)) {
+          let v = data[field];
+          for (const op of ops) v = typeof v === 'string' ? NORMALIZE[op](v) : v;
+          if (Object.hasOwn(data, field)) data[field] = v;
+        }
+      },
+    };
+  }
+  if ('derive' in rule) {
+    const expr = jsonata(rule.derive.expr);
+    return {
+      kind: 'derive',
+      apply: async (data, failures) => {
+        try {
+          const v: unknown = await expr.evaluate(data);
+          data[rule.derive.field] = v === undefined ? null : v;
+        } catch (err) {
+          failures.push({ rule: 'derive', field: rule.derive.field, reason: `${rule.derive.expr}: ${(err as Error).message}` });
+        }
+      },
+    };
+  }
+  if ('validate' in rule) {
+    return {
+      kind: 'validate',
+      apply: async (data, failures) => {
+        for (const [field, check] of Object.entries(rule.validate)) failures.push(...validate(field, data[field], check === 'required' ? { required: true } : check));
+      },
+    };
+  }
+  const expr = jsonata(rule.filter);
+  return {
+    kind: 'filter',
+    apply: async (data, failures) => {
+      try {
+        return (await expr.evaluate(data)) === true;
+      } catch (err) {
+        failures.push({ rule: 'filter', reason: `${rule.filter}: ${(err as Error).message}` });
+      }
+    },
+  };
+}
+
+const NORMALIZE: Record<string, (s: string) => string | null> = {
+  trim: (s) => s.trim(),
+  lowercase: (s) => s.toLowerCase(),
+  uppercase: (s) => s.toUpperCase(),
+  collapse: (s) => s.replace(/\s+/g, ' '),
+  nfc: (s) => s.normalize('NFC'),
+  empty_to_null: (s) => (s === '' ? null : s),
+};
+
+interface Check {
+  required?: boolean;
+  pattern?: string;
+  min?: number;
+  max?: number;
+  in?: unknown[];
+  type?: 'string' | 'number' | 'boolean' | 'array' | 'object';
+}
+
+function validate(field: string, v: unknown, c: Check): RuleFailure[] {
+  const fail = (reason: string): RuleFailure => ({ rule: 'validate', field, reason });
+  if (v === undefined || v === null || v === '') return c.required ? [fail('is required')] : [];
+  const out: RuleFailure[] = [];
+  const kind = Array.isArray(v) ? 'array' : typeof v;
+  if (c.type && kind !== c.type) out.push(fail(`expected a ${c.type}, got a ${kind}`));
+  if (c.pattern !== undefined && (typeof v !== 'string' || !new RegExp(c.pattern, 'u').test(v))) out.push(fail(`does not match /${c.pattern}/`));
+  const size = typeof v === 'number' ? v : typeof v === 'string' || Array.isArray(v) ? v.length : undefined;
+  const what = typeof v === 'number' ? 'value' : 'length';
+  if (c.min !== undefined && (size === undefined || size < c.min)) out.push(fail(`${what} ${size ?? '?'} is below the minimum ${c.min}`));
+  if (c.max !== undefined && (size === undefined || size > c.max)) out.push(fail(`${what} ${size ?? '?'} is above the maximum ${c.max}`));
+  if (c.in !== undefined && !c.in.some((x) => x === v)) out.push(fail(`${JSON.stringify(v)} is not one of ${c.in.map((x) => JSON.stringify(x)).join(', ')}`));
+  return out;
+}
