@@ -33,6 +33,8 @@ export interface ExportRequest {
   groups: readonly ExportGroup[];
   /** Write every current record instead of the changes since the previous export. */
   full: boolean;
+  /** The pipeline refines: export what the records became (see `RecordQuery.refined`). */
+  refined?: boolean;
   runId: string;
   signal: AbortSignal;
   onRows?(rows: number): void;
@@ -96,7 +98,7 @@ async function exportTenant(store: StagingStore, req: ExportRequest, group: Expo
     let rows = 0;
     let deleted = 0;
     for (const source of req.sources) {
-      const query = { pipeline: req.pipeline, source, afterSeq: previous?.seqs[source] ?? 0, upToSeq: job.highWater[source]! };
+      const query = { pipeline: req.pipeline, source, afterSeq: previous?.seqs[source] ?? 0, upToSeq: job.highWater[source]!, refined: req.refined };
       const records = () => store.read(tenant, { ...query, op: 'upsert', deliveredSince: req.replay?.since });
       const input: ExportInput = { records, jsonLines: () => (req.replay ? jsonLinesOf(records()) : store.readJsonLines(tenant, query)) };
       const stream = job.streams.get(source);

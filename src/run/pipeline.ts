@@ -11,6 +11,7 @@ import { cronExpression, identifier, tenantRule } from '../config/parts';
 import { validateDocument } from '../config/validate';
 import { parseYaml } from '../config/yaml';
 import { pullConfig, pushConfig, readSchema, SOURCE_KINDS } from '../extract/registry';
+import { rulesStepSchema as refineStepSchema } from '../refine/rules/config';
 
 const source = z
   .strictObject({
@@ -54,6 +55,10 @@ export const pipelineSchema = z
       .describe('The staging store: `postgres://…` or `sqlite:path`. `SLUICE_STAGING_URL` overrides it; the default is `sqlite:.sluice/staging.db`.'),
     tenant: tenantRule.optional(),
     sources: z.array(source).min(1).describe('Where records come from.'),
+    refine: z
+      .array(refineStepSchema)
+      .default([])
+      .describe('Steps every staged record goes through before it is exported; each outcome is kept beside the original.'),
     export: z.array(exportEntry).default([]).describe('The datasets to write, each a format and a folder.'),
   })
   .superRefine((p, ctx) => {

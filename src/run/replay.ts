@@ -38,6 +38,7 @@ export async function replayPipeline(
         sources: [opts.source],
         groups: exportGroups(pipeline),
         full: false,
+        refined: pipeline.refine.length > 0,
         runId: newRunId(),
         signal: opts.signal ?? new AbortController().signal,
         replay: { since },

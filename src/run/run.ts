@@ -12,6 +12,7 @@ import { batchSize } from '../core/record';
 import { readAhead } from '../core/read-ahead';
 import type { Environment } from '../config/env';
 import type { ExtractContext, Extractor } from '../extract/extractor';
+import { refineChain, refineSource, type RefineCounts } from './refine';
 import { pullExtractor, readerFor } from '../extract/registry';
 import type { Exporter } from '../export/exporter';
 import { exportDatasets, type ExportGroup, type TenantExport } from '../export/runner';
@@ -53,6 +54,8 @@ export interface RunSummary {
   finishedAt: string;
   durationMs: number;
   sources: SourceCounts[];
+  /** Per source, what the refine pass made of the records it refined (pipelines with `refine:`). */
+  refined?: Record<string, RefineCounts>;
   exports: Omit<TenantExport, 'files'>[];
   peakRssBytes: number;
 }
@@ -81,11 +84,17 @@ export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Pr
           if (source.push || (opts.sources && !opts.sources.includes(source.name))) continue;
           sources.push(await stageSource(store, pipeline, source, run, signal, opts));
         }
+        const chain = refineChain(pipeline);
+        const refined: Record<string, RefineCounts> = {};
+        if (!chain.empty) {
+          for (const source of pipeline.sources) refined[source.name] = await refineSource(store, pipeline, source.name, chain, signal);
+        }
         const exports = await exportDatasets(store, {
           pipeline: pipeline.name,
           sources: pipeline.sources.map((s) => s.name),
           groups: exportGroups(pipeline),
           full: opts.full ?? false,
+          refined: !chain.empty,
           runId: run,
           signal,
           onRows: (rows) => opts.onProgress?.({ type: 'export', rows }),
@@ -101,6 +110,7 @@ export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Pr
           finishedAt: finished.toISOString(),
           durationMs: finished.getTime() - started.getTime(),
           sources,
+          ...(chain.empty ? {} : { refined }),
           exports: exports.map(({ files: _files, ...e }) => e),
           peakRssBytes: process.resourceUsage().maxRSS * 1024,
         };

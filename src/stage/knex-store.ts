@@ -14,6 +14,7 @@ import type {
   StagingStore,
   StreamRow,
   TenantCount,
+  RefinedRow,
 } from './store';
 import type { Delivery, IntakeResult } from './intake';
 
@@ -159,6 +160,34 @@ export abstract class KnexStore implements StagingStore {
     return rows.map((r) => r.tenant);
   }
 
+  async refineState(pipeline: string, source: string): Promise<{ through: number; version: string | null }> {
+    const row = await this.knex('sluice_streams').where({ pipeline, source }).first('refined_through', 'refine_version');
+    return { through: Number(row?.refined_through ?? 0), version: row?.refine_version ?? null };
+  }
+
+  async saveRefined(pipeline: string, source: string, rows: readonly RefinedRow[], opts: { bump: boolean; progress?: { through: number; version: string } }): Promise<number> {
+    const stream = (await this.streamId(pipeline, source))!;
+    return this.knex.transaction(async (tx) => {
+      let last = 0;
+      // sequences drawn here must commit in order with a concurrent intake's (see intakePostgres)
+      if (this.kind === 'postgres' && opts.bump) await tx('sluice_streams').where({ id: stream }).forUpdate().first('id');
+      for (const r of rows) {
+        const update: Record<string, unknown> = { refined: r.refined, refine_status: r.status, refine_detail: r.detail, refine_version: r.version };
+        if (opts.bump) update.seq = last = await this.nextSeq(tx);
+        await tx('sluice_records').where({ stream_id: stream, key: r.key, seq: r.seq }).update(update);
+      }
+      const highWater = opts.bump && rows.length > 0 ? { high_water: await this.currentSeq(tx) } : {};
+      const progress = opts.progress ? { refined_through: opts.progress.through, refine_version: opts.progress.version } : {};
+      if (Object.keys({ ...highWater, ...progress }).length > 0) await tx('sluice_streams').where({ id: stream }).update({ ...highWater, ...progress });
+      return last;
+    });
+  }
+
+  /** The next change sequence, inside a transaction. */
+  protected abstract nextSeq(tx: Knex.Transaction): Promise<number>;
+  /** The last change sequence drawn. */
+  protected abstract currentSeq(tx: Knex.Transaction): Promise<number>;
+
   async highWater(pipeline: string, source: string): Promise<number> {
     const row = await this.knex('sluice_streams').where({ pipeline, source }).first('high_water');
     return Number(row?.high_water ?? 0);
@@ -169,7 +198,7 @@ export abstract class KnexStore implements StagingStore {
     if (id === undefined) return;
     let after = q.afterSeq;
     for (;;) {
-      const page = q.op === 'upsert' ? await this.upsertPage(id, tenant, after, q.upToSeq, q.deliveredSince) : await this.deletePage(id, tenant, after, q.upToSeq);
+      const page = q.op === 'upsert' ? await this.upsertPage(id, tenant, after, q.upToSeq, q.deliveredSince, q.refined) : await this.deletePage(id, tenant, after, q.upToSeq);
       if (page.length === 0) return;
       yield page.map((r) => ({
         source: q.source,
@@ -187,15 +216,17 @@ export abstract class KnexStore implements StagingStore {
     }
   }
 
-  private upsertPage(stream: number, tenant: string, after: number, upTo: number, deliveredSince?: string): Promise<PageRow[]> {
+  private upsertPage(stream: number, tenant: string, after: number, upTo: number, deliveredSince?: string, refined?: boolean): Promise<PageRow[]> {
     const page = this.knex('sluice_records')
       .where({ stream_id: stream, tenant, op: 'upsert' })
       .andWhere('seq', '>', after)
       .andWhere('seq', '<=', upTo);
+    if (refined) page.whereIn('refine_status', ['refined', 'failed']);
     if (deliveredSince !== undefined) {
       page.whereIn('key', this.knex('sluice_deliveries').where({ stream_id: stream }).andWhere('received_at', '>=', deliveredSince).select('key'));
     }
-    return page.orderBy('seq').limit(PAGE).select('key', 'data', 'hash', 'cursor', 'run_id', 'seq');
+    const data = refined ? this.knex.raw("CASE WHEN refine_status = 'refined' THEN refined ELSE data END AS data") : 'data';
+    return page.orderBy('seq').limit(PAGE).select('key', data, 'hash', 'cursor', 'run_id', 'seq');
   }
 
   /**

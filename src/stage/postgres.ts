@@ -120,6 +120,16 @@ export class PostgresStore extends KnexStore {
     return r.rows.map((row) => row.hash);
   }
 
+  protected async nextSeq(tx: Knex.Transaction): Promise<number> {
+    const r = await tx.raw<{ rows: { seq: string }[] }>(`SELECT nextval('sluice_record_seq') AS seq`);
+    return Number(r.rows[0]!.seq);
+  }
+
+  protected async currentSeq(tx: Knex.Transaction): Promise<number> {
+    const r = await tx.raw<{ rows: { seq: string }[] }>(`SELECT last_value AS seq FROM sluice_record_seq`);
+    return Number(r.rows[0]!.seq);
+  }
+
   async intake(run: { id: string; pipeline: string; source: string }, deliveries: readonly Delivery[]): Promise<IntakeResult[]> {
     const stream = (await this.streamId(run.pipeline, run.source))!;
     return this.withClient((client) =>
@@ -140,11 +150,14 @@ export class PostgresStore extends KnexStore {
         [String(stream), tenant, String(q.afterSeq), String(q.upToSeq)],
       );
       // CSV with a quote and a delimiter that valid JSON text never contains: each line is the data as is.
+      const [data, refined] = q.refined
+        ? [`CASE WHEN refine_status = 'refined' THEN refined ELSE data END`, `AND refine_status IN ('refined', 'failed')`]
+        : ['data', ''];
       const copy = client.query(
-        copyTo(`COPY (SELECT data FROM sluice_records
+        copyTo(`COPY (SELECT ${data} FROM sluice_records
           WHERE stream_id = current_setting('sluice.stream')::int AND tenant = current_setting('sluice.tenant')
             AND seq > current_setting('sluice.after')::bigint AND seq <= current_setting('sluice.upto')::bigint
-            AND op = 'upsert'
+            AND op = 'upsert' ${refined}
           ORDER BY seq) TO STDOUT WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')`),
       );
       yield* copy as AsyncIterable<Buffer>;

@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
-import knexFactory from 'knex';
+import knexFactory, { type Knex } from 'knex';
 import { SluiceError, messageOf } from '../core/errors';
 import { decodeCopyLines } from '../core/copy-text';
 import { contentHash } from '../core/hash';
@@ -85,6 +85,16 @@ export class SqliteStore extends KnexStore {
     const records = batch.rows.kind === 'records' ? batch.rows.records : decodeCopyLines(batch.rows.data);
     const rows = records.map((r) => ({ ...r, hash: contentHash(r.json) }));
     return this.withDb((db) => commitSqlite(db, { stream, run, rows, checkpoint: batch.checkpoint }));
+  }
+
+  protected async nextSeq(tx: Knex.Transaction): Promise<number> {
+    await tx('sluice_counters').where({ name: 'record_seq' }).increment('value', 1);
+    return this.currentSeq(tx);
+  }
+
+  protected async currentSeq(tx: Knex.Transaction): Promise<number> {
+    const row = await tx('sluice_counters').where({ name: 'record_seq' }).first('value');
+    return Number(row!.value);
   }
 
   async intake(run: { id: string; pipeline: string; source: string }, deliveries: readonly Delivery[]): Promise<IntakeResult[]> {

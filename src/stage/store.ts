@@ -43,6 +43,25 @@ export interface RecordQuery {
   op: 'upsert' | 'delete';
   /** Pushed sources: only records staged by a delivery received at or after this time (ISO-8601). */
   deliveredSince?: string;
+  /**
+   * The records as a refined pipeline exports them: the refined data where refinement succeeded, the
+   * original where a step failed on it; quarantined and filtered records are left out.
+   */
+  refined?: boolean;
+}
+
+/** One record's refine outcome, to keep beside it. */
+export interface RefinedRow {
+  key: string;
+  /** The change sequence of the staged version that was refined. */
+  seq: number;
+  status: 'refined' | 'filtered' | 'quarantined' | 'failed';
+  /** The refined record (JSON), for `refined`. */
+  refined: string | null;
+  /** JSON: failures, error or reason, and provenance. */
+  detail: string;
+  /** The chain version that produced it. */
+  version: string;
 }
 
 export interface ExportRow {
@@ -108,6 +127,15 @@ export interface StagingStore {
    * left as it is. Says, per delivery, which it was.
    */
   intake(run: { id: string; pipeline: string; source: string }, deliveries: readonly Delivery[]): Promise<IntakeResult[]>;
+  /** How far a stream's records have been refined, and by which chain version. */
+  refineState(pipeline: string, source: string): Promise<{ through: number; version: string | null }>;
+  /**
+   * Keeps refine outcomes beside their staged records (a record staged again since is left alone) and
+   * the stream's progress, in one transaction. With `bump`, each record gets a new change sequence, so
+   * the next export carries the new outcome (a changed chain re-refining records already exported).
+   * Returns the highest change sequence it gave (0 without `bump`).
+   */
+  saveRefined(pipeline: string, source: string, rows: readonly RefinedRow[], opts: { bump: boolean; progress?: { through: number; version: string } }): Promise<number>;
   /** Claims one tick of a schedule for `worker`; false when another worker already has it. */
   claimTick(pipeline: string, source: string, tick: string, worker: string): Promise<boolean>;
   /** Writes a batch's records and its checkpoint in one transaction, counted into the run. */

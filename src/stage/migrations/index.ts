@@ -7,12 +7,14 @@ import * as m001 from './001_initial';
 import * as m002 from './002_faster_loads';
 import * as m003 from './003_deliveries';
 import * as m004 from './004_schedule_ticks';
+import * as m005 from './005_refined';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '001_initial': m001,
   '002_faster_loads': m002,
   '003_deliveries': m003,
   '004_schedule_ticks': m004,
+  '005_refined': m005,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
