@@ -15,10 +15,14 @@ import type {
   StreamRow,
   TenantCount,
   RefinedRow,
+  HeldRecord,
 } from './store';
 import type { Delivery, IntakeResult } from './intake';
 
 const PAGE = 5000;
+
+/** What a refined pipeline exports: refined records, and as they were staged, those a step failed on or a person released. */
+export const EXPORTED_STATUSES = ['refined', 'failed', 'released'];
 
 /** knex logs pool errors to stdout by itself; Sluice reports them through the errors it throws instead. */
 export const QUIET_LOG = { warn() {}, error() {}, deprecate() {}, debug() {} };
@@ -221,7 +225,7 @@ export abstract class KnexStore implements StagingStore {
       .where({ stream_id: stream, tenant, op: 'upsert' })
       .andWhere('seq', '>', after)
       .andWhere('seq', '<=', upTo);
-    if (refined) page.whereIn('refine_status', ['refined', 'failed']);
+    if (refined) page.whereIn('refine_status', EXPORTED_STATUSES);
     if (deliveredSince !== undefined) {
       page.whereIn('key', this.knex('sluice_deliveries').where({ stream_id: stream }).andWhere('received_at', '>=', deliveredSince).select('key'));
     }
@@ -256,7 +260,9 @@ export abstract class KnexStore implements StagingStore {
       .orderBy(['r.tenant', 's.source'])
       .select('r.tenant', 's.source')
       .select(this.knex.raw(`sum(case when r.op = 'upsert' then 1 else 0 end) as records`))
-      .select(this.knex.raw(`sum(case when r.op = 'delete' then 1 else 0 end) as deleted`));
+      .select(this.knex.raw(`sum(case when r.op = 'delete' then 1 else 0 end) as deleted`))
+      .select(this.knex.raw(`sum(case when r.refine_status = 'quarantined' then 1 else 0 end) as quarantined`))
+      .select(this.knex.raw(`sum(case when r.refine_status = 'failed' then 1 else 0 end) as failed`));
     const moved = await this.knex('sluice_tombstones as t')
       .join('sluice_streams as s', 's.id', 't.stream_id')
       .where('s.pipeline', pipeline)
@@ -265,12 +271,45 @@ export abstract class KnexStore implements StagingStore {
     const counts = new Map<string, TenantCount>();
     const entry = (tenant: string, source: string) => {
       const k = JSON.stringify([tenant, source]);
-      if (!counts.has(k)) counts.set(k, { tenant, source, records: 0, deleted: 0 });
+      if (!counts.has(k)) counts.set(k, { tenant, source, records: 0, deleted: 0, quarantined: 0, failed: 0 });
       return counts.get(k)!;
     };
-    for (const r of rows) Object.assign(entry(r.tenant, r.source), { records: Number(r.records), deleted: Number(r.deleted) });
+    for (const r of rows) {
+      Object.assign(entry(r.tenant, r.source), { records: Number(r.records), deleted: Number(r.deleted), quarantined: Number(r.quarantined), failed: Number(r.failed) });
+    }
     for (const m of moved as { tenant: string; source: string; n: number | string }[]) entry(m.tenant, m.source).deleted += Number(m.n);
     return [...counts.values()].sort((a, b) => (a.tenant === b.tenant ? (a.source < b.source ? -1 : 1) : a.tenant < b.tenant ? -1 : 1));
+  }
+
+  async held(pipeline: string, q: { source?: string; tenant?: string; key?: string; limit: number }): Promise<HeldRecord[]> {
+    const query = this.knex('sluice_records as r')
+      .join('sluice_streams as s', 's.id', 'r.stream_id')
+      .where('s.pipeline', pipeline)
+      .whereIn('r.refine_status', ['quarantined', 'failed'])
+      .orderBy('r.seq')
+      .limit(q.limit)
+      .select('s.source', 'r.tenant', 'r.key', 'r.seq', 'r.refine_status', 'r.data', 'r.refine_detail');
+    if (q.source !== undefined) query.where('s.source', q.source);
+    if (q.tenant !== undefined) query.where('r.tenant', q.tenant);
+    if (q.key !== undefined) query.where('r.key', q.key);
+    const rows = await query;
+    return rows.map((r) => ({ source: r.source, tenant: r.tenant, key: r.key, seq: Number(r.seq), status: r.refine_status, data: r.data, detail: r.refine_detail }));
+  }
+
+  async release(pipeline: string, source: string, keys: readonly string[]): Promise<number> {
+    const stream = await this.streamId(pipeline, source, { create: false });
+    if (stream === undefined || keys.length === 0) return 0;
+    return this.knex.transaction(async (tx) => {
+      if (this.kind === 'postgres') await tx('sluice_streams').where({ id: stream }).forUpdate().first('id');
+      let n = 0;
+      for (const key of keys) {
+        // a new change sequence: the next export carries the released record
+        const seq = await this.nextSeq(tx);
+        n += await tx('sluice_records').where({ stream_id: stream, key }).whereIn('refine_status', ['quarantined', 'failed']).update({ refine_status: 'released', seq });
+      }
+      if (n > 0) await tx('sluice_streams').where({ id: stream }).update({ high_water: await this.currentSeq(tx) });
+      return n;
+    });
   }
 
   async lastExport(pipeline: string, target: string, tenant: string): Promise<ExportRow | undefined> {

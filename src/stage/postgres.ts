@@ -13,7 +13,7 @@ import { SluiceError, messageOf } from '../core/errors';
 import { encodeCopyRecord } from '../core/copy-text';
 import type { Batch } from '../core/record';
 import { describeUrl } from '../extract/read/connect-error';
-import { KnexStore, QUIET_LOG } from './knex-store';
+import { EXPORTED_STATUSES, KnexStore, QUIET_LOG } from './knex-store';
 import type { CommitCounts, RecordQuery } from './store';
 import { commitPostgres, intakePostgres } from './sql/commit-postgres';
 import type { Delivery, IntakeResult } from './intake';
@@ -151,7 +151,7 @@ export class PostgresStore extends KnexStore {
       );
       // CSV with a quote and a delimiter that valid JSON text never contains: each line is the data as is.
       const [data, refined] = q.refined
-        ? [`CASE WHEN refine_status = 'refined' THEN refined ELSE data END`, `AND refine_status IN ('refined', 'failed')`]
+        ? [`CASE WHEN refine_status = 'refined' THEN refined ELSE data END`, `AND refine_status IN (${EXPORTED_STATUSES.map((s) => `'${s}'`).join(', ')})`]
         : ['data', ''];
       const copy = client.query(
         copyTo(`COPY (SELECT ${data} FROM sluice_records

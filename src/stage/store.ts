@@ -45,7 +45,7 @@ export interface RecordQuery {
   deliveredSince?: string;
   /**
    * The records as a refined pipeline exports them: the refined data where refinement succeeded, the
-   * original where a step failed on it; quarantined and filtered records are left out.
+   * original where a step failed on it or a person released it; quarantined and filtered ones are left out.
    */
   refined?: boolean;
 }
@@ -93,6 +93,22 @@ export interface TenantCount {
   source: string;
   records: number;
   deleted: number;
+  /** Refined pipelines: records held back (quarantined) and records a step failed on. */
+  quarantined: number;
+  failed: number;
+}
+
+/** A record a refine step held back or failed on, with why. */
+export interface HeldRecord {
+  source: string;
+  tenant: string;
+  key: string;
+  seq: number;
+  status: 'quarantined' | 'failed';
+  /** The staged record (JSON). */
+  data: string;
+  /** JSON: failures or error, the deciding step, provenance. */
+  detail: string;
 }
 
 export interface StagingStore {
@@ -154,6 +170,10 @@ export interface StagingStore {
   /** The data of the same records (upserts only) as JSON Lines bytes: the fast path for exporters that write JSON text. */
   readJsonLines(tenant: string, query: Omit<RecordQuery, 'op'>): AsyncIterable<Buffer>;
   countRecords(pipeline: string): Promise<TenantCount[]>;
+  /** Quarantined and failed records, oldest change first. */
+  held(pipeline: string, q: { source?: string; tenant?: string; key?: string; limit: number }): Promise<HeldRecord[]>;
+  /** Lets quarantined or failed records be exported as they were staged; returns how many. */
+  release(pipeline: string, source: string, keys: readonly string[]): Promise<number>;
 
   lastExport(pipeline: string, target: string, tenant: string): Promise<ExportRow | undefined>;
   addExport(row: ExportRow): Promise<void>;

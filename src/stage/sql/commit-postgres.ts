@@ -92,7 +92,8 @@ export async function intakePostgres(client: pg.Client, c: PostgresIntake): Prom
         ORDER BY f.key
        ON CONFLICT (stream_id, key) DO UPDATE SET
          tenant = excluded.tenant, op = excluded.op, data = excluded.data, cursor = excluded.cursor,
-         run_id = excluded.run_id, seq = excluded.seq, staged_at = excluded.staged_at
+         run_id = excluded.run_id, seq = excluded.seq, staged_at = excluded.staged_at,
+         refined = NULL, refine_status = NULL, refine_detail = NULL, refine_version = NULL
        WHERE r.hash <> excluded.hash OR r.op <> excluded.op OR r.tenant <> excluded.tenant
        RETURNING r.seq),
      raised AS (
@@ -227,7 +228,8 @@ async function upsert(client: pg.Client, stream: number, run: string, rowsSql: s
      ON CONFLICT (stream_id, key) DO UPDATE SET
        moved_from = CASE WHEN r.tenant <> excluded.tenant AND r.op = 'upsert' THEN r.tenant END,
        tenant = excluded.tenant, op = excluded.op, data = excluded.data, cursor = excluded.cursor,
-       run_id = excluded.run_id, seq = excluded.seq, staged_at = excluded.staged_at
+       run_id = excluded.run_id, seq = excluded.seq, staged_at = excluded.staged_at,
+       refined = NULL, refine_status = NULL, refine_detail = NULL, refine_version = NULL
      WHERE r.hash <> excluded.hash OR r.op <> excluded.op OR r.tenant <> excluded.tenant
      RETURNING r.moved_from IS NOT NULL AS moved`,
     [stream, run, ...params],

@@ -46,7 +46,8 @@ export function commitSqlite(db: Database.Database, c: SqliteCommit): CommitCoun
            ON CONFLICT (stream_id, key) DO UPDATE SET
              moved_from = CASE WHEN tenant <> excluded.tenant AND op = 'upsert' THEN tenant END,
              tenant = excluded.tenant, op = excluded.op, data = excluded.data, hash = excluded.hash, cursor = excluded.cursor,
-             run_id = excluded.run_id, seq = excluded.seq, staged_at = excluded.staged_at
+             run_id = excluded.run_id, seq = excluded.seq, staged_at = excluded.staged_at,
+             refined = NULL, refine_status = NULL, refine_detail = NULL, refine_version = NULL
            WHERE hash <> excluded.hash OR op <> excluded.op OR tenant <> excluded.tenant`,
         )
         .run(c.stream, c.run.id, base, now).changes;
