@@ -75,6 +75,32 @@ export function program(): Command {
     .addOption(staging)
     .addHelpText('after', EXIT_CODES_HELP)
     .action((file: string, flags) => command<typeof import('./commands/replay')>('./commands/replay').replayCommand(file, flags));
+  const quarantine = cli.command('quarantine').description('records the refine chain held back (quarantined) or failed on');
+  const held = (c: Command) =>
+    c
+      .option('--source <name>', 'only this source')
+      .option('--tenant <tenant>', 'only this tenant')
+      .option('--limit <n>', 'at most this many records', positiveInt, 100)
+      .option('--json', 'print JSON')
+      .addOption(staging);
+  held(quarantine.command('list').description('list held records with every reason').argument('<file>', 'pipeline file (YAML)')).action((file: string, flags) =>
+    command<typeof import('./commands/quarantine')>('./commands/quarantine').quarantineList(file, flags),
+  );
+  held(quarantine.command('show').description('one held record as staged, with its failures and provenance').argument('<file>', 'pipeline file').argument('<key>', 'record key')).action(
+    (file: string, key: string, flags) => command<typeof import('./commands/quarantine')>('./commands/quarantine').quarantineShow(file, key, flags),
+  );
+  held(quarantine.command('retry').description('run the refine chain again on held records').argument('<file>', 'pipeline file (YAML)')).action((file: string, flags) =>
+    command<typeof import('./commands/quarantine')>('./commands/quarantine').quarantineRetry(file, flags),
+  );
+  quarantine
+    .command('release')
+    .description('export held records as they were staged')
+    .argument('<file>', 'pipeline file (YAML)')
+    .argument('<keys...>', 'record keys')
+    .requiredOption('--source <name>', 'their source')
+    .option('--json', 'print JSON')
+    .addOption(staging)
+    .action((file: string, keys: string[], flags) => command<typeof import('./commands/quarantine')>('./commands/quarantine').quarantineRelease(file, keys, flags));
   cli
     .command('schema')
     .description('print the JSON Schema of pipeline files, for editors')

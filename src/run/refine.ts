@@ -30,7 +30,8 @@ export async function refineSource(store: StagingStore, pipeline: Pipeline, sour
   const upToSeq = await store.highWater(pipeline.name, source);
   let through = upToSeq; // records given a new sequence here are refined already
   for (const tenant of await store.tenants(pipeline.name)) {
-    for await (const page of store.read(tenant, { pipeline: pipeline.name, source, afterSeq, upToSeq, op: 'upsert' })) {
+    const query = { pipeline: pipeline.name, source, afterSeq, upToSeq, op: 'upsert' as const, notRefinedBy: chain.version };
+    for await (const page of store.read(tenant, query)) {
       signal.throwIfAborted();
       const out = await chain.refine(page);
       for (const o of out) counts[o.status]++;

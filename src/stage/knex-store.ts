@@ -202,7 +202,7 @@ export abstract class KnexStore implements StagingStore {
     if (id === undefined) return;
     let after = q.afterSeq;
     for (;;) {
-      const page = q.op === 'upsert' ? await this.upsertPage(id, tenant, after, q.upToSeq, q.deliveredSince, q.refined) : await this.deletePage(id, tenant, after, q.upToSeq);
+      const page = q.op === 'upsert' ? await this.upsertPage(id, tenant, after, q.upToSeq, q) : await this.deletePage(id, tenant, after, q.upToSeq);
       if (page.length === 0) return;
       yield page.map((r) => ({
         source: q.source,
@@ -220,12 +220,14 @@ export abstract class KnexStore implements StagingStore {
     }
   }
 
-  private upsertPage(stream: number, tenant: string, after: number, upTo: number, deliveredSince?: string, refined?: boolean): Promise<PageRow[]> {
+  private upsertPage(stream: number, tenant: string, after: number, upTo: number, q: RecordQuery): Promise<PageRow[]> {
+    const { deliveredSince, refined, notRefinedBy } = q;
     const page = this.knex('sluice_records')
       .where({ stream_id: stream, tenant, op: 'upsert' })
       .andWhere('seq', '>', after)
       .andWhere('seq', '<=', upTo);
     if (refined) page.whereIn('refine_status', EXPORTED_STATUSES);
+    if (notRefinedBy !== undefined) page.where((w) => w.whereNull('refine_version').orWhereNot('refine_version', notRefinedBy));
     if (deliveredSince !== undefined) {
       page.whereIn('key', this.knex('sluice_deliveries').where({ stream_id: stream }).andWhere('received_at', '>=', deliveredSince).select('key'));
     }

@@ -48,6 +48,8 @@ export interface RecordQuery {
    * original where a step failed on it or a person released it; quarantined and filtered ones are left out.
    */
   refined?: boolean;
+  /** For a refine pass: only records whose outcome did not come from this chain version (or have none). */
+  notRefinedBy?: string;
 }
 
 /** One record's refine outcome, to keep beside it. */

@@ -1,0 +1,66 @@
+/**
+ * Records a refine step held back (quarantined) or failed on: list them with why, run the chain on them
+ * again (after a fix, or when a service is back), or release them to be exported as they were staged.
+ */
+import { SluiceError } from '../core/errors';
+import type { ChainOutput } from '../refine/chain';
+import { openExistingStore } from '../stage/open';
+import type { HeldRecord, StagingStore } from '../stage/store';
+import type { Pipeline } from './pipeline';
+import { refineChain } from './refine';
+import { stagingUrl, type RunOptions } from './run';
+
+export interface HeldQuery {
+  source?: string;
+  tenant?: string;
+  key?: string;
+  limit: number;
+}
+
+type Where = Pick<RunOptions, 'stagingUrl' | 'env'>;
+
+export async function listHeld(pipeline: Pipeline, q: HeldQuery, opts: Where = {}): Promise<HeldRecord[]> {
+  return withStore(pipeline, opts, false, (store) => store.held(pipeline.name, q));
+}
+
+/** Runs the pipeline's chain on held records again; what passes now is exported by the next run. */
+export async function retryHeld(pipeline: Pipeline, q: HeldQuery, opts: Where = {}): Promise<ChainOutput[]> {
+  const chain = refineChain(pipeline);
+  if (chain.empty) throw new SluiceError('SLUICE_USAGE', `pipeline ${pipeline.name} has no refine steps`, { pipeline: pipeline.name });
+  return withStore(pipeline, opts, true, async (store) => {
+    const held = await store.held(pipeline.name, q);
+    const out: ChainOutput[] = [];
+    for (const source of new Set(held.map((h) => h.source))) {
+      const mine = held.filter((h) => h.source === source);
+      const results = await chain.refine(mine.map((h) => ({ source, tenant: h.tenant, key: h.key, seq: h.seq, json: h.data })));
+      await store.saveRefined(pipeline.name, source, results.map((r) => ({ ...r, version: chain.version })), { bump: true });
+      out.push(...results);
+    }
+    return out;
+  });
+}
+
+export async function releaseHeld(pipeline: Pipeline, source: string, keys: readonly string[], opts: Where = {}): Promise<number> {
+  if (!pipeline.sources.some((s) => s.name === source)) {
+    throw new SluiceError('SLUICE_USAGE', `pipeline ${pipeline.name} has no source ${source}`, { pipeline: pipeline.name });
+  }
+  return withStore(pipeline, opts, true, (store) => store.release(pipeline.name, source, keys));
+}
+
+async function withStore<T>(pipeline: Pipeline, opts: Where, lock: boolean, fn: (store: StagingStore) => Promise<T>): Promise<T> {
+  const store = openExistingStore(stagingUrl(pipeline, opts));
+  if (!store || !(await store.isMigrated())) {
+    await store?.close();
+    throw new SluiceError('SLUICE_USAGE', `pipeline ${pipeline.name} has no staging store yet: run it first`, { pipeline: pipeline.name });
+  }
+  try {
+    const held = lock ? await store.lock(pipeline.name) : undefined;
+    try {
+      return await fn(store);
+    } finally {
+      await held?.release();
+    }
+  } finally {
+    await store.close();
+  }
+}
