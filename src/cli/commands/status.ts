@@ -36,7 +36,9 @@ export async function statusCommand(file: string, flags: { json?: boolean; stagi
     out.push(
       'staged records per tenant:',
       status.records.length
-        ? table(['tenant', 'source', 'records', 'deleted', 'quarantined', 'failed'], status.records.map((r) => [r.tenant, r.source, r.records, r.deleted, r.quarantined, r.failed]))
+        ? pipeline.refine.length > 0
+          ? table(['tenant', 'source', 'records', 'deleted', 'quarantined', 'failed'], status.records.map((r) => [r.tenant, r.source, r.records, r.deleted, r.quarantined, r.failed]))
+          : table(['tenant', 'source', 'records', 'deleted'], status.records.map((r) => [r.tenant, r.source, r.records, r.deleted]))
         : '  none yet',
     );
     out.push('latest exports:', status.exports.length ? table(['tenant', 'export', 'rows', 'folder'], status.exports.map((e) => [e.tenant, e.id, e.rows, e.dir])) : '  none yet');

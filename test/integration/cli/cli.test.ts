@@ -298,8 +298,8 @@ describe('sluice run with the default SQLite staging store', () => {
     expect(chile.files.map((f) => f.path)).not.toContain('customers.deleted.jsonl');
 
     const { records } = await status();
-    expect(records.find((r) => r.tenant === 'Brazil' && r.source === 'customers')).toEqual({ tenant: 'Brazil', source: 'customers', records: 4, deleted: 1 });
-    expect(records.find((r) => r.tenant === 'Chile' && r.source === 'customers')).toEqual({ tenant: 'Chile', source: 'customers', records: 2, deleted: 0 });
+    expect(records.find((r) => r.tenant === 'Brazil' && r.source === 'customers')).toEqual({ tenant: 'Brazil', source: 'customers', records: 4, deleted: 1, quarantined: 0, failed: 0 });
+    expect(records.find((r) => r.tenant === 'Chile' && r.source === 'customers')).toEqual({ tenant: 'Chile', source: 'customers', records: 2, deleted: 0, quarantined: 0, failed: 0 });
   });
 
   test('--json prints the run summary as JSON only', async () => {
