@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { CHINOOK_DB, MYSQL_ADMIN_URL, PG_ADMIN_URL, setServiceStatus, withDatabase } from './services';
+import { CHINOOK_DB, isStaleScratch, MYSQL_ADMIN_URL, PG_ADMIN_URL, setServiceStatus, withDatabase } from './services';
 
 const FIXTURES = join(__dirname, '..', '..', 'fixtures', 'chinook');
 
@@ -34,12 +34,13 @@ async function preparePostgres(): Promise<void> {
   const admin = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 5000 });
   await admin.connect();
   try {
-    // scratch databases left behind by test runs that were killed; nobody is connected to them
+    // scratch databases left behind by test runs that were killed; nobody is connected to them, and they
+    // are old enough not to belong to a test run going on beside this one
     const stale = await admin.query<{ datname: string }>(
       `SELECT datname FROM pg_database d WHERE datname LIKE 'sluice\\_t\\_%'
           AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)`,
     );
-    for (const { datname } of stale.rows) await admin.query(`DROP DATABASE IF EXISTS "${datname}"`);
+    for (const { datname } of stale.rows.filter((r) => isStaleScratch(r.datname))) await admin.query(`DROP DATABASE IF EXISTS "${datname}"`);
     const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [CHINOOK_DB]);
     if (exists.rowCount) {
       const db = new pg.Client({ connectionString: withDatabase(PG_ADMIN_URL, CHINOOK_DB) });
@@ -66,7 +67,7 @@ async function prepareMysql(): Promise<void> {
       `SELECT SCHEMA_NAME AS db FROM information_schema.SCHEMATA s WHERE SCHEMA_NAME LIKE 'sluice\\_t\\_%'
           AND NOT EXISTS (SELECT 1 FROM information_schema.PROCESSLIST p WHERE p.DB = s.SCHEMA_NAME)`,
     );
-    for (const { db } of stale as { db: string }[]) await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
+    for (const { db } of (stale as { db: string }[]).filter((r) => isStaleScratch(r.db))) await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
     const [rows] = await admin.query(`SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = ? AND table_name = 'Invoice'`, [CHINOOK_DB]);
     if ((rows as { n: number }[])[0]!.n > 0) {
       const [count] = await admin.query(`SELECT count(*) AS n FROM ${CHINOOK_DB}.Invoice`);

@@ -46,6 +46,16 @@ export function withDatabase(url: string, db: string): string {
 
 export const chinookUrl = (service: Service) => withDatabase(service === 'postgres' ? PG_ADMIN_URL : MYSQL_ADMIN_URL, CHINOOK_DB);
 
+/**
+ * A scratch database left behind by a killed test run: named by an older run (over two hours ago, from
+ * the creation time in its name). Younger ones may belong to a test run going on beside this one.
+ */
+export function isStaleScratch(name: string, now = Date.now()): boolean {
+  const m = /^sluice_t_([0-9a-z]+)_[0-9a-f]+$/.exec(name);
+  if (!m) return name.startsWith('sluice_t_'); // the older naming, without a time
+  return now / 1000 - parseInt(m[1]!, 36) > 2 * 3600;
+}
+
 export interface ScratchDb {
   url: string;
   name: string;
@@ -54,7 +64,7 @@ export interface ScratchDb {
 
 /** A fresh, empty database for one test file; `drop()` removes it. */
 export async function scratchDatabase(service: Service): Promise<ScratchDb> {
-  const name = `sluice_t_${randomBytes(5).toString('hex')}`;
+  const name = `sluice_t_${Math.floor(Date.now() / 1000).toString(36)}_${randomBytes(4).toString('hex')}`;
   if (service === 'postgres') {
     const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
     await admin.connect();
