@@ -112,6 +112,8 @@ function isOutcome(o: unknown): o is RefineOutcome {
       return Array.isArray(x.failures);
     case 'failed':
       return typeof x.error === 'string';
+    case 'pending':
+      return typeof x.reason === 'string';
     default:
       return false;
   }

@@ -27,7 +27,9 @@ export type RefineOutcome =
   /** It failed validation: it is held back until fixed or released. */
   | { status: 'quarantined'; failures: RuleFailure[] }
   /** The step itself failed on it (a module threw, a service was down): it is kept as it was. */
-  | { status: 'failed'; error: string };
+  | { status: 'failed'; error: string }
+  /** Not decided yet (a budget ran out): it is refined again next run, and not exported until then. */
+  | { status: 'pending'; reason: string };
 
 export interface RefineStep {
   /** Names the step in provenance, e.g. `rules`, `llm:classify`. */

@@ -11,7 +11,10 @@ import { cronExpression, identifier, tenantRule } from '../config/parts';
 import { validateDocument } from '../config/validate';
 import { parseYaml } from '../config/yaml';
 import { pullConfig, pushConfig, readSchema, SOURCE_KINDS } from '../extract/registry';
-import { rulesStepSchema as refineStepSchema } from '../refine/rules/config';
+import { llmStepSchema } from '../refine/llm/config';
+import { rulesStepSchema } from '../refine/rules/config';
+
+const refineStepSchema = z.union([rulesStepSchema, llmStepSchema]).describe('A refine step: `rules:` or `llm:`.');
 
 const source = z
   .strictObject({

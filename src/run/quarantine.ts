@@ -7,7 +7,7 @@ import type { ChainOutput } from '../refine/chain';
 import { openExistingStore } from '../stage/open';
 import type { HeldRecord, StagingStore } from '../stage/store';
 import type { Pipeline } from './pipeline';
-import { refineChain } from './refine';
+import { refineChain, rowsOf } from './refine';
 import { stagingUrl, type RunOptions } from './run';
 
 export interface HeldQuery {
@@ -25,15 +25,15 @@ export async function listHeld(pipeline: Pipeline, q: HeldQuery, opts: Where = {
 
 /** Runs the pipeline's chain on held records again; what passes now is exported by the next run. */
 export async function retryHeld(pipeline: Pipeline, q: HeldQuery, opts: Where = {}): Promise<ChainOutput[]> {
-  const chain = refineChain(pipeline);
-  if (chain.empty) throw new SluiceError('SLUICE_USAGE', `pipeline ${pipeline.name} has no refine steps`, { pipeline: pipeline.name });
+  if (pipeline.refine.length === 0) throw new SluiceError('SLUICE_USAGE', `pipeline ${pipeline.name} has no refine steps`, { pipeline: pipeline.name });
   return withStore(pipeline, opts, true, async (store) => {
+    const chain = refineChain(pipeline, store);
     const held = await store.held(pipeline.name, q);
     const out: ChainOutput[] = [];
     for (const source of new Set(held.map((h) => h.source))) {
       const mine = held.filter((h) => h.source === source);
       const results = await chain.refine(mine.map((h) => ({ source, tenant: h.tenant, key: h.key, seq: h.seq, json: h.data })));
-      await store.saveRefined(pipeline.name, source, results.map((r) => ({ ...r, version: chain.version })), { bump: true });
+      await store.saveRefined(pipeline.name, source, rowsOf(results, chain.version), { bump: true });
       out.push(...results);
     }
     return out;

@@ -3,8 +3,9 @@
  * record, when the chain changed) goes through the pipeline's refine chain, and the outcomes are kept
  * beside the staged records. The pass is idempotent: a run that dies in it does it again next time.
  */
-import type { StagingStore } from '../stage/store';
-import { RefineChain } from '../refine/chain';
+import type { LlmUsageRow, StagingStore } from '../stage/store';
+import { llmStep, UsageMeter } from '../refine/llm/llm';
+import { RefineChain, type ChainOutput } from '../refine/chain';
 import { rulesStep } from '../refine/rules/rules';
 import type { RefineStep } from '../refine/step';
 import type { Pipeline } from './pipeline';
@@ -14,14 +15,41 @@ export interface RefineCounts {
   filtered: number;
   quarantined: number;
   failed: number;
+  /** Left for the next run (an LLM budget ran out). */
+  pending: number;
 }
 
-export function refineChain(pipeline: Pipeline): RefineChain {
-  return new RefineChain(pipeline.refine.map((s): RefineStep => rulesStep(s.rules)));
+/** The rows a pass keeps: a pending outcome has no version, so the next pass takes it again. */
+export const rowsOf = (out: readonly ChainOutput[], version: string) => out.map((o) => ({ ...o, version: o.status === 'pending' ? null : version }));
+
+/** The pipeline's chain for one run: LLM steps share the store's answer cache and the run's usage meter. */
+export function refineChain(pipeline: Pipeline, store: StagingStore, usage = new UsageMeter()): RefineChain {
+  const cache = { get: (key: string) => store.llmAnswer(key), put: (key: string, answer: string) => store.saveLlmAnswer(key, answer) };
+  return new RefineChain(pipeline.refine.map((s): RefineStep => ('rules' in s ? rulesStep(s.rules) : llmStep(s.llm, { cache, usage }))));
 }
 
-export async function refineSource(store: StagingStore, pipeline: Pipeline, source: string, chain: RefineChain, signal: AbortSignal): Promise<RefineCounts> {
-  const counts: RefineCounts = { refined: 0, filtered: 0, quarantined: 0, failed: 0 };
+/** What the run's LLM calls used, per tenant and model, priced where the file gives a price. */
+export async function recordUsage(store: StagingStore, pipeline: Pipeline, run: string, usage: UsageMeter): Promise<LlmUsageRow[]> {
+  const prices = new Map(pipeline.refine.flatMap((s) => ('llm' in s && s.llm.price ? [[s.llm.model, s.llm.price] as const] : [])));
+  const rows = usage.rows().map((u) => {
+    const price = prices.get(u.model);
+    const cost = price ? (u.promptTokens * price.inputPer1M + u.completionTokens * price.outputPer1M) / 1e6 : null;
+    return { ...u, cost };
+  });
+  await store.recordLlmUsage(run, pipeline.name, rows);
+  return rows;
+}
+
+/** `stagedAfter`: the source's high water before this run staged anything. */
+export async function refineSource(
+  store: StagingStore,
+  pipeline: Pipeline,
+  source: string,
+  chain: RefineChain,
+  stagedAfter: number,
+  signal: AbortSignal,
+): Promise<RefineCounts> {
+  const counts: RefineCounts = { refined: 0, filtered: 0, quarantined: 0, failed: 0, pending: 0 };
   const state = await store.refineState(pipeline.name, source);
   const changedChain = state.version !== chain.version;
   // A new chain (or the first) re-refines everything, and gives each record a new change sequence so
@@ -29,16 +57,23 @@ export async function refineSource(store: StagingStore, pipeline: Pipeline, sour
   const afterSeq = changedChain ? 0 : state.through;
   const upToSeq = await store.highWater(pipeline.name, source);
   let through = upToSeq; // records given a new sequence here are refined already
+  let firstPending = Number.POSITIVE_INFINITY; // the next pass starts before it
   for (const tenant of await store.tenants(pipeline.name)) {
     const query = { pipeline: pipeline.name, source, afterSeq, upToSeq, op: 'upsert' as const, notRefinedBy: chain.version };
     for await (const page of store.read(tenant, query)) {
       signal.throwIfAborted();
       const out = await chain.refine(page);
       for (const o of out) counts[o.status]++;
-      const last = await store.saveRefined(pipeline.name, source, out.map((o) => ({ ...o, version: chain.version })), { bump: changedChain });
+      // A record staged before this run (left pending, or refined by an older chain) may lie inside a
+      // window already exported: it gets a new change sequence so the next export carries it.
+      const fresh = out.filter((o) => o.seq > stagedAfter);
+      const again = out.filter((o) => o.seq <= stagedAfter);
+      await store.saveRefined(pipeline.name, source, rowsOf(fresh, chain.version), { bump: false });
+      const last = await store.saveRefined(pipeline.name, source, rowsOf(again, chain.version), { bump: true });
       through = Math.max(through, last);
+      for (const o of out) if (o.status === 'pending') firstPending = Math.min(firstPending, o.seq);
     }
   }
-  await store.saveRefined(pipeline.name, source, [], { bump: false, progress: { through, version: chain.version } });
+  await store.saveRefined(pipeline.name, source, [], { bump: false, progress: { through: Math.min(through, firstPending - 1), version: chain.version } });
   return counts;
 }

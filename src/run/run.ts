@@ -12,7 +12,9 @@ import { batchSize } from '../core/record';
 import { readAhead } from '../core/read-ahead';
 import type { Environment } from '../config/env';
 import type { ExtractContext, Extractor } from '../extract/extractor';
-import { refineChain, refineSource, type RefineCounts } from './refine';
+import { UsageMeter } from '../refine/llm/llm';
+import type { LlmUsageRow } from '../stage/store';
+import { recordUsage, refineChain, refineSource, type RefineCounts } from './refine';
 import { pullExtractor, readerFor } from '../extract/registry';
 import type { Exporter } from '../export/exporter';
 import { exportDatasets, type ExportGroup, type TenantExport } from '../export/runner';
@@ -56,6 +58,8 @@ export interface RunSummary {
   sources: SourceCounts[];
   /** Per source, what the refine pass made of the records it refined (pipelines with `refine:`). */
   refined?: Record<string, RefineCounts>;
+  /** LLM tokens (and cost) this run, per tenant and model. */
+  llm?: LlmUsageRow[];
   exports: Omit<TenantExport, 'files'>[];
   peakRssBytes: number;
 }
@@ -78,17 +82,21 @@ export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Pr
       await store.startRun(pipeline.name, run);
       try {
         const sources: SourceCounts[] = [];
+        const before = new Map<string, number>();
+        for (const s of pipeline.sources) before.set(s.name, await store.highWater(pipeline.name, s.name));
         for (const source of pipeline.sources) {
           signal.throwIfAborted();
           // pushed sources are staged as deliveries arrive (`sluice serve`); a run exports them
           if (source.push || (opts.sources && !opts.sources.includes(source.name))) continue;
           sources.push(await stageSource(store, pipeline, source, run, signal, opts));
         }
-        const chain = refineChain(pipeline);
+        const usage = new UsageMeter();
+        const chain = refineChain(pipeline, store, usage);
         const refined: Record<string, RefineCounts> = {};
         if (!chain.empty) {
-          for (const source of pipeline.sources) refined[source.name] = await refineSource(store, pipeline, source.name, chain, signal);
+          for (const source of pipeline.sources) refined[source.name] = await refineSource(store, pipeline, source.name, chain, before.get(source.name)!, signal);
         }
+        const llm = await recordUsage(store, pipeline, run, usage);
         const exports = await exportDatasets(store, {
           pipeline: pipeline.name,
           sources: pipeline.sources.map((s) => s.name),
@@ -111,6 +119,7 @@ export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Pr
           durationMs: finished.getTime() - started.getTime(),
           sources,
           ...(chain.empty ? {} : { refined }),
+          ...(llm.length > 0 ? { llm } : {}),
           exports: exports.map(({ files: _files, ...e }) => e),
           peakRssBytes: process.resourceUsage().maxRSS * 1024,
         };

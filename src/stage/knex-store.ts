@@ -16,6 +16,7 @@ import type {
   TenantCount,
   RefinedRow,
   HeldRecord,
+  LlmUsageRow,
 } from './store';
 import type { Delivery, IntakeResult } from './intake';
 
@@ -312,6 +313,50 @@ export abstract class KnexStore implements StagingStore {
       if (n > 0) await tx('sluice_streams').where({ id: stream }).update({ high_water: await this.currentSeq(tx) });
       return n;
     });
+  }
+
+  async llmAnswer(key: string): Promise<string | undefined> {
+    const row = await this.knex('sluice_llm_cache').where({ key }).first('answer');
+    return row?.answer;
+  }
+
+  async saveLlmAnswer(key: string, answer: string): Promise<void> {
+    await this.knex('sluice_llm_cache').insert({ key, answer, created_at: new Date().toISOString() }).onConflict('key').ignore();
+  }
+
+  async recordLlmUsage(run: string, pipeline: string, rows: readonly LlmUsageRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.knex('sluice_llm_usage').insert(
+      rows.map((r) => ({
+        run_id: run,
+        pipeline,
+        tenant: r.tenant,
+        model: r.model,
+        prompt_tokens: r.promptTokens,
+        completion_tokens: r.completionTokens,
+        calls: r.calls,
+        cached: r.cached,
+        cost: r.cost,
+      })),
+    );
+  }
+
+  async llmUsage(pipeline: string): Promise<LlmUsageRow[]> {
+    const rows = await this.knex('sluice_llm_usage')
+      .where({ pipeline })
+      .groupBy('tenant', 'model')
+      .orderBy(['tenant', 'model'])
+      .select('tenant', 'model')
+      .sum({ prompt: 'prompt_tokens', completion: 'completion_tokens', calls: 'calls', cached: 'cached', cost: 'cost' });
+    return (rows as unknown as Record<string, string | number | null>[]).map((r) => ({
+      tenant: String(r.tenant),
+      model: String(r.model),
+      promptTokens: Number(r.prompt),
+      completionTokens: Number(r.completion),
+      calls: Number(r.calls),
+      cached: Number(r.cached),
+      cost: r.cost === null ? null : Number(r.cost),
+    }));
   }
 
   async lastExport(pipeline: string, target: string, tenant: string): Promise<ExportRow | undefined> {

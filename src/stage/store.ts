@@ -57,13 +57,13 @@ export interface RefinedRow {
   key: string;
   /** The change sequence of the staged version that was refined. */
   seq: number;
-  status: 'refined' | 'filtered' | 'quarantined' | 'failed';
+  status: 'refined' | 'filtered' | 'quarantined' | 'failed' | 'pending';
   /** The refined record (JSON), for `refined`. */
   refined: string | null;
   /** JSON: failures, error or reason, and provenance. */
   detail: string;
-  /** The chain version that produced it. */
-  version: string;
+  /** The chain version that produced it; null for `pending`, which the next pass refines again. */
+  version: string | null;
 }
 
 export interface ExportRow {
@@ -98,6 +98,16 @@ export interface TenantCount {
   /** Refined pipelines: records held back (quarantined) and records a step failed on. */
   quarantined: number;
   failed: number;
+}
+
+export interface LlmUsageRow {
+  tenant: string;
+  model: string;
+  promptTokens: number;
+  completionTokens: number;
+  calls: number;
+  cached: number;
+  cost: number | null;
 }
 
 /** A record a refine step held back or failed on, with why. */
@@ -154,6 +164,13 @@ export interface StagingStore {
    * Returns the highest change sequence it gave (0 without `bump`).
    */
   saveRefined(pipeline: string, source: string, rows: readonly RefinedRow[], opts: { bump: boolean; progress?: { through: number; version: string } }): Promise<number>;
+  /** A cached LLM answer. */
+  llmAnswer(key: string): Promise<string | undefined>;
+  saveLlmAnswer(key: string, answer: string): Promise<void>;
+  /** Token usage (and cost) of one run's LLM calls, per tenant and model. */
+  recordLlmUsage(run: string, pipeline: string, rows: readonly LlmUsageRow[]): Promise<void>;
+  /** Usage per tenant and model over the pipeline's runs. */
+  llmUsage(pipeline: string): Promise<LlmUsageRow[]>;
   /** Claims one tick of a schedule for `worker`; false when another worker already has it. */
   claimTick(pipeline: string, source: string, tick: string, worker: string): Promise<boolean>;
   /** Writes a batch's records and its checkpoint in one transaction, counted into the run. */

@@ -8,6 +8,7 @@ import * as m002 from './002_faster_loads';
 import * as m003 from './003_deliveries';
 import * as m004 from './004_schedule_ticks';
 import * as m005 from './005_refined';
+import * as m006 from './006_llm';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '001_initial': m001,
@@ -15,6 +16,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '003_deliveries': m003,
   '004_schedule_ticks': m004,
   '005_refined': m005,
+  '006_llm': m006,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -83,7 +83,7 @@ describe.each(stores)('refine in a run, %s staging', (_name, make) => {
     try {
       const file = pipelineFile(RULES);
       const first = await run(file, staging.url);
-      expect(first.refined).toEqual({ orders: { refined: 1, filtered: 1, quarantined: 2, failed: 0 } });
+      expect(first.refined).toEqual({ orders: { refined: 1, filtered: 1, quarantined: 2, failed: 0, pending: 0 } });
       expect(exported(first, 'acme')).toEqual([{ id: 1, tenant: 'acme', email: 'ada@example.org', status: 'pending', amount: 12.5, amount_cents: 1250 }]);
       expect(exported(first, 'globex')).toEqual([]);
 
@@ -98,13 +98,13 @@ describe.each(stores)('refine in a run, %s staging', (_name, make) => {
       }
 
       const again = await run(file, staging.url);
-      expect(again.refined).toEqual({ orders: { refined: 0, filtered: 0, quarantined: 0, failed: 0 } });
+      expect(again.refined).toEqual({ orders: { refined: 0, filtered: 0, quarantined: 0, failed: 0, pending: 0 } });
       expect(again.exports).toEqual([]);
 
       // loosen the rules: every record is refined again and the new outcomes are exported
       const looser = pipelineFile(RULES.replace('amount: { min: 0 }', 'amount: { min: -10 }').replace('default: unknown', 'default: shipped'));
       const third = await run(looser, staging.url);
-      expect(third.refined).toEqual({ orders: { refined: 2, filtered: 0, quarantined: 2, failed: 0 } }); // 4's amount still does not convert
+      expect(third.refined).toEqual({ orders: { refined: 2, filtered: 0, quarantined: 2, failed: 0, pending: 0 } }); // 4's amount still does not convert
       expect(exported(third, 'acme').map((r) => r.id)).toEqual([1]); // 2 still fails its email pattern
       expect(exported(third, 'globex').map((r) => r.id)).toEqual([3]);
     } finally {
