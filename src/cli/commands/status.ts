@@ -17,6 +17,7 @@ export async function statusCommand(file: string, flags: { json?: boolean; stagi
       runs: migrated ? await store!.runs(pipeline.name, flags.runs ?? 5) : [],
       records: migrated ? await store!.countRecords(pipeline.name) : [],
       exports: migrated ? await store!.latestExports(pipeline.name) : [],
+      llm: migrated ? await store!.llmUsage(pipeline.name) : [],
     };
     if (flags.json) {
       process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
@@ -41,6 +42,15 @@ export async function statusCommand(file: string, flags: { json?: boolean; stagi
           : table(['tenant', 'source', 'records', 'deleted'], status.records.map((r) => [r.tenant, r.source, r.records, r.deleted]))
         : '  none yet',
     );
+    if (status.llm.length > 0) {
+      out.push(
+        'LLM usage (all runs):',
+        table(
+          ['tenant', 'model', 'calls', 'cached', 'prompt tokens', 'completion tokens', 'cost'],
+          status.llm.map((u) => [u.tenant, u.model, u.calls, u.cached, u.promptTokens, u.completionTokens, u.cost === null ? '-' : u.cost.toFixed(4)]),
+        ),
+      );
+    }
     out.push('latest exports:', status.exports.length ? table(['tenant', 'export', 'rows', 'folder'], status.exports.map((e) => [e.tenant, e.id, e.rows, e.dir])) : '  none yet');
     process.stdout.write(`${out.join('\n')}\n`);
   } finally {
