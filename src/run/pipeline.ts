@@ -11,10 +11,11 @@ import { cronExpression, identifier, tenantRule } from '../config/parts';
 import { validateDocument } from '../config/validate';
 import { parseYaml } from '../config/yaml';
 import { pullConfig, pushConfig, readSchema, SOURCE_KINDS } from '../extract/registry';
+import { labelStudioStepSchema } from '../refine/label-studio/config';
 import { llmStepSchema } from '../refine/llm/config';
 import { rulesStepSchema } from '../refine/rules/config';
 
-const refineStepSchema = z.union([rulesStepSchema, llmStepSchema]).describe('A refine step: `rules:` or `llm:`.');
+const refineStepSchema = z.union([rulesStepSchema, labelStudioStepSchema, llmStepSchema]).describe('A refine step: `rules:`, `labelStudio:` or `llm:`.');
 
 const source = z
   .strictObject({

@@ -4,6 +4,7 @@
  * beside the staged records. The pass is idempotent: a run that dies in it does it again next time.
  */
 import type { LlmUsageRow, StagingStore } from '../stage/store';
+import { labelStudioStep } from '../refine/label-studio/step';
 import { llmStep, UsageMeter } from '../refine/llm/llm';
 import { RefineChain, type ChainOutput } from '../refine/chain';
 import { rulesStep } from '../refine/rules/rules';
@@ -25,7 +26,13 @@ export const rowsOf = (out: readonly ChainOutput[], version: string) => out.map(
 /** The pipeline's chain for one run: LLM steps share the store's answer cache and the run's usage meter. */
 export function refineChain(pipeline: Pipeline, store: StagingStore, usage = new UsageMeter()): RefineChain {
   const cache = { get: (key: string) => store.llmAnswer(key), put: (key: string, answer: string) => store.saveLlmAnswer(key, answer) };
-  return new RefineChain(pipeline.refine.map((s): RefineStep => ('rules' in s ? rulesStep(s.rules) : llmStep(s.llm, { cache, usage }))));
+  const tasks = {
+    find: (source: string, versions: { key: string; version: string }[]) => store.labelStudioTasks(pipeline.name, source, versions),
+    save: (source: string, rows: { key: string; version: string; projectId: number; taskId: number }[]) => store.saveLabelStudioTasks(pipeline.name, source, rows),
+  };
+  return new RefineChain(
+    pipeline.refine.map((s): RefineStep => ('rules' in s ? rulesStep(s.rules) : 'labelStudio' in s ? labelStudioStep(s.labelStudio, tasks) : llmStep(s.llm, { cache, usage }))),
+  );
 }
 
 /** What the run's LLM calls used, per tenant and model, priced where the file gives a price. */

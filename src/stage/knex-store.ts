@@ -315,6 +315,32 @@ export abstract class KnexStore implements StagingStore {
     });
   }
 
+  async labelStudioTasks(
+    pipeline: string,
+    source: string,
+    versions: readonly { key: string; version: string }[],
+  ): Promise<Map<string, { projectId: number; taskId: number }>> {
+    const out = new Map<string, { projectId: number; taskId: number }>();
+    for (let i = 0; i < versions.length; i += 500) {
+      const chunk = versions.slice(i, i + 500);
+      const rows = await this.knex('sluice_ls_tasks')
+        .where({ pipeline, source })
+        .whereIn(['key', 'version'], chunk.map((v) => [v.key, v.version]))
+        .select('key', 'project_id', 'task_id');
+      for (const r of rows) out.set(r.key, { projectId: Number(r.project_id), taskId: Number(r.task_id) });
+    }
+    return out;
+  }
+
+  async saveLabelStudioTasks(pipeline: string, source: string, rows: readonly { key: string; version: string; projectId: number; taskId: number }[]): Promise<void> {
+    if (rows.length === 0) return;
+    const now = new Date().toISOString();
+    await this.knex('sluice_ls_tasks')
+      .insert(rows.map((r) => ({ pipeline, source, key: r.key, version: r.version, project_id: r.projectId, task_id: r.taskId, created_at: now })))
+      .onConflict(['pipeline', 'source', 'key', 'version'])
+      .ignore();
+  }
+
   async llmAnswer(key: string): Promise<string | undefined> {
     const row = await this.knex('sluice_llm_cache').where({ key }).first('answer');
     return row?.answer;

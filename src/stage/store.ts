@@ -164,6 +164,9 @@ export interface StagingStore {
    * Returns the highest change sequence it gave (0 without `bump`).
    */
   saveRefined(pipeline: string, source: string, rows: readonly RefinedRow[], opts: { bump: boolean; progress?: { through: number; version: string } }): Promise<number>;
+  /** Label Studio tasks already made for these record versions (`key` → task), so none is imported twice. */
+  labelStudioTasks(pipeline: string, source: string, versions: readonly { key: string; version: string }[]): Promise<Map<string, { projectId: number; taskId: number }>>;
+  saveLabelStudioTasks(pipeline: string, source: string, rows: readonly { key: string; version: string; projectId: number; taskId: number }[]): Promise<void>;
   /** A cached LLM answer. */
   llmAnswer(key: string): Promise<string | undefined>;
   saveLlmAnswer(key: string, answer: string): Promise<void>;

@@ -9,6 +9,7 @@ import * as m003 from './003_deliveries';
 import * as m004 from './004_schedule_ticks';
 import * as m005 from './005_refined';
 import * as m006 from './006_llm';
+import * as m007 from './007_label_studio';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '001_initial': m001,
@@ -17,6 +18,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '004_schedule_ticks': m004,
   '005_refined': m005,
   '006_llm': m006,
+  '007_label_studio': m007,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -1,0 +1,25 @@
+/**
+ * The `labelStudio:` refine step in a pipeline file: where Label Studio is, which project (per tenant)
+ * and labeling config, which record fields become task data, and which records go to people at all.
+ */
+import { z } from 'zod';
+import { duration } from '../../config/parts';
+import { expression } from '../rules/config';
+
+export const labelStudioStepSchema = z.strictObject({
+  labelStudio: z.strictObject({
+    url: z.string().url().describe('The Label Studio instance, e.g. `http://localhost:8080`.'),
+    token: z.string().min(1).describe('A legacy API token or a Personal Access Token. `${LS_TOKEN}`.'),
+    project: z.strictObject({
+      title: z.string().min(1).describe('The project to find or create; `{{tenant}}` gives each tenant its own.'),
+      labelConfig: z.string().min(1).describe('The labeling config: XML, or a file holding it (relative to the working directory).'),
+    }),
+    data: z.record(z.string().min(1), z.string().min(1)).describe('Task data field → record field, e.g. `{ image: image_url, text: note }`.'),
+    when: expression.optional().describe('JSONata: only records for which it is true go to people; the rest pass on unchanged.'),
+    into: z.string().min(1).default('annotation').describe('The record field the annotation is merged into.'),
+    timeout: duration.prefault('30s').describe('Per request.'),
+    retries: z.number().int().min(0).max(10).default(4).describe('Retries on network errors, 429 and 5xx, honouring Retry-After.'),
+  }),
+});
+
+export type LabelStudioConfig = z.output<typeof labelStudioStepSchema>['labelStudio'];

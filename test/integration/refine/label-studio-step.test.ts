@@ -1,0 +1,109 @@
+// The Label Studio step in whole runs against a local server that follows Label Studio's API: records
+// that need people become tasks once (never re-imported, whatever the runs in between) and wait, not
+// exported; an annotation is merged with its provenance; a skipped task quarantines the record; when
+// Label Studio is down the records wait for the next run.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { loadPipeline } from '../../../src/run/pipeline';
+import { runPipeline, type RunSummary } from '../../../src/run/run';
+import { readJsonl } from '../../helpers/cli-sluice';
+import { FakeLabelStudio } from '../../servers/label-studio';
+
+const CONFIG = '<View><Text name="text" value="$text"/><Choices name="team" toName="text"><Choice value="billing"/><Choice value="shipping"/></Choices></View>';
+
+let dir: string;
+let ls: FakeLabelStudio;
+let lsUrl: string;
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'sluice-ls-'));
+  ls = await FakeLabelStudio.start();
+  lsUrl = ls.url;
+  const db = new Database(join(dir, 'src.db'));
+  db.exec(`CREATE TABLE tickets (id INTEGER PRIMARY KEY, note TEXT, confidence TEXT)`);
+  db.prepare(`INSERT INTO tickets VALUES (1, 'Refund please', '0.4'), (2, 'Box arrived crushed', '0.6'), (3, 'Thanks!', '0.95')`).run();
+  db.close();
+  writeFileSync(join(dir, 'label-config.xml'), CONFIG);
+});
+afterEach(async () => {
+  await ls.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function pipelineFile(): string {
+  const file = join(dir, 'p.yaml');
+  writeFileSync(
+    file,
+    `name: support
+sources:
+  - name: tickets
+    read: { driver: sqlite, url: ${join(dir, 'src.db')}, table: tickets, key: id }
+tenant: { value: acme }
+refine:
+  - rules:
+      - coerce: { confidence: number }
+  - labelStudio:
+      url: \${LS_URL}
+      token: \${LS_TOKEN}
+      project: { title: "Tickets {{tenant}}", labelConfig: ${join(dir, 'label-config.xml')} }
+      data: { text: note }
+      when: "confidence < 0.8"
+      retries: 1
+export:
+  - format: jsonl
+    path: ${join(dir, 'out')}
+staging: sqlite:${join(dir, 'staging.db')}
+`,
+  );
+  return file;
+}
+
+const run = (): Promise<RunSummary> => runPipeline(loadPipeline(pipelineFile(), { LS_URL: lsUrl, LS_TOKEN: 'legacy-token' }), { env: {} });
+const exported = (s: RunSummary) => (s.exports[0] ? readJsonl(join(s.exports[0].dir, 'tickets.jsonl')) : []);
+const imports = () => ls.requests.filter((r) => r.method === 'POST' && /\/import/.test(r.url)).length;
+
+test('records go to people once, wait, and come back annotated (or quarantined when skipped)', async () => {
+  const first = await run();
+  expect(first.refined).toEqual({ tickets: { refined: 1, filtered: 0, quarantined: 0, failed: 0, pending: 2 } });
+  expect(exported(first)).toEqual([{ id: 3, note: 'Thanks!', confidence: 0.95 }]);
+  expect(ls.projects.map((p) => p.title)).toEqual(['Tickets acme']);
+  expect(ls.tasks.map((t) => t.data)).toEqual([{ text: 'Refund please' }, { text: 'Box arrived crushed' }]);
+
+  // nobody has annotated yet: the next run imports nothing again
+  const waiting = await run();
+  expect(waiting.refined!.tickets!.pending).toBe(2);
+  expect(imports()).toBe(1);
+
+  const [refund, crushed] = ls.tasks;
+  const result = [{ from_name: 'team', to_name: 'text', type: 'choices', value: { choices: ['billing'] } }];
+  const annotation = ls.annotate(refund!.id, result, { annotator: 7, leadTime: 3.5 });
+  ls.annotate(crushed!.id, [], { cancelled: true });
+
+  const second = await run();
+  expect(second.refined).toEqual({ tickets: { refined: 1, filtered: 0, quarantined: 1, failed: 0, pending: 0 } });
+  expect(exported(second)).toEqual([
+    {
+      id: 1,
+      note: 'Refund please',
+      confidence: 0.4,
+      annotation: { result, annotator: 7, taskId: refund!.id, annotationId: annotation.id, leadTime: 3.5, annotatedAt: annotation.updated_at },
+    },
+  ]);
+  expect(imports()).toBe(1);
+  const third = await run();
+  expect(third.exports).toEqual([]);
+  expect(imports()).toBe(1);
+});
+
+test('with Label Studio down, records wait with the reason and are imported once it is back', async () => {
+  lsUrl = 'http://127.0.0.1:1';
+  const down = await run();
+  expect(down.refined!.tickets).toMatchObject({ refined: 1, pending: 2, failed: 0 });
+  expect(exported(down).map((r) => r.id)).toEqual([3]);
+  lsUrl = ls.url;
+  const back = await run();
+  expect(back.refined!.tickets).toMatchObject({ pending: 2 });
+  expect(ls.tasks).toHaveLength(2);
+});
