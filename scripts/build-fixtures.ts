@@ -1,6 +1,6 @@
 /**
- * Builds `fixtures/chinook/chinook.sqlite` from the committed SQL script, so the example pipeline has
- * its embedded source without a binary in git. Runs as part of `npm run build` (and so `npm ci`);
+ * Builds the example pipelines' SQLite sources (under `fixtures/`) from committed SQL scripts, so
+ * they have their embedded sources without binaries in git. Runs as part of `npm run build` (and so `npm ci`);
  * skipped when the database is already newer than the script.
  */
 import { existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
@@ -8,10 +8,15 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 
 const root = join(__dirname, '..', '..');
-const script = join(root, 'fixtures', 'chinook', 'sqlite.sql');
-const target = join(root, 'fixtures', 'chinook', 'chinook.sqlite');
 
-if (!existsSync(target) || statSync(target).mtimeMs < statSync(script).mtimeMs) {
+/** The SQL scripts and the SQLite files built from them. */
+const DATABASES = [
+  { script: join(root, 'fixtures', 'chinook', 'sqlite.sql'), target: join(root, 'fixtures', 'chinook', 'chinook.sqlite') },
+  { script: join(root, 'fixtures', 'support', 'tickets.sql'), target: join(root, 'fixtures', 'support', 'tickets.sqlite') },
+];
+
+for (const { script, target } of DATABASES) {
+  if (existsSync(target) && statSync(target).mtimeMs >= statSync(script).mtimeMs) continue;
   const tmp = `${target}.tmp`;
   rmSync(tmp, { force: true });
   const db = new Database(tmp);
