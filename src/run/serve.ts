@@ -4,7 +4,7 @@
  * tick runs once per cluster of servers sharing a store, and never while the last run of the same
  * pipeline is still going).
  */
-import { randomUUID } from 'node:crypto';
+import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { hostname } from 'node:os';
 import cron, { type ScheduledTask } from 'node-cron';
 import { messageOf, SluiceError } from '../core/errors';
@@ -61,6 +61,8 @@ export class Service {
   private readonly schedules: Schedule[] = [];
   private readonly runsUnderWay = new Map<string, Promise<void>>();
   private closing = false;
+  /** Pipelines to run once more when their run under way ends. */
+  private readonly again = new Set<string>();
 
   private constructor(
     private readonly pipelines: ReadonlyMap<string, Pipeline>,
@@ -93,9 +95,10 @@ export class Service {
     return service;
   }
 
-  /** The largest body any pushed source accepts (the HTTP server's own limit). */
+  /** The HTTP server's own body limit: the largest any route accepts (each pushed source checks its own). */
   get maxBodyBytes(): number {
-    return Math.max(1024, ...[...this.intakes.values()].map((i) => i.maxBodyBytes));
+    // Label Studio's webhook bodies carry the task and project: a floor of 10 MiB for them
+    return Math.max(10 * 1024 * 1024, ...[...this.intakes.values()].map((i) => i.maxBodyBytes));
   }
 
   /** Verifies and stages one webhook delivery; answers only after it is committed. */
@@ -113,6 +116,29 @@ export class Service {
       if (err instanceof Overloaded) return { status: 503, headers: { 'retry-after': '1' }, body: { error: 'overloaded', reason: err.message } };
       return { status: 503, headers: { 'retry-after': '5' }, body: { error: 'staging_failed', reason: `could not stage the delivery: ${messageOf(err)}` } };
     }
+  }
+
+  /**
+   * A Label Studio webhook: Label Studio signs nothing, so the configured secret header is compared in
+   * constant time. An annotation action starts a run of the pipeline at once (staging nothing new, it
+   * refines what waits and exports it); a run under way is followed by one more.
+   */
+  labelStudioHook(pipeline: string, headers: WebhookHeaders, body: Buffer): HookAnswer {
+    const p = this.pipelines.get(pipeline);
+    const hooks = p ? p.refine.flatMap((s) => ('labelStudio' in s && s.labelStudio.webhook ? [s.labelStudio.webhook] : [])) : [];
+    if (!p || hooks.length === 0) return { status: 404, body: { error: 'not_found', reason: `no Label Studio webhook configured for a pipeline ${pipeline} here` } };
+    if (!hooks.some((h) => secretMatches(headers[h.header.toLowerCase()], h.secret))) {
+      return { status: 401, body: { error: 'unauthorized', reason: `missing or wrong ${hooks[0]!.header} header` } };
+    }
+    let action: unknown;
+    try {
+      action = (JSON.parse(body.toString('utf8')) as { action?: unknown }).action;
+    } catch {
+      return { status: 400, body: { error: 'bad_request', reason: 'the body is not JSON' } };
+    }
+    if (typeof action !== 'string' || !ANNOTATION_ACTIONS.has(action)) return { status: 200, body: { status: 'ignored', action: action ?? null } };
+    this.refineSoon(p);
+    return { status: 202, body: { status: 'queued', action } };
   }
 
   /** Starts every source's schedule. */
@@ -153,6 +179,25 @@ export class Service {
     await Promise.all([...this.intakes.values()].map((i) => i.commits.drain()));
     await Promise.all(this.runsUnderWay.values());
     await Promise.all([...this.stores.values()].map((s) => s.close()));
+  }
+
+  private refineSoon(p: Pipeline): void {
+    if (this.closing) return;
+    if (this.runsUnderWay.has(p.name)) {
+      this.again.add(p.name);
+      return;
+    }
+    const work = runPipeline(p, { env: this.opts.env, stagingUrl: this.opts.stagingUrl, sources: [] })
+      .then(
+        (summary) => this.opts.log?.({ type: 'run', pipeline: p.name, source: 'label-studio', tick: new Date().toISOString(), summary }),
+        (err: unknown) =>
+          this.opts.log?.({ type: 'run-failed', pipeline: p.name, source: 'label-studio', tick: new Date().toISOString(), error: err instanceof Error ? err : new Error(String(err)) }),
+      )
+      .finally(() => {
+        this.runsUnderWay.delete(p.name);
+        if (this.again.delete(p.name)) this.refineSoon(p);
+      });
+    this.runsUnderWay.set(p.name, work);
   }
 
   private addIntake(p: Pipeline, s: PipelineSource): void {
@@ -198,6 +243,16 @@ export class Service {
       this.runsUnderWay.delete(p.name);
     }
   }
+}
+
+const ANNOTATION_ACTIONS = new Set(['ANNOTATION_CREATED', 'ANNOTATIONS_CREATED', 'ANNOTATION_UPDATED', 'ANNOTATIONS_DELETED']);
+
+function secretMatches(value: string | string[] | undefined, secret: string): boolean {
+  const given = Array.isArray(value) ? value[0] : value;
+  if (given === undefined) return false;
+  const a = Buffer.from(given.replace(/^Bearer\s+/i, ''));
+  const b = Buffer.from(secret.replace(/^Bearer\s+/i, ''));
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 function tooLarge(limit: number): HookAnswer {

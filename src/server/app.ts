@@ -1,6 +1,6 @@
 /**
- * The HTTP face of `sluice serve` (fastify): `POST /hooks/:pipeline/:source` for webhook deliveries and
- * `GET /health`. Bodies are taken as raw bytes whatever their type, because signatures cover the exact
+ * The HTTP face of `sluice serve` (fastify): `POST /hooks/:pipeline/:source` for webhook deliveries,
+ * `POST /label-studio/:pipeline` for Label Studio's annotation webhooks, and `GET /health`. Bodies are taken as raw bytes whatever their type, because signatures cover the exact
  * bytes; the intake decides what is acceptable. Every refusal is JSON `{ error, reason }`.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -16,6 +16,12 @@ export function buildServer(service: Service): FastifyInstance {
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
     const answer = await service.receive(req.params.pipeline, req.params.source, req.headers, body);
     return reply.code(answer.status).headers(answer.headers ?? {}).send(answer.body);
+  });
+
+  app.post<{ Params: { pipeline: string } }>('/label-studio/:pipeline', async (req, reply) => {
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const answer = service.labelStudioHook(req.params.pipeline, req.headers, body);
+    return reply.code(answer.status).send(answer.body);
   });
 
   app.get('/health', async (_req, reply) => {

@@ -17,6 +17,13 @@ export const labelStudioStepSchema = z.strictObject({
     data: z.record(z.string().min(1), z.string().min(1)).describe('Task data field → record field, e.g. `{ image: image_url, text: note }`.'),
     when: expression.optional().describe('JSONata: only records for which it is true go to people; the rest pass on unchanged.'),
     into: z.string().min(1).default('annotation').describe('The record field the annotation is merged into.'),
+    webhook: z
+      .strictObject({
+        secret: z.string().min(8).describe('The value Label Studio sends in the header (set it in the webhook\'s headers there).'),
+        header: z.string().min(1).default('authorization').describe('The header carrying it; `Bearer <secret>` is accepted too.'),
+      })
+      .optional()
+      .describe('`sluice serve` accepts Label Studio\'s annotation webhooks at POST /label-studio/<pipeline> and refines at once.'),
     timeout: duration.prefault('30s').describe('Per request.'),
     retries: z.number().int().min(0).max(10).default(4).describe('Retries on network errors, 429 and 5xx, honouring Retry-After.'),
   }),

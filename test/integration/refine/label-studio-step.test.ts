@@ -8,7 +8,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { loadPipeline } from '../../../src/run/pipeline';
 import { runPipeline, type RunSummary } from '../../../src/run/run';
+import type { AddressInfo } from 'node:net';
 import { readJsonl } from '../../helpers/cli-sluice';
+import { Service, type ServeEvent } from '../../../src/run/serve';
+import { buildServer } from '../../../src/server/app';
 import { FakeLabelStudio } from '../../servers/label-studio';
 
 const CONFIG = '<View><Text name="text" value="$text"/><Choices name="team" toName="text"><Choice value="billing"/><Choice value="shipping"/></Choices></View>';
@@ -51,6 +54,7 @@ refine:
       data: { text: note }
       when: "confidence < 0.8"
       retries: 1
+      webhook: { secret: "\${LS_HOOK_SECRET}" }
 export:
   - format: jsonl
     path: ${join(dir, 'out')}
@@ -60,7 +64,8 @@ staging: sqlite:${join(dir, 'staging.db')}
   return file;
 }
 
-const run = (): Promise<RunSummary> => runPipeline(loadPipeline(pipelineFile(), { LS_URL: lsUrl, LS_TOKEN: 'legacy-token' }), { env: {} });
+const ENV = () => ({ LS_URL: lsUrl, LS_TOKEN: 'legacy-token', LS_HOOK_SECRET: 'hook-secret-123' });
+const run = (): Promise<RunSummary> => runPipeline(loadPipeline(pipelineFile(), ENV()), { env: {} });
 const exported = (s: RunSummary) => (s.exports[0] ? readJsonl(join(s.exports[0].dir, 'tickets.jsonl')) : []);
 const imports = () => ls.requests.filter((r) => r.method === 'POST' && /\/import/.test(r.url)).length;
 
@@ -106,4 +111,32 @@ test('with Label Studio down, records wait with the reason and are imported once
   const back = await run();
   expect(back.refined!.tickets).toMatchObject({ pending: 2 });
   expect(ls.tasks).toHaveLength(2);
+});
+
+test('sluice serve takes Label Studio\'s annotation webhooks behind the secret header and refines at once', async () => {
+  await run(); // tasks imported, records waiting
+  const events: ServeEvent[] = [];
+  const service = await Service.open([loadPipeline(pipelineFile(), ENV())], { log: (e) => events.push(e) });
+  const app = buildServer(service);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address() as AddressInfo;
+  const hook = (headers: Record<string, string>, body: unknown) =>
+    fetch(`http://127.0.0.1:${address.port}/label-studio/support`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  try {
+    const task = ls.tasks[0]!;
+    const annotation = ls.annotate(task.id, [{ from_name: 'team', to_name: 'text', type: 'choices', value: { choices: ['billing'] } }]);
+    const payload = { action: 'ANNOTATION_CREATED', annotation, task, project: { id: task.project } };
+    expect((await hook({ authorization: 'Bearer wrong-secret-12' }, payload)).status).toBe(401);
+    expect((await hook({}, payload)).status).toBe(401);
+    expect(await (await hook({ authorization: 'Bearer hook-secret-123' }, { action: 'PROJECT_UPDATED' })).json()).toEqual({ status: 'ignored', action: 'PROJECT_UPDATED' });
+    const accepted = await hook({ authorization: 'Bearer hook-secret-123' }, payload);
+    expect(accepted.status).toBe(202);
+    for (let i = 0; i < 200 && !events.some((e) => e.type === 'run'); i++) await new Promise((r) => setTimeout(r, 25));
+    const done = events.find((e) => e.type === 'run');
+    expect(done && done.type === 'run' && done.summary.refined).toEqual({ tickets: { refined: 1, filtered: 0, quarantined: 0, failed: 0, pending: 1 } });
+    expect(done && done.type === 'run' && exported(done.summary).map((r) => r.id)).toEqual([1]);
+  } finally {
+    await app.close();
+    await service.close();
+  }
 });
