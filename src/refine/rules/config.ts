@@ -2,6 +2,8 @@
  * The `rules:` refine step in a pipeline file: a list of rules, each an object with exactly one key
  * naming its kind. Expressions (derive, filter) are JSONata, checked when the file is loaded.
  */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import jsonata from 'jsonata';
 import { z } from 'zod';
 
@@ -64,6 +66,13 @@ export const ruleSchema = z.union([
   z.strictObject({ derive: z.strictObject({ field, expr: expression.describe('JSONata over the record, e.g. `amount * rate`.') }) }),
   z.strictObject({ validate: z.record(field, check).describe('Field → checks; every failed check is reported.') }),
   z.strictObject({ filter: expression.describe('JSONata; records for which it is not true are left out of the datasets.') }),
+  z.strictObject({
+    module: z
+      .string()
+      .min(1)
+      .refine((path) => existsSync(resolve(path)), 'expected a module file (.ts or .js, relative to the working directory) that exists')
+      .describe('A step of your own: a .ts or .js file whose default export is a `RefineStep` ({ name, version, refine(records) }).'),
+  }),
 ]);
 
 export type Rule = z.output<typeof ruleSchema>;

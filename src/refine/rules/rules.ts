@@ -4,34 +4,42 @@
  * failure and the record is quarantined with all of them; a filter that is not true leaves it out.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createJiti } from 'jiti';
 import jsonata from 'jsonata';
 import { convert } from '../../core/convert';
+import { messageOf } from '../../core/errors';
 import type { RefineOutcome, RefineRecord, RefineStep, RuleFailure } from '../step';
 import type { Rule } from './config';
 
 type Data = Record<string, unknown>;
 /** A compiled rule: changes `data` in place, reporting what went wrong; false means "filter it out". */
-type Apply = (data: Data, failures: RuleFailure[]) => Promise<boolean | void>;
+type Apply = (data: Data, failures: RuleFailure[], record: RefineRecord) => Promise<boolean | void>;
 
 export function rulesStep(rules: readonly Rule[]): RefineStep {
   const compiled = rules.map(compile);
   return {
     name: 'rules',
-    // the rules as written: an edited rule is a new version, and records are refined again
-    version: createHash('sha256').update(JSON.stringify(rules)).digest('hex').slice(0, 12),
+    // the rules as written, and the modules' code: an edit is a new version, and records are refined again
+    version: createHash('sha256')
+      .update(JSON.stringify(rules))
+      .update(rules.map((r) => ('module' in r ? readFileSync(resolve(r.module)) : '')).join('\u0000'))
+      .digest('hex')
+      .slice(0, 12),
     async refine(records: readonly RefineRecord[]): Promise<RefineOutcome[]> {
       const out: RefineOutcome[] = [];
-      for (const r of records) out.push(await refineOne(compiled, r.data));
+      for (const r of records) out.push(await refineOne(compiled, r));
       return out;
     },
   };
 }
 
-async function refineOne(rules: { kind: string; apply: Apply }[], original: Data): Promise<RefineOutcome> {
-  const data = structuredClone(original);
+async function refineOne(rules: { kind: string; apply: Apply }[], record: RefineRecord): Promise<RefineOutcome> {
+  const data = structuredClone(record.data);
   const failures: RuleFailure[] = [];
   for (const rule of rules) {
-    const keep = await rule.apply(data, failures);
+    const keep = await rule.apply(data, failures, record);
     if (keep === false) return { status: 'filtered', reason: `filter: not true for this record` };
   }
   return failures.length > 0 ? { status: 'quarantined', failures } : { status: 'refined', data };
@@ -110,6 +118,7 @@ function compile(rule: Rule): { kind: string; apply: Apply } {
       },
     };
   }
+  if ('module' in rule) return moduleRule(rule.module);
   const expr = jsonata(rule.filter);
   return {
     kind: 'filter',
@@ -119,6 +128,45 @@ function compile(rule: Rule): { kind: string; apply: Apply } {
       } catch (err) {
         failures.push({ rule: 'filter', reason: `${rule.filter}: ${(err as Error).message}` });
       }
+    },
+  };
+}
+
+/**
+ * A user's own step, loaded by path (TypeScript through jiti): its default export is a `RefineStep`.
+ * Whatever it does wrong — throws, answers the wrong shape — becomes a failure of that record, which is
+ * quarantined with the reason; its original stays as staged.
+ */
+function moduleRule(path: string): { kind: string; apply: Apply } {
+  const name = `module ${path}`;
+  let step: RefineStep | undefined;
+  const load = (): RefineStep => {
+    if (step) return step;
+    const loaded = createJiti(__filename)(resolve(path)) as { default?: unknown };
+    const candidate = (loaded.default ?? loaded) as Partial<RefineStep>;
+    if (typeof candidate?.refine !== 'function') throw new Error(`${path} has no default export with a refine(records) function`);
+    step = candidate as RefineStep;
+    return step;
+  };
+  return {
+    kind: 'module',
+    apply: async (data, failures, record) => {
+      let out: unknown;
+      try {
+        out = (await load().refine([{ ...record, data: structuredClone(data) }]))?.[0];
+      } catch (err) {
+        failures.push({ rule: name, reason: `threw: ${messageOf(err)}` });
+        return;
+      }
+      const o = out as RefineOutcome | undefined;
+      if (o?.status === 'refined' && o.data !== null && typeof o.data === 'object' && !Array.isArray(o.data)) {
+        for (const k of Object.keys(data)) delete data[k];
+        Object.assign(data, o.data);
+        return;
+      }
+      if (o?.status === 'filtered') return false;
+      if (o?.status === 'quarantined' && Array.isArray(o.failures)) failures.push(...o.failures);
+      else failures.push({ rule: name, reason: `answered ${JSON.stringify(out)?.slice(0, 120) ?? 'nothing'}, not an outcome` });
     },
   };
 }

@@ -1,6 +1,9 @@
 // The rules step and the conversions under it: each rule kind does what the pipeline file says; a record
 // that fails is quarantined with every reason and its original is never changed; bad rules are config
 // errors at load time; conversions round-trip where they have an inverse.
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { convert } from '../../../src/core/convert';
 import { rulesStepSchema, type Rule } from '../../../src/refine/rules/config';
@@ -159,5 +162,38 @@ describe('conversions', () => {
         expect(text.ok && convert(text.value, 'object')).toEqual({ ok: true, value: JSON.parse(JSON.stringify(o)) });
       }),
     );
+  });
+});
+
+describe('module: a step of your own', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-module-'));
+  const module = (name: string, body: string) => {
+    const file = join(dir, name);
+    writeFileSync(file, body);
+    return file;
+  };
+  const upper = module(
+    'upper.ts',
+    `const step = { name: 'upper', version: '1', async refine(records: { data: Record<string, unknown> }[]) {
+       return records.map((r) => ({ status: 'refined' as const, data: { ...r.data, name: String(r.data.name).toUpperCase() } }));
+     } };
+     export default step;`,
+  );
+  const throws = module('throws.ts', `export default { name: 'boom', version: '1', async refine() { throw new Error('lookup service down'); } };`);
+  const wrong = module('wrong.js', `module.exports = { default: { name: 'wrong', version: '1', async refine() { return ['yes']; } } };`);
+
+  test('a TypeScript module refines records in its place among the rules', async () => {
+    expect(await one([{ module: upper }, { rename: { name: 'who' } }], { name: 'ada' })).toEqual({ status: 'refined', data: { who: 'ADA' } });
+  });
+
+  test('a module that throws, or answers what is not an outcome, quarantines the record with the reason', async () => {
+    expect(await one([{ module: throws }], { a: 1 })).toEqual({ status: 'quarantined', failures: [{ rule: `module ${throws}`, reason: 'threw: lookup service down' }] });
+    expect(await one([{ module: wrong }], { a: 1 })).toEqual({ status: 'quarantined', failures: [{ rule: `module ${wrong}`, reason: 'answered "yes", not an outcome' }] });
+  });
+
+  test('a module that does not exist is refused when the file is loaded', () => {
+    const r = rulesStepSchema.safeParse({ rules: [{ module: join(dir, 'missing.ts') }] });
+    expect(r.success).toBe(false);
+    expect(r.error?.issues[0]?.message).toMatch(/expected a module file/);
   });
 });
