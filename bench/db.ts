@@ -2,6 +2,7 @@
  * The PostgreSQL server the benchmarks run against: checking it (and psql) can be reached, and
  * creating and dropping the benchmark's own databases on it.
  */
+import { cpus, totalmem } from 'node:os';
 import pg from 'pg';
 import { BenchError, run } from './measure';
 
@@ -37,6 +38,17 @@ export async function checkPsql(url: string): Promise<void> {
     throw new BenchError(`psql could not be started (${err instanceof Error ? err.message : String(err)}): install the PostgreSQL client (e.g. apt-get install postgresql-client)`);
   });
   if (r.code !== 0) throw new BenchError(`psql cannot connect to ${redact(url)}:\n${r.stderr.trim()}`);
+}
+
+/** Where a benchmark ran: Node, the PostgreSQL server, CPUs and memory. */
+export async function environment(admin: pg.Client): Promise<Record<string, string | number>> {
+  return {
+    node: process.version,
+    postgres: await serverVersion(admin),
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    memoryMiB: Math.round(totalmem() / 2 ** 20),
+  };
 }
 
 export async function serverVersion(client: pg.Client): Promise<string> {

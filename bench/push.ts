@@ -8,12 +8,12 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { signStandardWebhook } from '../src/extract/push/verify';
-import { connect, databaseUrl, dropDatabase, recreateDatabase, redact, serverVersion } from './db';
+import { connect, databaseUrl, dropDatabase, environment, recreateDatabase, redact } from './db';
 import { BenchError, ROOT } from './measure';
 import type { Check, Report, Row, Target } from './report';
 
@@ -110,13 +110,7 @@ export async function pushBenchmark(o: PushOptions): Promise<Report> {
       benchmark: 'push',
       at: new Date().toISOString(),
       options: { connections: o.connections, seconds: o.seconds, pg: redact(o.pg) },
-      environment: {
-        node: process.version,
-        postgres: await serverVersion(admin),
-        cpus: cpus().length,
-        cpu: cpus()[0]?.model ?? 'unknown',
-        memoryMiB: Math.round(totalmem() / 2 ** 20),
-      },
+      environment: await environment(admin),
       rows: [row('ceiling: node:http, verify, 204', ceiling), row('sluice serve → PostgreSQL', sluice)],
       targets,
       checks,

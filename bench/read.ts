@@ -6,11 +6,11 @@
  *  2. a full `sluice run` (PostgreSQL reader, PostgreSQL staging, JSONL export per tenant);
  *  3. 1% of the rows updated, then an incremental `sluice run`, which should read only those.
  */
-import { cpus, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { connect, checkPsql, databaseUrl, dropDatabase, recreateDatabase, redact, serverVersion } from './db';
+import { connect, checkPsql, databaseUrl, dropDatabase, environment, recreateDatabase, redact } from './db';
 import { generateOrders, updateSome } from './generate';
 import { ROOT, countLines, psqlCopy, rowsInLatestExports, sluiceRun, type Measured } from './measure';
 import type { Check, Report, Row, Target } from './report';
@@ -116,13 +116,7 @@ export async function readBenchmark(o: ReadOptions): Promise<Report> {
         benchmark: 'read',
         at: new Date().toISOString(),
         options: { rows: o.rows, batch: o.batch, pg: redact(o.pg) },
-        environment: {
-          node: process.version,
-          postgres: await serverVersion(admin),
-          cpus: cpus().length,
-          cpu: cpus()[0]?.model ?? 'unknown',
-          memoryMiB: Math.round(totalmem() / 2 ** 20),
-        },
+        environment: await environment(admin),
         rows: [row('ceiling: psql \\copy row_to_json', ceiling), row('sluice run (full)', full), row(`sluice run (incremental, ${UPDATED_SHARE * 100}% updated)`, incremental)],
         targets,
         checks,

@@ -5,6 +5,7 @@
  * `SLUICE_REQUIRE_SERVICES=1` (set by `.ci/run`), in which case global setup fails the whole run.
  */
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 
@@ -54,6 +55,29 @@ export function isStaleScratch(name: string, now = Date.now()): boolean {
   const m = /^sluice_t_([0-9a-z]+)_[0-9a-f]+$/.exec(name);
   if (!m) return name.startsWith('sluice_t_'); // the older naming, without a time
   return now / 1000 - parseInt(m[1]!, 36) > 2 * 3600;
+}
+
+/** A staging store for one test: its URL, and how to take it away. */
+export type StagingBackend = [name: string, make: () => Promise<{ url: string; done(): Promise<void> }>];
+
+/**
+ * The staging stores a test runs on: an SQLite file in `dir()`, and a scratch PostgreSQL database when
+ * the server is up (otherwise a skipped test named `what` says why, and CI makes that a failure).
+ */
+export function stagingBackends(dir: () => string, what: string): StagingBackend[] {
+  const backends: StagingBackend[] = [['sqlite', async () => ({ url: `sqlite:${join(dir(), 'staging.db')}`, done: async () => undefined })]];
+  if (isUp('postgres')) {
+    backends.push([
+      'postgres',
+      async () => {
+        const db = await scratchDatabase('postgres');
+        return { url: db.url, done: db.drop };
+      },
+    ]);
+  } else {
+    test.skip(`${what} on postgres [skipped: postgres ${serviceStatus('postgres')}]`, () => undefined);
+  }
+  return backends;
 }
 
 export interface ScratchDb {

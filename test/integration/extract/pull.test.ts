@@ -11,7 +11,7 @@ import { loadPipeline } from '../../../src/run/pipeline';
 import { runPipeline, type RunSummary } from '../../../src/run/run';
 import { openStore } from '../../../src/stage/open';
 import { faults, githubIssues, PagedApiServer, type ApiItem } from '../../servers/paged-api';
-import { isUp, scratchDatabase, serviceStatus } from '../../helpers/services';
+import { stagingBackends } from '../../helpers/services';
 
 const ALL = { afterSeq: 0, upToSeq: Number.MAX_SAFE_INTEGER };
 
@@ -77,19 +77,7 @@ async function staged(staging: string): Promise<Map<number, ApiItem>> {
 const byId = (items: ApiItem[]) => new Map(items.map((i) => [i.id, i]));
 const dataRequests = () => api.requests.filter((r) => r.url.startsWith('/repos/'));
 
-type Staging = [string, () => Promise<{ url: string; done(): Promise<void> }>];
-const stores: Staging[] = [['sqlite', async () => ({ url: `sqlite:${join(dir, 'staging.db')}`, done: async () => undefined })]];
-if (isUp('postgres')) {
-  stores.push([
-    'postgres',
-    async () => {
-      const db = await scratchDatabase('postgres');
-      return { url: db.url, done: db.drop };
-    },
-  ]);
-} else {
-  test.skip(`incremental pull on postgres [skipped: postgres ${serviceStatus('postgres')}]`, () => undefined);
-}
+const stores = stagingBackends(() => dir, 'incremental pull');
 
 describe.each(stores)('incremental pull, %s staging', (_name, make) => {
   test('three runs with edits in between: the store equals the server, each change staged once', async () => {

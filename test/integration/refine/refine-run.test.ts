@@ -10,7 +10,7 @@ import { loadPipeline } from '../../../src/run/pipeline';
 import { runPipeline, type RunSummary } from '../../../src/run/run';
 import { openStore } from '../../../src/stage/open';
 import { readJsonl } from '../../helpers/cli-sluice';
-import { isUp, scratchDatabase, serviceStatus } from '../../helpers/services';
+import { stagingBackends } from '../../helpers/services';
 
 const RULES = `
 refine:
@@ -62,20 +62,7 @@ const exported = (s: RunSummary, tenant: string) => {
   return e ? readJsonl(join(e.dir, 'orders.jsonl')) : [];
 };
 
-const stores: [string, () => Promise<{ url: string; done(): Promise<void> }>][] = [
-  ['sqlite', async () => ({ url: `sqlite:${join(dir, 'staging.db')}`, done: async () => undefined })],
-];
-if (isUp('postgres')) {
-  stores.push([
-    'postgres',
-    async () => {
-      const db = await scratchDatabase('postgres');
-      return { url: db.url, done: db.drop };
-    },
-  ]);
-} else {
-  test.skip(`refine on postgres [skipped: postgres ${serviceStatus('postgres')}]`, () => undefined);
-}
+const stores = stagingBackends(() => dir, 'refine');
 
 describe.each(stores)('refine in a run, %s staging', (_name, make) => {
   test('exports what records became, keeps originals and reasons, refines only what changed, re-refines when the rules change', async () => {
