@@ -14,8 +14,8 @@
  * the data between two pages of a walk. `annotate()` does what a person in the UI does.
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { LocalServer, readBody } from './local-server';
 
 /** An annotation as the API serializes it (reference §6; `completed_by` is the user id). */
 export interface Annotation {
@@ -122,33 +122,27 @@ export class FakeLabelStudio {
   /** jti of each issued access token → when it stops being valid (ms) */
   private readonly accessTokens = new Map<string, number>();
   private readonly faultQueue: Fault[] = [];
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly server: Server;
+  private readonly http: LocalServer;
   private readonly routes: Route[];
-  private address = '';
   private lastMicros = 0;
   private nextIds = { project: 1, task: 1, annotation: 1, prediction: 1 };
 
   private constructor(options: FakeLabelStudioOptions) {
     this.legacyToken = options.legacyToken ?? 'legacy-token';
     this.pat = options.pat ?? this.sign({ token_type: 'refresh', exp: Math.floor(Date.now() / 1000) + 86400, iat: nowSeconds(), jti: hex(), user_id: USER_ID });
-    this.server = createServer((req, res) => void this.handle(req, res));
+    this.http = new LocalServer((req, res) => void this.handle(req, res));
     this.routes = this.buildRoutes();
   }
 
   static async start(options: FakeLabelStudioOptions = {}): Promise<FakeLabelStudio> {
     const ls = new FakeLabelStudio(options);
-    await new Promise<void>((resolve, reject) => {
-      ls.server.once('error', reject);
-      ls.server.listen(0, '127.0.0.1', () => resolve());
-    });
-    ls.address = `http://127.0.0.1:${(ls.server.address() as AddressInfo).port}`;
+    await ls.http.listen();
     return ls;
   }
 
   /** e.g. `http://127.0.0.1:41234`, no trailing slash */
   get url(): string {
-    return this.address;
+    return this.http.origin;
   }
 
   /**
@@ -178,12 +172,8 @@ export class FakeLabelStudio {
   }
 
   /** idempotent, so an `afterEach` can close whatever the test started */
-  async close(): Promise<void> {
-    if (!this.server.listening) return;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve, reject) => this.server.close((err) => (err ? reject(err) : resolve())));
+  close(): Promise<void> {
+    return this.http.close();
   }
 
   // ---------------------------------------------------------------------------------------------- plumbing
@@ -200,8 +190,8 @@ export class FakeLabelStudio {
           record.body = raw;
         }
       }
-      if (this.delayMs > 0) await this.sleep(this.delayMs);
-      const url = new URL(req.url ?? '/', this.address);
+      if (this.delayMs > 0) await this.http.sleep(this.delayMs);
+      const url = new URL(req.url ?? '/', this.http.origin);
       const method = (req.method ?? 'GET').toUpperCase();
       let found: { route: Route; match: RegExpExecArray } | undefined;
       for (const route of this.routes) {
@@ -224,7 +214,7 @@ export class FakeLabelStudio {
       const handler = route.methods[method];
       if (!handler) throw new HttpError(405, { detail: `Method "${method}" not allowed.` });
       const body = method === 'POST' || method === 'PATCH' || method === 'PUT' ? parseBody(req.headers['content-type'], raw) : undefined;
-      const origin = `http://${req.headers.host ?? this.address.slice('http://'.length)}`;
+      const origin = `http://${req.headers.host ?? this.http.origin.slice('http://'.length)}`;
       const out = handler({ url, match, body, origin });
       this.send(res, record, out.status, out.body);
     } catch (err) {
@@ -246,16 +236,6 @@ export class FakeLabelStudio {
     headers['content-length'] = String(Buffer.byteLength(body));
     res.writeHead(status, headers);
     res.end(body);
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        resolve();
-      }, ms);
-      this.timers.add(timer);
-    });
   }
 
   // ---------------------------------------------------------------------------------------------- auth
@@ -717,14 +697,6 @@ function truthy(v: string | null): boolean {
   return v !== null && ['true', '1', 'yes', 'on'].includes(v.toLowerCase());
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
 
 function b64url(s: string): string {
   return Buffer.from(s, 'utf8').toString('base64url');

@@ -11,8 +11,8 @@
  * truncated JSON). Streaming (`stream: true`) is not implemented and is refused with a 400.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import { LocalServer, readBody } from './local-server';
 
 export interface ChatRequest {
   model: string;
@@ -96,35 +96,28 @@ export class FakeOpenAI {
   delayMs = 0;
   readonly requests: RecordedRequest[] = [];
 
-  private readonly server: Server;
+  private readonly http: LocalServer;
   private readonly apiKey: string;
   private readonly queue: Reply[] = [];
-  private readonly timers = new Set<NodeJS.Timeout>();
   /** (time, tokens) of each request served in the last minute, for the `x-ratelimit-*` headers */
   private readonly window: { at: number; tokens: number }[] = [];
   private readonly fingerprint = `fp_${randomBytes(5).toString('hex')}`;
-  private origin = '';
 
   private constructor(apiKey: string) {
     this.apiKey = apiKey;
-    this.server = createServer((req, res) => void this.handle(req, res));
+    this.http = new LocalServer((req, res) => void this.handle(req, res));
   }
 
   /** Listens on 127.0.0.1, on a free port. The key it accepts defaults to 'test-key'. */
   static async start(options: { apiKey?: string } = {}): Promise<FakeOpenAI> {
     const api = new FakeOpenAI(options.apiKey ?? 'test-key');
-    await new Promise<void>((resolve, reject) => {
-      api.server.once('error', reject);
-      api.server.listen(0, '127.0.0.1', () => resolve());
-    });
-    const { port } = api.server.address() as AddressInfo;
-    api.origin = `http://127.0.0.1:${port}`;
+    await api.http.listen();
     return api;
   }
 
   /** e.g. `http://127.0.0.1:41234/v1`: the client's `baseURL` */
   get baseURL(): string {
-    return `${this.origin}/v1`;
+    return `${this.http.origin}/v1`;
   }
 
   /** The next `count` valid requests (auth passed, body valid) get `reply` instead; calls queue up in order. */
@@ -133,13 +126,8 @@ export class FakeOpenAI {
   }
 
   /** idempotent, so an `afterEach` can close whatever the test started */
-  async close(): Promise<void> {
-    if (!this.server.listening) return;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    // fetch keeps connections alive; without this, close() would wait for them to time out
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve, reject) => this.server.close((err) => (err ? reject(err) : resolve())));
+  close(): Promise<void> {
+    return this.http.close();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -149,8 +137,8 @@ export class FakeOpenAI {
     const text = await readBody(req);
     record.body = parseJson(text) ?? text;
     try {
-      if (this.delayMs > 0) await this.sleep(this.delayMs);
-      const path = new URL(req.url ?? '/', this.origin).pathname;
+      if (this.delayMs > 0) await this.http.sleep(this.delayMs);
+      const path = new URL(req.url ?? '/', this.http.origin).pathname;
       if (req.method !== 'POST' || path !== COMPLETIONS) {
         // OpenAI's answer to any unknown method + path, before auth
         throw new ApiError(404, { message: `Invalid URL (${req.method ?? ''} ${path})`, type: 'invalid_request_error', param: null, code: null });
@@ -266,15 +254,6 @@ export class FakeOpenAI {
     res.end(body);
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        resolve();
-      }, ms);
-      this.timers.add(timer);
-    });
-  }
 }
 
 /**
@@ -477,17 +456,6 @@ function textOf(content: unknown): string {
   return content.map((part: unknown) => asRecord(part)?.text).filter((t): t is string => typeof t === 'string').join('');
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    // a client that goes away mid-body: handle what arrived, the answer goes nowhere
-    const partial = (): void => resolve(Buffer.concat(chunks).toString('utf8'));
-    req.on('error', partial);
-    req.on('close', partial);
-  });
-}
 
 function parseJson(text: string): unknown {
   try {

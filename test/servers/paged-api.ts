@@ -7,9 +7,9 @@
  * between two pages of one run, and see what a client sees from a real API that changes under it.
  */
 import { readFileSync } from 'node:fs';
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { LocalServer } from './local-server';
 
 export interface ApiItem {
   id: number;
@@ -59,11 +59,9 @@ export class PagedApiServer {
   delayMs = 0;
   readonly requests: RecordedRequest[] = [];
 
-  private readonly server: Server;
+  private readonly http: LocalServer;
   private readonly token: string | undefined;
   private readonly faultQueue: Fault[] = [];
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private address = '';
   private used = 0;
   /** one rate-limit window of an hour from the start; tests that need a reset soon use `faults.rateLimited` */
   private readonly resetEpoch = Math.floor(Date.now() / 1000) + 3600;
@@ -72,23 +70,18 @@ export class PagedApiServer {
   private constructor(options: { items?: ApiItem[]; token?: string }) {
     this.items = options.items ?? [];
     this.token = options.token;
-    this.server = createServer((req, res) => void this.handle(req, res));
+    this.http = new LocalServer((req, res) => void this.handle(req, res));
   }
 
   static async start(options: { items?: ApiItem[]; token?: string } = {}): Promise<PagedApiServer> {
     const api = new PagedApiServer(options);
-    await new Promise<void>((resolve, reject) => {
-      api.server.once('error', reject);
-      api.server.listen(0, '127.0.0.1', () => resolve());
-    });
-    const { port } = api.server.address() as AddressInfo;
-    api.address = `http://127.0.0.1:${port}`;
+    await api.http.listen();
     return api;
   }
 
   /** e.g. `http://127.0.0.1:41234` */
   get url(): string {
-    return this.address;
+    return this.http.origin;
   }
 
   /**
@@ -121,13 +114,8 @@ export class PagedApiServer {
   }
 
   /** idempotent, so an `afterEach` can close whatever the test started */
-  async close(): Promise<void> {
-    if (!this.server.listening) return;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    // fetch keeps connections alive; without this, close() would wait for them to time out
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve, reject) => this.server.close((err) => (err ? reject(err) : resolve())));
+  close(): Promise<void> {
+    return this.http.close();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -135,8 +123,8 @@ export class PagedApiServer {
     this.requests.push(record);
     this.used++;
     try {
-      if (this.delayMs > 0) await this.sleep(this.delayMs);
-      const url = new URL(req.url ?? '/', this.address);
+      if (this.delayMs > 0) await this.http.sleep(this.delayMs);
+      const url = new URL(req.url ?? '/', this.http.origin);
       const route = req.method === 'GET' ? this.routeFor(url.pathname) : undefined;
       if (!route) return this.send(res, record, 404, JSON.stringify({ message: 'Not Found' }));
       if (!this.authorized(req.headers.authorization)) {
@@ -192,7 +180,7 @@ export class PagedApiServer {
 
     const headers: Record<string, string> = {};
     const last = Math.ceil(matching.length / perPage);
-    if (last > 1) headers.link = linkHeader(url, this.address, page, last);
+    if (last > 1) headers.link = linkHeader(url, this.http.origin, page, last);
     return { headers, body };
   }
 
@@ -245,15 +233,6 @@ export class PagedApiServer {
     res.end(body);
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        resolve();
-      }, ms);
-      this.timers.add(timer);
-    });
-  }
 }
 
 /** Ready-made faults, shaped like GitHub's. Use with `failNext(count, fault)`. */
