@@ -20,7 +20,7 @@ import { buildServer } from '../../../src/server/app';
 import { openStore } from '../../../src/stage/open';
 import { SqliteStore } from '../../../src/stage/sqlite';
 import type { StagingStore } from '../../../src/stage/store';
-import { isUp, scratchDatabase, serviceStatus } from '../../helpers/services';
+import { stagingBackends } from '../../helpers/services';
 
 const FIXTURES = join(__dirname, '..', '..', '..', 'fixtures');
 const GH_SECRET = "It's a Secret to Everybody"; // the secret the fixtures' deliveries were signed with
@@ -697,19 +697,7 @@ describe('fuzzing: a 4xx or 200 JSON answer, never a 5xx', () => {
 
 // --- 4. each delivery id staged exactly once, on each backend ---------------------------------------------------------
 
-type Backend = [string, () => Promise<{ url: string; done(): Promise<void> }>];
-const backends: Backend[] = [['sqlite', async () => ({ url: sqliteUrl('idempotency'), done: async () => undefined })]];
-if (isUp('postgres')) {
-  backends.push([
-    'postgres',
-    async () => {
-      const db = await scratchDatabase('postgres');
-      return { url: db.url, done: db.drop };
-    },
-  ]);
-} else {
-  test.skip(`idempotent intake on postgres [skipped: postgres ${serviceStatus('postgres')}]`, () => undefined);
-}
+const backends = stagingBackends(() => dir, 'idempotent intake');
 
 /** Splits `items` into consecutive chunks whose sizes cycle through `sizes`. */
 function chunked<T>(items: readonly T[], sizes: readonly number[]): T[][] {
