@@ -19,6 +19,7 @@ import type {
   LlmUsageRow,
 } from './store';
 import type { Delivery, IntakeResult } from './intake';
+import * as steps from './sql/step-tables';
 
 const PAGE = 5000;
 
@@ -315,74 +316,28 @@ export abstract class KnexStore implements StagingStore {
     });
   }
 
-  async labelStudioTasks(
-    pipeline: string,
-    source: string,
-    versions: readonly { key: string; version: string }[],
-  ): Promise<Map<string, { projectId: number; taskId: number }>> {
-    const out = new Map<string, { projectId: number; taskId: number }>();
-    for (let i = 0; i < versions.length; i += 500) {
-      const chunk = versions.slice(i, i + 500);
-      const rows = await this.knex('sluice_ls_tasks')
-        .where({ pipeline, source })
-        .whereIn(['key', 'version'], chunk.map((v) => [v.key, v.version]))
-        .select('key', 'project_id', 'task_id');
-      for (const r of rows) out.set(r.key, { projectId: Number(r.project_id), taskId: Number(r.task_id) });
-    }
-    return out;
+  labelStudioTasks(pipeline: string, source: string, versions: readonly { key: string; version: string }[]) {
+    return steps.labelStudioTasks(this.knex, pipeline, source, versions);
   }
 
-  async saveLabelStudioTasks(pipeline: string, source: string, rows: readonly { key: string; version: string; projectId: number; taskId: number }[]): Promise<void> {
-    if (rows.length === 0) return;
-    const now = new Date().toISOString();
-    await this.knex('sluice_ls_tasks')
-      .insert(rows.map((r) => ({ pipeline, source, key: r.key, version: r.version, project_id: r.projectId, task_id: r.taskId, created_at: now })))
-      .onConflict(['pipeline', 'source', 'key', 'version'])
-      .ignore();
+  saveLabelStudioTasks(pipeline: string, source: string, rows: readonly { key: string; version: string; projectId: number; taskId: number }[]) {
+    return steps.saveLabelStudioTasks(this.knex, pipeline, source, rows);
   }
 
-  async llmAnswer(key: string): Promise<string | undefined> {
-    const row = await this.knex('sluice_llm_cache').where({ key }).first('answer');
-    return row?.answer;
+  llmAnswer(key: string) {
+    return steps.llmAnswer(this.knex, key);
   }
 
-  async saveLlmAnswer(key: string, answer: string): Promise<void> {
-    await this.knex('sluice_llm_cache').insert({ key, answer, created_at: new Date().toISOString() }).onConflict('key').ignore();
+  saveLlmAnswer(key: string, answer: string) {
+    return steps.saveLlmAnswer(this.knex, key, answer);
   }
 
-  async recordLlmUsage(run: string, pipeline: string, rows: readonly LlmUsageRow[]): Promise<void> {
-    if (rows.length === 0) return;
-    await this.knex('sluice_llm_usage').insert(
-      rows.map((r) => ({
-        run_id: run,
-        pipeline,
-        tenant: r.tenant,
-        model: r.model,
-        prompt_tokens: r.promptTokens,
-        completion_tokens: r.completionTokens,
-        calls: r.calls,
-        cached: r.cached,
-        cost: r.cost,
-      })),
-    );
+  recordLlmUsage(run: string, pipeline: string, rows: readonly LlmUsageRow[]) {
+    return steps.recordLlmUsage(this.knex, run, pipeline, rows);
   }
 
-  async llmUsage(pipeline: string): Promise<LlmUsageRow[]> {
-    const rows = await this.knex('sluice_llm_usage')
-      .where({ pipeline })
-      .groupBy('tenant', 'model')
-      .orderBy(['tenant', 'model'])
-      .select('tenant', 'model')
-      .sum({ prompt: 'prompt_tokens', completion: 'completion_tokens', calls: 'calls', cached: 'cached', cost: 'cost' });
-    return (rows as unknown as Record<string, string | number | null>[]).map((r) => ({
-      tenant: String(r.tenant),
-      model: String(r.model),
-      promptTokens: Number(r.prompt),
-      completionTokens: Number(r.completion),
-      calls: Number(r.calls),
-      cached: Number(r.cached),
-      cost: r.cost === null ? null : Number(r.cost),
-    }));
+  llmUsage(pipeline: string) {
+    return steps.llmUsage(this.knex, pipeline);
   }
 
   async lastExport(pipeline: string, target: string, tenant: string): Promise<ExportRow | undefined> {
