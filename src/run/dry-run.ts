@@ -38,11 +38,14 @@ export async function dryRun(pipeline: Pipeline, opts: RunOptions = {}): Promise
         for await (const batch of extractor.extract(from)) {
           const records = recordsOf(batch.rows);
           const known = await lookup(staged, pipeline.name, source.name, records);
-          const hashes = staged && known.size > 0 ? await staged.contentHashes(records.map((r) => r.json)) : [];
-          for (const [i, r] of records.entries()) {
+          // only records already staged need their hash, to tell changed from unchanged
+          const seen = records.filter((r) => known.has(r.key));
+          const hashes = new Map<string, string>();
+          if (staged && seen.length > 0) (await staged.contentHashes(seen.map((r) => r.json))).forEach((h, i) => hashes.set(seen[i]!.key, h));
+          for (const r of records) {
             counts.read++;
             const before = known.get(r.key);
-            const hash = hashes[i];
+            const hash = hashes.get(r.key);
             if (!before) counts.new++;
             else if (before.hash === hash && before.tenant === r.tenant) {
               counts.unchanged++;
