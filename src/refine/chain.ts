@@ -35,9 +35,16 @@ export class RefineChain {
   /** Changes when any step would refine differently: a new version re-refines every record. */
   readonly version: string;
 
-  constructor(private readonly steps: readonly RefineStep[]) {
+  /**
+   * `holdFailures`: a record a step failed on is held in quarantine (with the error as its reason)
+   * instead of being exported as staged.
+   */
+  constructor(
+    private readonly steps: readonly RefineStep[],
+    private readonly options: { holdFailures?: boolean } = {},
+  ) {
     this.version = createHash('sha256')
-      .update(JSON.stringify(steps.map((s) => [s.name, s.version])))
+      .update(JSON.stringify([...steps.map((s) => [s.name, s.version]), ...(options.holdFailures ? ['hold-failures'] : [])]))
       .digest('hex')
       .slice(0, 12);
   }
@@ -63,6 +70,9 @@ export class RefineChain {
         s.outcome = outcomes[i]!;
         s.provenance.push({ step: step.name, version: step.version, at });
         if (s.outcome.status !== 'refined') s.decidedBy = step.name;
+        if (s.outcome.status === 'failed' && this.options.holdFailures) {
+          s.outcome = { status: 'quarantined', failures: [{ rule: step.name, reason: s.outcome.error }] };
+        }
       });
     }
     return state.map(({ input, outcome, provenance, decidedBy }) => {

@@ -63,6 +63,10 @@ export const pipelineSchema = z
       .array(refineStepSchema)
       .default([])
       .describe('Steps every staged record goes through before it is exported; each outcome is kept beside the original.'),
+    onRefineFailure: z
+      .enum(['export', 'quarantine'])
+      .default('export')
+      .describe('When a refine step fails on a record (a module threw, a model answered nonsense): `export` it as staged, or hold it in `quarantine` until retried or released.'),
     export: z.array(exportEntry).default([]).describe('The datasets to write, each a format and a folder.'),
   })
   .superRefine((p, ctx) => {

@@ -32,6 +32,7 @@ export function refineChain(pipeline: Pipeline, store: StagingStore, usage = new
   };
   return new RefineChain(
     pipeline.refine.map((s): RefineStep => ('rules' in s ? rulesStep(s.rules) : 'labelStudio' in s ? labelStudioStep(s.labelStudio, tasks) : llmStep(s.llm, { cache, usage }))),
+    { holdFailures: pipeline.onRefineFailure === 'quarantine' },
   );
 }
 

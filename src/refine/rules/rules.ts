@@ -166,6 +166,7 @@ function moduleRule(path: string): { kind: string; apply: Apply } {
       }
       if (o?.status === 'filtered') return false;
       if (o?.status === 'quarantined' && Array.isArray(o.failures)) failures.push(...o.failures);
+      else if (o?.status === 'failed' && typeof o.error === 'string') failures.push({ rule: name, reason: o.error });
       else failures.push({ rule: name, reason: `answered ${JSON.stringify(out)?.slice(0, 120) ?? 'nothing'}, not an outcome` });
     },
   };

@@ -142,3 +142,22 @@ test('a wrong API key fails every record with the server\'s 401, and the run its
   expect(s.refined).toEqual({ tickets: { refined: 0, filtered: 0, quarantined: 0, failed: 4, pending: 0 } });
   expect(api.requests.every((r) => r.status === 401)).toBe(true);
 });
+
+test('with onRefineFailure: quarantine, a record the model failed on is held with the reason and released on demand', async () => {
+  api.respond = (req) => (userPrompt(req).includes('Refund') ? replies.prose('Billing, I think.') : { content: JSON.stringify({ category: 'shipping', confidence: 0.9 }) });
+  const s = await run(pipelineFile('onRefineFailure: quarantine'));
+  expect(s.refined).toEqual({ tickets: { refined: 3, filtered: 0, quarantined: 1, failed: 0, pending: 0 } });
+  expect(exported(s).map((r) => r.id)).toEqual([2, 3, 4]);
+  const store = openStore(staging);
+  try {
+    const [held] = await store.held('support', { limit: 10 });
+    expect(held).toMatchObject({ key: '1', status: 'quarantined' });
+    expect(JSON.parse(held!.detail)).toMatchObject({ step: 'llm:classify', failures: [{ rule: 'llm:classify', reason: expect.stringMatching(/^the model answered prose, not JSON: Billing/) }] });
+    await store.release('support', 'tickets', ['1']);
+  } finally {
+    await store.close();
+  }
+  // released: the next run exports the original as staged
+  const next = await run(join(dir, 'p.yaml'));
+  expect(exported(next)).toEqual([{ id: 1, subject: 'Refund for order 7' }]);
+});

@@ -181,6 +181,7 @@ describe('module: a step of your own', () => {
   );
   const throws = module('throws.ts', `export default { name: 'boom', version: '1', async refine() { throw new Error('lookup service down'); } };`);
   const wrong = module('wrong.js', `module.exports = { default: { name: 'wrong', version: '1', async refine() { return ['yes']; } } };`);
+  const fails = module('fails.ts', `export default { name: 'fails', version: '1', async refine(rs: unknown[]) { return rs.map(() => ({ status: 'failed', error: 'no credit left' })); } };`);
 
   test('a TypeScript module refines records in its place among the rules', async () => {
     expect(await one([{ module: upper }, { rename: { name: 'who' } }], { name: 'ada' })).toEqual({ status: 'refined', data: { who: 'ADA' } });
@@ -189,6 +190,16 @@ describe('module: a step of your own', () => {
   test('a module that throws, or answers what is not an outcome, quarantines the record with the reason', async () => {
     expect(await one([{ module: throws }], { a: 1 })).toEqual({ status: 'quarantined', failures: [{ rule: `module ${throws}`, reason: 'threw: lookup service down' }] });
     expect(await one([{ module: wrong }], { a: 1 })).toEqual({ status: 'quarantined', failures: [{ rule: `module ${wrong}`, reason: 'answered "yes", not an outcome' }] });
+    expect(await one([{ module: fails }], { a: 1 })).toEqual({ status: 'quarantined', failures: [{ rule: `module ${fails}`, reason: 'no credit left' }] });
+  });
+
+  test('the example step typed against the package\'s RefineStep redacts addresses and quarantines a bad one', async () => {
+    const example = join(__dirname, '../../../pipelines/steps/redact-emails.ts');
+    expect(await one([{ module: example }], { email: 'ada@example.org', note: 'cc bob@example.com please' })).toEqual({
+      status: 'refined',
+      data: { email: 'ada@example.org', note: 'cc <email> please' },
+    });
+    expect(await one([{ module: example }], { email: 'nobody' })).toMatchObject({ status: 'quarantined', failures: [{ field: 'email', reason: 'is not an e-mail address' }] });
   });
 
   test('a module that does not exist is refused when the file is loaded', () => {
