@@ -30,8 +30,12 @@ export function refineChain(pipeline: Pipeline, store: StagingStore, usage = new
     find: (source: string, versions: { key: string; version: string }[]) => store.labelStudioTasks(pipeline.name, source, versions),
     save: (source: string, rows: { key: string; version: string; projectId: number; taskId: number }[]) => store.saveLabelStudioTasks(pipeline.name, source, rows),
   };
+  const steps: RefineStep[] = [];
+  for (const s of pipeline.refine) {
+    steps.push('rules' in s ? rulesStep(s.rules) : 'labelStudio' in s ? labelStudioStep(s.labelStudio, tasks, [...steps]) : llmStep(s.llm, { cache, usage }));
+  }
   return new RefineChain(
-    pipeline.refine.map((s): RefineStep => ('rules' in s ? rulesStep(s.rules) : 'labelStudio' in s ? labelStudioStep(s.labelStudio, tasks) : llmStep(s.llm, { cache, usage }))),
+    steps,
     { holdFailures: pipeline.onRefineFailure === 'quarantine' },
   );
 }

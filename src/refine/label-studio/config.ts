@@ -15,6 +15,17 @@ export const labelStudioStepSchema = z.strictObject({
       labelConfig: z.string().min(1).describe('The labeling config: XML, or a file holding it (relative to the working directory).'),
     }),
     data: z.record(z.string().min(1), z.string().min(1)).describe('Task data field → record field, e.g. `{ image: image_url, text: note }`.'),
+    predictions: z
+      .union([
+        z.literal('from-previous-steps'),
+        z.strictObject({
+          from: z.literal('previous-steps'),
+          fields: z.record(z.string().min(1), z.string().min(1)).optional().describe('Control tag name → record field; default: every control whose name is a field.'),
+          score: z.string().min(1).optional().describe('The record field holding a confidence (0–1), sent as the prediction score.'),
+        }),
+      ])
+      .optional()
+      .describe('Send what earlier steps decided as pre-annotations (predictions) with the steps\' versions as model_version.'),
     when: expression.optional().describe('JSONata: only records for which it is true go to people; the rest pass on unchanged.'),
     into: z.string().min(1).default('annotation').describe('The record field the annotation is merged into.'),
     webhook: z

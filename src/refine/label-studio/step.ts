@@ -8,17 +8,22 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import jsonata from 'jsonata';
+import { parseLabelConfig } from '../../core/label-config';
 import type { RefineOutcome, RefineRecord, RefineStep } from '../step';
 import type { LabelStudioConfig } from './config';
-import { LabelStudioClient, type LsAnnotation } from './client';
+import { LabelStudioClient, type LsAnnotation, type NewTask } from './client';
+import { predictionFor, type PredictionOptions } from './predictions';
 
 export interface TaskStore {
   find(source: string, versions: { key: string; version: string }[]): Promise<Map<string, { projectId: number; taskId: number }>>;
   save(source: string, rows: { key: string; version: string; projectId: number; taskId: number }[]): Promise<void>;
 }
 
-export function labelStudioStep(config: LabelStudioConfig, tasks: TaskStore): RefineStep {
+/** `before`: the steps ahead of this one in the chain, whose output `predictions:` sends. */
+export function labelStudioStep(config: LabelStudioConfig, tasks: TaskStore, before: readonly Pick<RefineStep, 'name' | 'version'>[] = []): RefineStep {
   const labelConfig = existsSync(config.project.labelConfig) ? readFileSync(config.project.labelConfig, 'utf8') : config.project.labelConfig;
+  const predictions = predictionOptions(config, before);
+  const controls = predictions ? parseLabelConfig(labelConfig) : undefined;
   const when = config.when ? jsonata(config.when) : undefined;
   const client = new LabelStudioClient({ url: config.url, token: config.token, timeoutMs: config.timeout * 1000, retries: config.retries });
   const projects = new Map<string, Promise<number>>();
@@ -27,7 +32,14 @@ export function labelStudioStep(config: LabelStudioConfig, tasks: TaskStore): Re
     if (!projects.has(title)) projects.set(title, client.ensureProject(title, labelConfig).then((p) => p.id));
     return projects.get(title)!;
   };
-  const version = createHash('sha256').update(JSON.stringify([config.project, labelConfig, config.data, config.when ?? null, config.into])).digest('hex').slice(0, 12);
+  const version = createHash('sha256')
+    .update(JSON.stringify([config.project, labelConfig, config.data, config.when ?? null, config.into, predictions ?? null]))
+    .digest('hex')
+    .slice(0, 12);
+  const newTask = (source: string, r: RefineRecord, data: Record<string, unknown>): NewTask => {
+    const prediction = predictions && predictionFor(controls!, r.data, predictions);
+    return { data, meta: { sluice: { source, key: r.key } }, ...(prediction ? { predictions: [prediction] } : {}) };
+  };
 
   return {
     name: 'labelStudio',
@@ -60,7 +72,7 @@ export function labelStudioStep(config: LabelStudioConfig, tasks: TaskStore): Re
         for (const tenant of new Set(missing.map((m) => m.r.tenant))) {
           const group = missing.filter((m) => m.r.tenant === tenant);
           const project = await projectFor(tenant);
-          const ids = await client.importTasks(project, group.map((m) => ({ data: m.data, meta: { sluice: { source, key: m.r.key } } })));
+          const ids = await client.importTasks(project, group.map((m) => newTask(source, m.r, m.data)));
           await tasks.save(source, group.map((m, j) => ({ key: m.r.key, version: m.version, projectId: project, taskId: ids[j]! })));
           group.forEach((m, j) => (out[m.i] = { status: 'pending', reason: `awaiting annotation (Label Studio task ${ids[j]})` }));
         }
@@ -82,4 +94,11 @@ export function labelStudioStep(config: LabelStudioConfig, tasks: TaskStore): Re
     if (skipped) return { status: 'quarantined', failures: [{ rule: 'labelStudio', reason: `the annotator skipped Label Studio task ${taskId} (annotation ${skipped.id})` }] };
     return { status: 'pending', reason: `awaiting annotation (Label Studio task ${taskId})` };
   }
+}
+
+function predictionOptions(config: LabelStudioConfig, before: readonly Pick<RefineStep, 'name' | 'version'>[]): PredictionOptions | undefined {
+  const p = config.predictions;
+  if (!p) return undefined;
+  const modelVersion = before.map((s) => `${s.name}@${s.version}`).join('+') || 'sluice';
+  return typeof p === 'string' ? { modelVersion } : { modelVersion, fields: p.fields, score: p.score };
 }

@@ -35,7 +35,7 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function pipelineFile(): string {
+function pipelineFile(more: { rules?: string; labelStudio?: string } = {}): string {
   const file = join(dir, 'p.yaml');
   writeFileSync(
     file,
@@ -47,6 +47,7 @@ tenant: { value: acme }
 refine:
   - rules:
       - coerce: { confidence: number }
+${more.rules ?? ''}
   - labelStudio:
       url: \${LS_URL}
       token: \${LS_TOKEN}
@@ -55,6 +56,7 @@ refine:
       when: "confidence < 0.8"
       retries: 1
       webhook: { secret: "\${LS_HOOK_SECRET}" }
+${more.labelStudio ?? ''}
 export:
   - format: jsonl
     path: ${join(dir, 'out')}
@@ -65,7 +67,7 @@ staging: sqlite:${join(dir, 'staging.db')}
 }
 
 const ENV = () => ({ LS_URL: lsUrl, LS_TOKEN: 'legacy-token', LS_HOOK_SECRET: 'hook-secret-123' });
-const run = (): Promise<RunSummary> => runPipeline(loadPipeline(pipelineFile(), ENV()), { env: {} });
+const run = (more?: Parameters<typeof pipelineFile>[0]): Promise<RunSummary> => runPipeline(loadPipeline(pipelineFile(more), ENV()), { env: {} });
 const exported = (s: RunSummary) => (s.exports[0] ? readJsonl(join(s.exports[0].dir, 'tickets.jsonl')) : []);
 const imports = () => ls.requests.filter((r) => r.method === 'POST' && /\/import/.test(r.url)).length;
 
@@ -100,6 +102,23 @@ test('records go to people once, wait, and come back annotated (or quarantined w
   const third = await run();
   expect(third.exports).toEqual([]);
   expect(imports()).toBe(1);
+});
+
+test('earlier steps\' output goes with the task as a prediction, with the steps\' versions as model_version', async () => {
+  await run({
+    rules: `      - derive: { field: team, expr: "$contains(note, 'Refund') ? 'billing' : 'shipping'" }`,
+    labelStudio: `      predictions: { from: previous-steps, score: confidence }`,
+  });
+  const [refund, crushed] = ls.tasks;
+  const prediction = (team: string, score: number) => ({
+    model_version: expect.stringMatching(/^rules@[0-9a-f]{12}$/),
+    score,
+    result: [{ id: expect.any(String), from_name: 'team', to_name: 'text', type: 'choices', value: { choices: [team] }, origin: 'prediction' }],
+  });
+  expect(refund!.predictions).toEqual([expect.objectContaining(prediction('billing', 0.4))]);
+  expect(crushed!.predictions).toEqual([expect.objectContaining(prediction('shipping', 0.6))]);
+  const request = ls.requests.find((r) => /\/import/.test(r.url))!;
+  expect(request.status).toBe(201);
 });
 
 test('with Label Studio down, records wait with the reason and are imported once it is back', async () => {
