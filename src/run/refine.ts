@@ -4,7 +4,7 @@
  * beside the staged records. The pass is idempotent: a run that dies in it does it again next time.
  */
 import type { LlmUsageRow, StagingStore } from '../stage/store';
-import { labelStudioStep } from '../refine/label-studio/step';
+import { labelStudioStep, type TaskStore } from '../refine/label-studio/step';
 import { llmStep, UsageMeter } from '../refine/llm/llm';
 import { RefineChain, type ChainOutput } from '../refine/chain';
 import { rulesStep } from '../refine/rules/rules';
@@ -26,9 +26,12 @@ export const rowsOf = (out: readonly ChainOutput[], version: string) => out.map(
 /** The pipeline's chain for one run: LLM steps share the store's answer cache and the run's usage meter. */
 export function refineChain(pipeline: Pipeline, store: StagingStore, usage = new UsageMeter()): RefineChain {
   const cache = { get: (key: string) => store.llmAnswer(key), put: (key: string, answer: string) => store.saveLlmAnswer(key, answer) };
-  const tasks = {
-    find: (source: string, versions: { key: string; version: string }[]) => store.labelStudioTasks(pipeline.name, source, versions),
-    save: (source: string, rows: { key: string; version: string; projectId: number; taskId: number }[]) => store.saveLabelStudioTasks(pipeline.name, source, rows),
+  const tasks: TaskStore = {
+    find: (source, versions) => store.labelStudioTasks(pipeline.name, source, versions),
+    save: (source, rows) => store.saveLabelStudioTasks(pipeline.name, source, rows),
+    start: (source, rows) => store.startLabelStudioImports(pipeline.name, source, rows),
+    unfinished: (source) => store.unfinishedLabelStudioImports(pipeline.name, source),
+    forget: (source, projectId) => store.forgetLabelStudioImports(pipeline.name, source, projectId),
   };
   const steps: RefineStep[] = [];
   for (const s of pipeline.refine) {

@@ -324,6 +324,18 @@ export abstract class KnexStore implements StagingStore {
     return steps.saveLabelStudioTasks(this.knex, pipeline, source, rows);
   }
 
+  startLabelStudioImports(pipeline: string, source: string, rows: readonly { key: string; version: string; projectId: number }[]) {
+    return steps.startLabelStudioImports(this.knex, pipeline, source, rows);
+  }
+
+  unfinishedLabelStudioImports(pipeline: string, source: string) {
+    return steps.unfinishedLabelStudioImports(this.knex, pipeline, source);
+  }
+
+  forgetLabelStudioImports(pipeline: string, source: string, projectId: number) {
+    return steps.forgetLabelStudioImports(this.knex, pipeline, source, projectId);
+  }
+
   llmAnswer(key: string) {
     return steps.llmAnswer(this.knex, key);
   }

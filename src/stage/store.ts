@@ -166,7 +166,12 @@ export interface StagingStore {
   saveRefined(pipeline: string, source: string, rows: readonly RefinedRow[], opts: { bump: boolean; progress?: { through: number; version: string } }): Promise<number>;
   /** Label Studio tasks already made for these record versions (`key` → task), so none is imported twice. */
   labelStudioTasks(pipeline: string, source: string, versions: readonly { key: string; version: string }[]): Promise<Map<string, { projectId: number; taskId: number }>>;
+  /** Keeps task ids, and ends the imports (below) they came from. */
   saveLabelStudioTasks(pipeline: string, source: string, rows: readonly { key: string; version: string; projectId: number; taskId: number }[]): Promise<void>;
+  /** Notes an import about to be sent, so a run that dies before keeping the task ids can find the tasks. */
+  startLabelStudioImports(pipeline: string, source: string, rows: readonly { key: string; version: string; projectId: number }[]): Promise<void>;
+  unfinishedLabelStudioImports(pipeline: string, source: string): Promise<{ key: string; version: string; projectId: number }[]>;
+  forgetLabelStudioImports(pipeline: string, source: string, projectId: number): Promise<void>;
   /** A cached LLM answer. */
   llmAnswer(key: string): Promise<string | undefined>;
   saveLlmAnswer(key: string, answer: string): Promise<void>;

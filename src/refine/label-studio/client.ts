@@ -109,7 +109,25 @@ export class LabelStudioClient {
     return this.request('GET', `/api/tasks/${id}/`);
   }
 
-  private async request<T>(method: 'GET' | 'POST' | 'PATCH', path: string, body?: unknown): Promise<T> {
+  /**
+   * A file Label Studio answers with (an export): named by `Content-Disposition`, since the server's
+   * Content-Type for single files is not a real media type (`application/.json`). The body is left to
+   * the caller to read as a stream.
+   */
+  async download(path: string): Promise<{ filename: string | undefined; body: ReadableStream<Uint8Array> }> {
+    return this.request('GET', path, undefined, async (res) => ({ filename: attachmentName(res.headers.get('content-disposition')), body: res.body! }));
+  }
+
+  /** One API call, retried when transient; `read` takes a successful response (default: its JSON). */
+  async request<T>(
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+    path: string,
+    body?: unknown,
+    read: (res: Response) => Promise<T> = async (res) => {
+      const text = await res.text();
+      return (text === '' ? undefined : JSON.parse(text)) as T;
+    },
+  ): Promise<T> {
     let refreshed = false;
     return pRetry(
       async () => {
@@ -121,8 +139,8 @@ export class LabelStudioClient {
           this.access = undefined;
           throw new Transient('access token expired', 0);
         }
+        if (res.ok) return read(res);
         const text = await res.text();
-        if (res.ok) return (text === '' ? undefined : JSON.parse(text)) as T;
         const failure = new SluiceError(
           'SLUICE_LABEL_STUDIO',
           `${method} ${this.base}${path.split('?')[0]} answered ${res.status}: ${text.replace(/\s+/g, ' ').slice(0, 300)}`,
@@ -207,6 +225,15 @@ function retryAfterMs(res: Response): number {
   if (Number.isFinite(s)) return s * 1000;
   const t = Date.parse(v);
   return Number.isNaN(t) ? 0 : Math.max(0, t - Date.now());
+}
+
+/** `attachment; filename="a.json"` or RFC 6266's `filename*=UTF-8''a%20b.json`. */
+export function attachmentName(header: string | null): string | undefined {
+  if (!header) return undefined;
+  const star = /filename\*\s*=\s*[^']*'[^']*'([^;]+)/i.exec(header);
+  if (star) return decodeURIComponent(star[1]!.trim());
+  const plain = /filename\s*=\s*("([^"]*)"|[^;]+)/i.exec(header);
+  return plain ? (plain[2] ?? plain[1]!).trim() : undefined;
 }
 
 function relative(next: string): string {

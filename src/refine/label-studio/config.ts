@@ -35,6 +35,11 @@ export const labelStudioStepSchema = z.strictObject({
       })
       .optional()
       .describe('`sluice serve` accepts Label Studio\'s annotation webhooks at POST /label-studio/<pipeline> and refines at once.'),
+    annotations: z
+      .enum(['tasks', 'snapshot'])
+      .default('tasks')
+      .describe('How annotations are read back: `tasks` (the task API: each waiting task, or a walk of the project when many wait) or `snapshot` (one export snapshot per project per run, read as it downloads: for large projects).'),
+    snapshotTimeout: duration.prefault('10m').describe('How long to wait for an export snapshot to complete.'),
     timeout: duration.prefault('30s').describe('Per request.'),
     retries: z.number().int().min(0).max(10).default(4).describe('Retries on network errors, 429 and 5xx, honouring Retry-After.'),
   }),

@@ -10,6 +10,7 @@ import * as m004 from './004_schedule_ticks';
 import * as m005 from './005_refined';
 import * as m006 from './006_llm';
 import * as m007 from './007_label_studio';
+import * as m008 from './008_label_studio_imports';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '001_initial': m001,
@@ -19,6 +20,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '005_refined': m005,
   '006_llm': m006,
   '007_label_studio': m007,
+  '008_label_studio_imports': m008,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -31,10 +31,43 @@ export async function saveLabelStudioTasks(
 ): Promise<void> {
   if (rows.length === 0) return;
   const now = new Date().toISOString();
-  await knex('sluice_ls_tasks')
-    .insert(rows.map((r) => ({ pipeline, source, key: r.key, version: r.version, project_id: r.projectId, task_id: r.taskId, created_at: now })))
-    .onConflict(['pipeline', 'source', 'key', 'version'])
-    .ignore();
+  await knex.transaction(async (tx) => {
+    for (let i = 0; i < rows.length; i += 500) {
+      const chunk = rows.slice(i, i + 500);
+      await tx('sluice_ls_tasks')
+        .insert(chunk.map((r) => ({ pipeline, source, key: r.key, version: r.version, project_id: r.projectId, task_id: r.taskId, created_at: now })))
+        .onConflict(['pipeline', 'source', 'key', 'version'])
+        .ignore();
+      await tx('sluice_ls_imports')
+        .where({ pipeline, source })
+        .whereIn(['key', 'version'], chunk.map((r) => [r.key, r.version]))
+        .delete();
+    }
+  });
+}
+
+export async function startLabelStudioImports(
+  knex: Knex,
+  pipeline: string,
+  source: string,
+  rows: readonly { key: string; version: string; projectId: number }[],
+): Promise<void> {
+  const now = new Date().toISOString();
+  for (let i = 0; i < rows.length; i += 500) {
+    await knex('sluice_ls_imports')
+      .insert(rows.slice(i, i + 500).map((r) => ({ pipeline, source, key: r.key, version: r.version, project_id: r.projectId, started_at: now })))
+      .onConflict(['pipeline', 'source', 'key', 'version'])
+      .ignore();
+  }
+}
+
+export async function unfinishedLabelStudioImports(knex: Knex, pipeline: string, source: string): Promise<{ key: string; version: string; projectId: number }[]> {
+  const rows = await knex('sluice_ls_imports').where({ pipeline, source }).select('key', 'version', 'project_id');
+  return rows.map((r) => ({ key: r.key, version: r.version, projectId: Number(r.project_id) }));
+}
+
+export async function forgetLabelStudioImports(knex: Knex, pipeline: string, source: string, projectId: number): Promise<void> {
+  await knex('sluice_ls_imports').where({ pipeline, source, project_id: projectId }).delete();
 }
 
 export async function llmAnswer(knex: Knex, key: string): Promise<string | undefined> {
