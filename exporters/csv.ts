@@ -14,8 +14,9 @@
  */
 import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
-import type { Field, Json } from '../src/core/record';
-import { OutputFile, defineExporter, type Column } from '../src/export/exporter';
+import { withLineage } from '../src/core/lineage';
+import type { Field, Json, StagedRecord } from '../src/core/record';
+import { defineExporter, type Column } from '../src/export/exporter';
 
 export const csvExporter = defineExporter({
   format: 'csv',
@@ -23,14 +24,20 @@ export const csvExporter = defineExporter({
   options: z.strictObject({
     delimiter: z.string().length(1).default(',').describe('The field delimiter, one character (e.g. `;` or a tab).'),
     lineEnding: z.enum(['crlf', 'lf']).default('crlf').describe('Record separator: `crlf` as RFC 4180 says, or `lf`.'),
+    arrays: z
+      .enum(['json', 'delimited'])
+      .default('json')
+      .describe('Arrays of plain values as JSON text (`["a","b"]`), or `delimited` by `arraySeparator` (`a|b`).'),
+    arraySeparator: z.string().min(1).default('|').describe('Between the items of a `delimited` array.'),
+    lineage: z.boolean().default(false).describe('Add the `_sluice.source`, `_sluice.key`, `_sluice.run`, `_sluice.refinedBy` columns.'),
   }),
   create: (options) => ({
     async write(target, input) {
-      const plan = new ColumnPlan();
-      for await (const page of input.records()) for (const r of page) plan.observe(JSON.parse(r.json!) as Json);
+      const plan = new ColumnPlan({ arrays: options.arrays === 'delimited' ? options.arraySeparator : undefined });
+      const parse = (r: StagedRecord) => JSON.parse(options.lineage ? withLineage(r.json!, { ...r, refinedBy: r.refinedBy ?? null }) : r.json!) as Json;
+      for await (const page of input.records()) for (const r of page) plan.observe(parse(r));
       const columns = plan.columns(target.fields);
-      const name = `${target.source}.csv`;
-      const out = OutputFile.in(target.dir, name);
+      const out = target.open('csv');
       const format = (rows: (string | null)[][]) =>
         stringify(rows, {
           delimiter: options.delimiter,
@@ -41,7 +48,7 @@ export const csvExporter = defineExporter({
       try {
         await out.write(format([columns.map((c) => c.name)]));
         for await (const page of input.records()) {
-          const cells = page.map((r) => plan.cells(JSON.parse(r.json!) as Json));
+          const cells = page.map((r) => plan.cells(parse(r)));
           rows += cells.length;
           await out.write(format(cells));
         }
@@ -49,8 +56,7 @@ export const csvExporter = defineExporter({
         out.destroy();
         throw err;
       }
-      const { bytes, sha256 } = await out.close();
-      return [{ path: name, format: 'csv', source: target.source, rows, bytes, sha256, columns }];
+      return [{ path: out.name, format: 'csv', source: target.source, rows, ...(await out.close()), columns }];
     },
   }),
 });
@@ -64,10 +70,17 @@ interface PathStats {
   /** the keys of the first object seen here, and whether every object here had the same keys */
   keys?: string[];
   sameKeys: boolean;
+  /** every array seen here held only plain values that can be joined without ambiguity */
+  joinable: boolean;
+  /** the types of those items */
+  items: Set<string>;
 }
 
 /** Decides the columns from the records (first pass), then turns each record into cells. */
 export class ColumnPlan {
+  /** `arrays`: the separator arrays of plain values are joined with; without it they are JSON text */
+  constructor(private readonly o: { arrays?: string } = {}) {}
+
   private readonly stats = new Map<string, PathStats>();
   private readonly topKeys = new Map<string, true>();
   private records = 0;
@@ -85,7 +98,7 @@ export class ColumnPlan {
   private visit(value: Json, path: Path): void {
     const id = JSON.stringify(path);
     let s = this.stats.get(id);
-    if (!s) this.stats.set(id, (s = { seen: 0, nulls: false, types: new Set(), sameKeys: true }));
+    if (!s) this.stats.set(id, (s = { seen: 0, nulls: false, types: new Set(), sameKeys: true, joinable: true, items: new Set() }));
     s.seen++;
     if (value === null) s.nulls = true;
     else if (isObject(value)) {
@@ -95,7 +108,16 @@ export class ColumnPlan {
       else if (s.keys.length !== keys.length || !keys.every((k) => s.keys!.includes(k))) s.sameKeys = false;
       // an object that is already known to be one JSON column needs no statistics about its insides
       if (s.sameKeys) for (const k of keys) this.visit(value[k]!, [...path, k]);
-    } else if (Array.isArray(value)) s.types.add('array');
+    } else if (Array.isArray(value)) {
+      s.types.add('array');
+      const sep = this.o.arrays;
+      for (const item of value) {
+        const plain = typeof item === 'string' || typeof item === 'number' || typeof item === 'boolean';
+        // an empty string item would vanish in `a||b`-style joins only at the ends; refuse it anywhere to keep it simple
+        if (sep === undefined || !plain || (typeof item === 'string' && (item === '' || item.includes(sep)))) s.joinable = false;
+        else s.items.add(typeof item === 'number' ? 'number' : typeof item);
+      }
+    }
     else if (typeof value === 'number') s.types.add(Number.isInteger(value) ? 'integer' : 'number');
     else s.types.add(typeof value);
   }
@@ -111,7 +133,7 @@ export class ColumnPlan {
     const columns: Column[] = [];
     const paths: Path[] = [];
     const add = (path: Path, parentSeen: number) => {
-      const s = this.stats.get(JSON.stringify(path)) ?? { seen: 0, nulls: true, types: new Set<string>(), sameKeys: true };
+      const s = this.stats.get(JSON.stringify(path)) ?? { seen: 0, nulls: true, types: new Set<string>(), sameKeys: true, joinable: false, items: new Set<string>() };
       const flatten = s.types.size === 1 && s.types.has('object') && !s.nulls && s.sameKeys && s.keys!.length > 0 && s.seen === parentSeen;
       if (flatten) {
         for (const k of s.keys!) add([...path, k], s.seen);
@@ -121,10 +143,12 @@ export class ColumnPlan {
       if (types.has('integer') && types.has('number')) types.delete('integer');
       const [only] = types;
       const plain = types.size === 0 || (types.size === 1 && (only === 'string' || only === 'number' || only === 'integer' || only === 'boolean'));
+      const delimited = this.o.arrays !== undefined && types.size === 1 && only === 'array' && s.joinable && s.items.size <= 1;
       columns.push({
         name: path.map((k) => k.replace(/[\\.]/g, (c) => `\\${c}`)).join('.'),
         type: types.size === 0 ? 'null' : types.size === 1 ? only! : 'mixed',
-        encoding: plain ? 'plain' : 'json',
+        encoding: plain ? 'plain' : delimited ? 'delimited' : 'json',
+        ...(delimited ? { separator: this.o.arrays, items: [...s.items][0] ?? 'string' } : {}),
         nullable: s.nulls || s.seen < parentSeen,
       });
       paths.push(path);
@@ -141,6 +165,7 @@ export class ColumnPlan {
       for (const k of path) v = isObject(v) ? v[k] : undefined;
       if (v === undefined || v === null) return null;
       if (columns[i]!.encoding === 'json') return JSON.stringify(v);
+      if (columns[i]!.encoding === 'delimited') return (v as Json[]).map(String).join(columns[i]!.separator);
       return typeof v === 'string' ? v : String(v);
     });
   }

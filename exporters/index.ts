@@ -1,5 +1,6 @@
 /** Every export format Sluice knows. A new format is one file beside this one and one line here. */
 import { csvExporter } from './csv';
+import { jsonExporter } from './json';
 import { jsonlExporter } from './jsonl';
 
-export const EXPORTERS = [jsonlExporter, csvExporter] as const;
+export const EXPORTERS = [jsonlExporter, jsonExporter, csvExporter] as const;

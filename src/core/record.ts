@@ -38,6 +38,8 @@ export interface StagedRecord extends SourceRecord {
   seq: number;
   /** The run that last changed this record. */
   run: string;
+  /** The refine chain version that made the exported data what it is, when records are read `refined`. */
+  refinedBy?: string | null;
 }
 
 /** An extractor's position after a batch. Opaque: only the extractor that wrote it reads it. */

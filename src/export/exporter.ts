@@ -8,7 +8,8 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { createGzip, type Gzip } from 'node:zlib';
 import { z } from 'zod';
 import type { Field, StagedRecord } from '../core/record';
 
@@ -16,23 +17,38 @@ export interface ExportTarget {
   /** The folder to write into (temporary until published). */
   dir: string;
   source: string;
+  /** The split these records belong to (`train`, `val`, ...), when the export is split. */
+  split?: string;
   /** The fields the source described, for formats that declare a schema. */
   fields: Field[];
+  /**
+   * Opens this target's file with the given extension: `<source>[.<split>].<ext>[.gz]`, compressed as
+   * the export entry says. Exporters write through it, so compression and naming are the same for all.
+   */
+  open(ext: string): OutputFile;
 }
 
 export interface ExportInput {
   /** The records, a page at a time, in change order. Each call reads them again from the store. */
   records(): AsyncIterable<StagedRecord[]>;
-  /** The same records' data as JSON Lines bytes, without building objects. */
-  jsonLines(): AsyncIterable<Buffer>;
+  /**
+   * The same records' data as JSON Lines bytes, without building objects. With `lineage`, each line
+   * also carries `"_sluice": { source, key, run, refinedBy }`.
+   */
+  jsonLines(o?: { lineage?: boolean }): AsyncIterable<Buffer>;
 }
 
 /** A column of a tabular file, as declared in the manifest. */
 export interface Column {
   name: string;
   type: string;
-  /** `plain`: the cell is the value; `json`: the cell is the value as JSON text. */
-  encoding: 'plain' | 'json';
+  /**
+   * `plain`: the cell is the value; `json`: the cell is the value as JSON text; `delimited`: an array of
+   * `items`-typed values joined by `separator` (an empty cell is an empty array, NULL is NULL).
+   */
+  encoding: 'plain' | 'json' | 'delimited';
+  separator?: string;
+  items?: string;
   nullable: boolean;
 }
 
@@ -42,8 +58,14 @@ export interface ExportedFile {
   format: string;
   source: string;
   rows: number;
+  /** the file's size on disk (compressed, when it is) */
   bytes: number;
+  /** sha256 of the file as it is on disk */
   sha256: string;
+  /** `gzip` when the file is compressed; `rawBytes` is then its size uncompressed */
+  compression?: 'gzip';
+  rawBytes?: number;
+  split?: string;
   columns?: Column[];
 }
 
@@ -65,37 +87,90 @@ export function defineExporter<S extends z.ZodObject>(def: ExporterDefinition<S>
 }
 
 /**
- * A file being written, counting its bytes and hashing them on the way, with backpressure.
- * `close()` flushes it to disk and returns the count and the sha256.
+ * A file being written, counting its bytes and hashing them on the way, with backpressure, optionally
+ * gzip-compressed through node:zlib. `close()` flushes it to disk and says its size (raw and on disk)
+ * and the sha256 of what is on disk.
  */
 export class OutputFile {
-  private readonly stream: WriteStream;
+  /** the file's name inside its folder */
+  readonly name: string;
+  private readonly file: WriteStream;
+  private readonly gzip?: Gzip;
   private readonly hash = createHash('sha256');
   private bytes = 0;
+  private rawBytes = 0;
 
-  constructor(readonly path: string) {
-    this.stream = createWriteStream(path, { flags: 'wx', flush: true });
+  constructor(
+    readonly path: string,
+    readonly compression?: 'gzip',
+  ) {
+    this.name = basename(path);
+    this.file = createWriteStream(path, { flags: 'wx', flush: true });
+    if (compression === 'gzip') {
+      this.gzip = createGzip();
+      this.gzip.on('data', (chunk: Buffer) => {
+        this.hash.update(chunk);
+        this.bytes += chunk.length;
+        if (!this.file.write(chunk)) {
+          this.gzip!.pause();
+          this.file.once('drain', () => this.gzip!.resume());
+        }
+      });
+      this.gzip.on('error', (err) => this.file.destroy(err));
+    }
   }
 
-  static in(dir: string, name: string): OutputFile {
-    return new OutputFile(join(dir, name));
+  static in(dir: string, name: string, compression?: 'gzip'): OutputFile {
+    return new OutputFile(join(dir, compression === 'gzip' ? `${name}.gz` : name), compression);
   }
 
   async write(chunk: Buffer | string): Promise<void> {
     const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+    this.rawBytes += buf.length;
+    if (this.gzip) {
+      if (!this.gzip.write(buf)) await once(this.gzip, 'drain');
+      return;
+    }
     this.hash.update(buf);
     this.bytes += buf.length;
-    if (!this.stream.write(buf)) await once(this.stream, 'drain');
+    if (!this.file.write(buf)) await once(this.file, 'drain');
   }
 
-  async close(): Promise<{ bytes: number; sha256: string }> {
-    this.stream.end();
-    await once(this.stream, 'close');
-    return { bytes: this.bytes, sha256: this.hash.digest('hex') };
+  async close(): Promise<{ bytes: number; sha256: string; compression?: 'gzip'; rawBytes?: number }> {
+    if (this.gzip) {
+      this.gzip.end();
+      await once(this.gzip, 'end');
+    }
+    this.file.end();
+    await once(this.file, 'close');
+    const sha256 = this.hash.digest('hex');
+    return this.gzip ? { bytes: this.bytes, sha256, compression: 'gzip', rawBytes: this.rawBytes } : { bytes: this.bytes, sha256 };
   }
 
   /** Closes and discards (on a failure); never throws. */
   destroy(): void {
-    this.stream.destroy();
+    this.gzip?.destroy();
+    this.file.destroy();
   }
+}
+
+/** Writes JSON Lines chunks (whole lines each) to `out`, counting the lines, and closes it. */
+export async function writeLines(out: OutputFile, chunks: AsyncIterable<Buffer>, what: { format: string; source: string }): Promise<ExportedFile> {
+  let rows = 0;
+  try {
+    for await (const chunk of chunks) {
+      rows += countLines(chunk);
+      await out.write(chunk);
+    }
+  } catch (err) {
+    out.destroy();
+    throw err;
+  }
+  return { path: out.name, ...what, rows, ...(await out.close()) };
+}
+
+export function countLines(chunk: Buffer): number {
+  let n = 0;
+  for (let nl = chunk.indexOf(0x0a); nl !== -1; nl = chunk.indexOf(0x0a, nl + 1)) n++;
+  return n;
 }

@@ -9,11 +9,13 @@ import { join } from 'node:path';
 import { SluiceError, messageOf } from '../core/errors';
 import { newExportId } from '../core/ids';
 import { mapLimit } from '../core/map-limit';
-import type { StagedRecord } from '../core/record';
+import { withLineage } from '../core/lineage';
+import type { Field, StagedRecord } from '../core/record';
 import { tenantDirName } from '../core/tenant';
 import type { StagingStore, StreamRow } from '../stage/store';
-import { OutputFile, type ExportedFile, type ExportInput, type Exporter } from './exporter';
+import { OutputFile, type ExportedFile, type ExportInput, type ExportTarget, type Exporter } from './exporter';
 import { writeManifest, type SourceSummary } from './manifest';
+import { splitOf, splitValue, type SplitSpec } from './split';
 
 const TENANTS_AT_ONCE = 2;
 
@@ -24,7 +26,14 @@ export interface ExportGroup {
   target: string;
   /** The same path, resolved. */
   dir: string;
-  formats: { format: string; exporter: Exporter }[];
+  formats: ExportFormat[];
+}
+
+export interface ExportFormat {
+  format: string;
+  exporter: Exporter;
+  compress?: 'gzip';
+  split?: SplitSpec;
 }
 
 export interface ExportRequest {
@@ -100,11 +109,14 @@ async function exportTenant(store: StagingStore, req: ExportRequest, group: Expo
     for (const source of req.sources) {
       const query = { pipeline: req.pipeline, source, afterSeq: previous?.seqs[source] ?? 0, upToSeq: job.highWater[source]!, refined: req.refined };
       const records = () => store.read(tenant, { ...query, op: 'upsert', deliveredSince: req.replay?.since });
-      const input: ExportInput = { records, jsonLines: () => (req.replay ? jsonLinesOf(records()) : store.readJsonLines(tenant, query)) };
+      const input: ExportInput = {
+        records,
+        jsonLines: (o = {}) => (req.replay ? jsonLinesOf(records(), o.lineage) : store.readJsonLines(tenant, { ...query, lineage: o.lineage })),
+      };
       const stream = job.streams.get(source);
       let sourceRows = 0;
-      for (const [i, { exporter }] of group.formats.entries()) {
-        const written = await exporter.write({ dir: tmp, source, fields: stream?.fields ?? [] }, input);
+      for (const [i, entry] of group.formats.entries()) {
+        const written = await writeFormat(entry, tmp, source, stream?.fields ?? [], input);
         files.push(...written);
         if (i === 0) sourceRows = written.reduce((n, f) => n + f.rows, 0);
       }
@@ -173,8 +185,37 @@ async function exportTenant(store: StagingStore, req: ExportRequest, group: Expo
   }
 }
 
-async function* jsonLinesOf(pages: AsyncIterable<StagedRecord[]>): AsyncGenerator<Buffer> {
-  for await (const page of pages) yield Buffer.from(page.map((r) => `${r.json}\n`).join(''), 'utf8');
+/** One format's files for one source: one file, or one per split, each named and compressed as configured. */
+async function writeFormat(entry: ExportFormat, dir: string, source: string, fields: Field[], input: ExportInput): Promise<ExportedFile[]> {
+  const target = (split?: string): ExportTarget => ({
+    dir,
+    source,
+    split,
+    fields,
+    open: (ext) => OutputFile.in(dir, `${source}${split ? `.${split}` : ''}.${ext}`, entry.compress),
+  });
+  if (!entry.split) return entry.exporter.write(target(), input);
+  const files: ExportedFile[] = [];
+  for (const [split] of entry.split.shares) {
+    const spec = entry.split;
+    const records = () => onlySplit(input.records(), spec, split);
+    const written = await entry.exporter.write(target(split), { records, jsonLines: (o = {}) => jsonLinesOf(records(), o.lineage) });
+    files.push(...written.map((f) => ({ ...f, split })));
+  }
+  return files;
+}
+
+async function* onlySplit(pages: AsyncIterable<StagedRecord[]>, spec: SplitSpec, split: string): AsyncGenerator<StagedRecord[]> {
+  for await (const page of pages) {
+    const mine = page.filter((r) => splitOf(spec, splitValue(spec, r)) === split);
+    if (mine.length > 0) yield mine;
+  }
+}
+
+async function* jsonLinesOf(pages: AsyncIterable<StagedRecord[]>, lineage = false): AsyncGenerator<Buffer> {
+  for await (const page of pages) {
+    yield Buffer.from(page.map((r) => `${lineage ? withLineage(r.json!, { ...r, refinedBy: r.refinedBy ?? null }) : r.json}\n`).join(''), 'utf8');
+  }
 }
 
 /** Keys of records deleted (or moved to another tenant) since the previous export, as `{"key": ...}` lines. */

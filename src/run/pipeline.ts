@@ -37,11 +37,30 @@ const source = z
   })
   .describe('One place records come from: a database (`read`), an HTTP API (`pull`) or webhook deliveries (`push`).');
 
+const split = z
+  .record(z.string(), z.union([z.number(), z.string()]))
+  .transform((o, ctx) => {
+    const { by = 'key', ...rest } = o;
+    const shares: [string, number][] = [];
+    for (const [name, share] of Object.entries(rest)) {
+      if (!/^[a-z][a-z0-9_-]*$/i.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'a split name is a word (it names files)' });
+      else if (typeof share !== 'number' || !(share > 0 && share <= 1)) ctx.addIssue({ code: 'custom', path: [name], message: `expected a share between 0 and 1, got ${JSON.stringify(share)}` });
+      else shares.push([name, share]);
+    }
+    const total = shares.reduce((n, [, x]) => n + x, 0);
+    if (shares.length < 2 || Math.abs(total - 1) > 1e-9) ctx.addIssue({ code: 'custom', message: `expected two or more splits whose shares add up to 1, got ${total}` });
+    if (typeof by !== 'string') ctx.addIssue({ code: 'custom', path: ['by'], message: 'expected `key` or a field name' });
+    return { shares, by: String(by) };
+  })
+  .describe('Deterministic splits by a hash of the key (or of a field: `by: customer_id` keeps related records together), e.g. `{ train: 0.8, val: 0.1, test: 0.1 }`.');
+
 const [firstExporter, ...moreExporters] = EXPORTERS.map((e) =>
   e.options
     .extend({
       format: z.literal(e.format).describe(e.description),
       path: z.string().min(1).describe('The folder exports go to: `<path>/<pipeline>/<tenant>/<export-id>/`. Relative to the working directory.'),
+      compress: z.enum(['none', 'gzip']).default('none').describe('`gzip`: files are written compressed (`.gz`); the manifest lists both sizes.'),
+      split: split.optional(),
     })
     .describe(`${e.format}: ${e.description}`),
 );

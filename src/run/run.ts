@@ -191,12 +191,12 @@ export function createExtractor(
 export function exportGroups(pipeline: Pipeline): ExportGroup[] {
   const groups = new Map<string, ExportGroup>();
   for (const entry of pipeline.export) {
-    const { format, path, ...options } = entry;
+    const { format, path, compress, split, ...options } = entry;
     const def = EXPORTERS.find((e) => e.format === format)!;
     const exporter = (def.create as (o: unknown) => Exporter)(def.options.parse(options));
     let group = groups.get(path);
     if (!group) groups.set(path, (group = { target: path, dir: resolve(path), formats: [] }));
-    group.formats.push({ format, exporter });
+    group.formats.push({ format, exporter, ...(compress === 'gzip' ? { compress } : {}), ...(split ? { split } : {}) });
   }
   return [...groups.values()];
 }

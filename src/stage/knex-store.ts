@@ -36,6 +36,8 @@ interface PageRow {
   cursor?: string | null;
   run_id: string;
   seq: number | string;
+  refine_status?: string | null;
+  refine_version?: string | null;
 }
 
 export abstract class KnexStore implements StagingStore {
@@ -216,6 +218,7 @@ export abstract class KnexStore implements StagingStore {
         cursor: r.cursor ?? null,
         run: r.run_id,
         seq: Number(r.seq),
+        ...(q.refined ? { refinedBy: r.refine_status === 'refined' ? (r.refine_version ?? null) : null } : {}),
       }));
       after = Number(page[page.length - 1]!.seq);
       if (page.length < PAGE) return;
@@ -234,7 +237,10 @@ export abstract class KnexStore implements StagingStore {
       page.whereIn('key', this.knex('sluice_deliveries').where({ stream_id: stream }).andWhere('received_at', '>=', deliveredSince).select('key'));
     }
     const data = refined ? this.knex.raw("CASE WHEN refine_status = 'refined' THEN refined ELSE data END AS data") : 'data';
-    return page.orderBy('seq').limit(PAGE).select('key', data, 'hash', 'cursor', 'run_id', 'seq');
+    return page
+      .orderBy('seq')
+      .limit(PAGE)
+      .select('key', data, 'hash', 'cursor', 'run_id', 'seq', ...(refined ? ['refine_status', 'refine_version'] : []));
   }
 
   /**

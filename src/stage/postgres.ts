@@ -146,15 +146,21 @@ export class PostgresStore extends KnexStore {
       await client.query('BEGIN READ ONLY');
       await client.query(
         `SELECT set_config('sluice.stream', $1, true), set_config('sluice.tenant', $2, true),
-                set_config('sluice.after', $3, true), set_config('sluice.upto', $4, true)`,
-        [String(stream), tenant, String(q.afterSeq), String(q.upToSeq)],
+                set_config('sluice.after', $3, true), set_config('sluice.upto', $4, true), set_config('sluice.source', $5, true)`,
+        [String(stream), tenant, String(q.afterSeq), String(q.upToSeq), q.source],
       );
       // CSV with a quote and a delimiter that valid JSON text never contains: each line is the data as is.
       const [data, refined] = q.refined
         ? [`CASE WHEN refine_status = 'refined' THEN refined ELSE data END`, `AND refine_status IN (${EXPORTED_STATUSES.map((s) => `'${s}'`).join(', ')})`]
         : ['data', ''];
+      // with lineage, `_sluice` is spliced in as the last member, in SQL, so the lines still need no parsing
+      const refinedBy = q.refined ? `CASE WHEN refine_status = 'refined' THEN refine_version END` : 'NULL::text';
+      const line = q.lineage
+        ? `CASE WHEN d.v = '{}' THEN '{' ELSE left(rtrim(d.v), -1) || ',' END || '"_sluice":' ||
+           json_build_object('source', current_setting('sluice.source'), 'key', key, 'run', run_id, 'refinedBy', ${refinedBy})::text || '}'`
+        : 'd.v';
       const copy = client.query(
-        copyTo(`COPY (SELECT ${data} FROM sluice_records
+        copyTo(`COPY (SELECT ${line} FROM sluice_records CROSS JOIN LATERAL (SELECT ${data} AS v) d
           WHERE stream_id = current_setting('sluice.stream')::int AND tenant = current_setting('sluice.tenant')
             AND seq > current_setting('sluice.after')::bigint AND seq <= current_setting('sluice.upto')::bigint
             AND op = 'upsert' ${refined}

@@ -11,6 +11,7 @@ import knexFactory, { type Knex } from 'knex';
 import { SluiceError, messageOf } from '../core/errors';
 import { decodeCopyLines } from '../core/copy-text';
 import { contentHash } from '../core/hash';
+import { withLineage } from '../core/lineage';
 import type { Batch } from '../core/record';
 import { KnexStore, QUIET_LOG } from './knex-store';
 import { freshDeliveries, type Delivery, type IntakeResult } from './intake';
@@ -117,7 +118,7 @@ export class SqliteStore extends KnexStore {
 
   async *readJsonLines(tenant: string, query: Omit<RecordQuery, 'op'>): AsyncGenerator<Buffer> {
     for await (const page of this.read(tenant, { ...query, op: 'upsert' })) {
-      yield Buffer.from(page.map((r) => `${r.json}\n`).join(''), 'utf8');
+      yield Buffer.from(page.map((r) => `${query.lineage ? withLineage(r.json!, { ...r, refinedBy: r.refinedBy ?? null }) : r.json}\n`).join(''), 'utf8');
     }
   }
 }

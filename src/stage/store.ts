@@ -50,6 +50,8 @@ export interface RecordQuery {
   refined?: boolean;
   /** For a refine pass: only records whose outcome did not come from this chain version (or have none). */
   notRefinedBy?: string;
+  /** `readJsonLines`: each line also carries its lineage as a `_sluice` member (see core/lineage). */
+  lineage?: boolean;
 }
 
 /** One record's refine outcome, to keep beside it. */

@@ -89,6 +89,20 @@ export function sha256(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
 
+/**
+ * The records of an exported JSON Lines file without their `_sluice` lineage, which is checked to be
+ * there and well-formed (source, key, run, refinedBy) on the way.
+ */
+export function readRecords<T = Record<string, unknown>>(file: string): T[] {
+  return readJsonl<Record<string, unknown>>(file).map(({ _sluice, ...rest }) => {
+    const l = _sluice as { source?: unknown; key?: unknown; run?: unknown; refinedBy?: unknown } | undefined;
+    if (!l || typeof l.source !== 'string' || typeof l.key !== 'string' || typeof l.run !== 'string' || !('refinedBy' in l)) {
+      throw new Error(`${file}: a record without well-formed lineage: ${JSON.stringify(_sluice)}`);
+    }
+    return rest as T;
+  });
+}
+
 /** The parsed lines of a JSON Lines file. */
 export function readJsonl<T = Record<string, unknown>>(file: string): T[] {
   const text = readFileSync(file, 'utf8');

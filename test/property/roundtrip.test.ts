@@ -1,17 +1,20 @@
-// JSONL and CSV give back every staged record exactly. Records shaped like a source's rows (the same
+// JSONL (plain, gzip, with lineage), JSON and CSV (with arrays as JSON or delimited) give back every staged record exactly. Records shaped like a source's rows (the same
 // top-level keys in every record) with arbitrary values — awkward strings, empty strings, nulls,
 // integers and floats, booleans, arrays, nested objects with stable or varying keys — are staged in a
 // real store and exported; reading the files back gives the staged data: JSONL line for line, byte for
 // byte; CSV (default, `lf` line ending, `;` and tab delimiters) rebuilt from the columns the exporter
 // declares (dotted names, `plain`/`json` encoding, types, NULL vs empty string) into equal objects.
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
 import fc from 'fast-check';
 import { csvExporter } from '../../exporters/csv';
+import { jsonExporter } from '../../exporters/json';
 import { jsonlExporter } from '../../exporters/jsonl';
 import type { Json, JsonObject, SourceRecord, StagedRecord } from '../../src/core/record';
-import type { Column, ExportInput } from '../../src/export/exporter';
+import { OutputFile, type Column, type ExportInput, type ExportTarget } from '../../src/export/exporter';
 import { openStore } from '../../src/stage/open';
 import type { StagingStore } from '../../src/stage/store';
 import { awkwardText, dropScratch, tempDir, type TempDir } from '../helpers/prop-support';
@@ -114,6 +117,10 @@ function columnPath(name: string): string[] {
 function cellValue(cell: string | null, column: Column): Json {
   if (cell === null) return null;
   if (column.encoding === 'json') return JSON.parse(cell) as Json;
+  if (column.encoding === 'delimited') {
+    if (cell === '') return [];
+    return cell.split(column.separator!).map((item) => cellValue(item, { ...column, encoding: 'plain', type: column.items! }));
+  }
   switch (column.type) {
     case 'integer':
     case 'number':
@@ -166,7 +173,10 @@ const CSV_VARIANTS = [
   { label: 'lf', options: { lineEnding: 'lf' }, delimiter: ',', recordDelimiter: '\n' },
   { label: 'semicolon', options: { delimiter: ';' }, delimiter: ';', recordDelimiter: '\r\n' },
   { label: 'tab-lf', options: { delimiter: '\t', lineEnding: 'lf' }, delimiter: '\t', recordDelimiter: '\n' },
+  { label: 'delimited-arrays', options: { arrays: 'delimited', arraySeparator: '|' }, delimiter: ',', recordDelimiter: '\r\n' },
 ] as const;
+
+const target = (dir: string, compress?: 'gzip'): ExportTarget => ({ dir, source: 'src', fields: [], open: (ext) => OutputFile.in(dir, `src.${ext}`, compress) });
 
 const stores: string[] = ['sqlite'];
 if (isUp('postgres')) stores.push('postgres');
@@ -190,7 +200,7 @@ describe.each(stores)('records staged in a %s store', (kind) => {
     await dropScratch(scratch);
   }, 60_000);
 
-  test('come back exactly from JSONL and from CSV', async () => {
+  test('come back exactly from JSONL (plain, gzip, with lineage), JSON and CSV', async () => {
     await fc.assert(
       fc.asyncProperty(recordsArb, async (values) => {
         const n = ++counter;
@@ -203,7 +213,7 @@ describe.each(stores)('records staged in a %s store', (kind) => {
         const range = { pipeline, source: 'src', afterSeq: 0, upToSeq: Number.MAX_SAFE_INTEGER };
         const input: ExportInput = {
           records: () => store.read('t', { ...range, op: 'upsert' }),
-          jsonLines: () => store.readJsonLines('t', range),
+          jsonLines: (o = {}) => store.readJsonLines('t', { ...range, lineage: o.lineage }),
         };
         const staged: StagedRecord[] = [];
         for await (const page of input.records()) staged.push(...page);
@@ -213,7 +223,7 @@ describe.each(stores)('records staged in a %s store', (kind) => {
 
         const dir = join(tmp.path, `export-${n}`);
         mkdirSync(dir);
-        const [jsonl] = await jsonlExporter.create({}).write({ dir, source: 'src', fields: [] }, input);
+        const [jsonl] = await jsonlExporter.create({ lineage: false }).write(target(dir), input);
         const bytes = readFileSync(join(dir, jsonl!.path));
         const lines = bytes.toString('utf8').split('\n');
         expect(lines.pop()).toBe('');
@@ -222,11 +232,38 @@ describe.each(stores)('records staged in a %s store', (kind) => {
         expect(lines.map((l) => JSON.parse(l) as unknown)).toStrictEqual(expected);
         expect(jsonl!.rows).toBe(staged.length);
 
+        // gzip: the same bytes once inflated; the manifest entry's sizes and hash describe the file on disk
+        const gz = join(dir, 'gz');
+        mkdirSync(gz);
+        const [packed] = await jsonlExporter.create({ lineage: false }).write(target(gz, 'gzip'), input);
+        const onDisk = readFileSync(join(gz, packed!.path));
+        expect(packed).toMatchObject({ path: 'src.jsonl.gz', compression: 'gzip', rows: staged.length, bytes: onDisk.length, rawBytes: bytes.length });
+        expect(packed!.sha256).toBe(createHash('sha256').update(onDisk).digest('hex'));
+        expect(gunzipSync(onDisk).equals(bytes)).toBe(true);
+
+        // lineage: each record is the staged one plus `_sluice` naming its source, key and run
+        const traced = join(dir, 'traced');
+        mkdirSync(traced);
+        const [withLineage] = await jsonlExporter.create({ lineage: true }).write(target(traced), input);
+        const tracedRecords = readFileSync(join(traced, withLineage!.path), 'utf8').split('\n').slice(0, -1).map((l) => JSON.parse(l) as JsonObject);
+        expect(tracedRecords.map(({ _sluice, ...rest }) => rest)).toStrictEqual(expected);
+        expect(tracedRecords.map((r) => r._sluice)).toEqual(staged.map((r) => ({ source: 'src', key: r.key, run, refinedBy: null })));
+
+        // one JSON array, written element by element: parses to the staged records
+        for (const lineage of [false, true]) {
+          const sub = join(dir, `json-${lineage}`);
+          mkdirSync(sub);
+          const [array] = await jsonExporter.create({ lineage }).write(target(sub), input);
+          const parsed = JSON.parse(readFileSync(join(sub, array!.path), 'utf8')) as JsonObject[];
+          expect(array!.rows).toBe(staged.length);
+          expect(lineage ? parsed.map(({ _sluice, ...rest }) => rest) : parsed).toStrictEqual(expected);
+        }
+
         for (const variant of CSV_VARIANTS) {
           const sub = join(dir, variant.label);
           mkdirSync(sub);
           const exporter = csvExporter.create(csvExporter.options.parse(variant.options));
-          const [csv] = await exporter.write({ dir: sub, source: 'src', fields: [] }, input);
+          const [csv] = await exporter.write(target(sub), input);
           const columns = csv!.columns!;
           const text = readFileSync(join(sub, csv!.path), 'utf8');
           const [header, ...rows] = parseCsv(text, variant.delimiter, variant.recordDelimiter);

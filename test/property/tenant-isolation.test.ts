@@ -207,9 +207,13 @@ describe('tenant isolation of exports', () => {
             const data = jsonLines(join(exportDir, 'items.jsonl'));
             const keys = data.map(keyOf);
             // every record is the tenant's, with the data its row had in that run
-            for (const record of data) {
+            for (const { _sluice, ...record } of data as { _sluice: { key: string; run: string } }[]) {
               const row = state.get(Number(keyOf(record)));
               expect({ tenant: t, run: r, record }).toEqual({ tenant: t, run: r, record: { id: Number(keyOf(record)), ...row } });
+              // its lineage names the same key, and a run that had happened by then
+              expect(_sluice.key).toBe(String(keyOf(record)));
+              expect(runs.indexOf(_sluice.run)).toBeGreaterThanOrEqual(0);
+              expect(runs.indexOf(_sluice.run)).toBeLessThanOrEqual(r);
             }
             const csvKeys = csvRows(join(exportDir, 'items.csv')).map((row) => row.id);
             expect(csvKeys).toEqual(keys);

@@ -227,13 +227,14 @@ function retryAfterMs(res: Response): number {
   return Number.isNaN(t) ? 0 : Math.max(0, t - Date.now());
 }
 
-/** `attachment; filename="a.json"` or RFC 6266's `filename*=UTF-8''a%20b.json`. */
+/** `attachment; filename="a.json"` or RFC 6266's `filename*=UTF-8''a%20b.json`, without any folder. */
 export function attachmentName(header: string | null): string | undefined {
   if (!header) return undefined;
   const star = /filename\*\s*=\s*[^']*'[^']*'([^;]+)/i.exec(header);
-  if (star) return decodeURIComponent(star[1]!.trim());
   const plain = /filename\s*=\s*("([^"]*)"|[^;]+)/i.exec(header);
-  return plain ? (plain[2] ?? plain[1]!).trim() : undefined;
+  const name = star ? decodeURIComponent(star[1]!.trim()) : plain ? (plain[2] ?? plain[1]!).trim() : undefined;
+  // snapshot downloads name the file with its storage folder (`export/3/project-3-at-...json`)
+  return name?.split('/').pop();
 }
 
 function relative(next: string): string {

@@ -99,8 +99,8 @@ function exportSuite(make: Backend): void {
   }
 
   function group(formats: ExportGroup['formats'] = [
-    { format: 'jsonl', exporter: jsonlExporter.create({}) },
-    { format: 'csv', exporter: csvExporter.create({ delimiter: ',', lineEnding: 'crlf' }) },
+    { format: 'jsonl', exporter: jsonlExporter.create({ lineage: false }) },
+    { format: 'csv', exporter: csvExporter.create(csvExporter.options.parse({})) },
   ]): ExportGroup {
     return { target: 'out', dir: out, formats };
   }
@@ -263,7 +263,7 @@ function exportSuite(make: Backend): void {
     await stage('orders', [upsert('o5', ACME, { total: 50 })]);
     const upToBefore = await store.highWater(PIPELINE, 'orders');
     let committedDuringExport = false;
-    const jsonl = jsonlExporter.create({});
+    const jsonl = jsonlExporter.create({ lineage: false });
     const racing: Exporter = {
       async write(target, input) {
         if (!committedDuringExport) {
@@ -347,7 +347,7 @@ function exportSuite(make: Backend): void {
 
     const calls: string[] = [];
     const failing = group([
-      { format: 'jsonl', exporter: jsonlExporter.create({}) },
+      { format: 'jsonl', exporter: jsonlExporter.create({ lineage: false }) },
       { format: 'broken', exporter: brokenExporter(calls) },
     ]);
     const err = await exportAll({ groups: [failing] }).then(
@@ -385,7 +385,7 @@ function exportSuite(make: Backend): void {
     await begin();
     await stage('orders', [upsert('o1', ACME, { total: 13 }), upsert('o4', ZOE, { total: 40 })]);
     const badBefore = snapshotTree(tenantDir(bad!));
-    const jsonl = jsonlExporter.create({});
+    const jsonl = jsonlExporter.create({ lineage: false });
     const broken = brokenExporter([]);
     const picky: Exporter = { write: (target, input) => (target.dir.startsWith(`${tenantDir(bad!)}/`) ? broken.write(target, input) : jsonl.write(target, input)) };
     await expect(exportAll({ groups: [group([{ format: 'jsonl', exporter: picky }])] })).rejects.toMatchObject({
@@ -440,7 +440,7 @@ function exportSuite(make: Backend): void {
   test('each export path keeps its own history', async () => {
     await firstState();
     await exportAll();
-    const other: ExportGroup = { target: 'mirror', dir: join(dir, 'mirror'), formats: [{ format: 'jsonl', exporter: jsonlExporter.create({}) }] };
+    const other: ExportGroup = { target: 'mirror', dir: join(dir, 'mirror'), formats: [{ format: 'jsonl', exporter: jsonlExporter.create({ lineage: false }) }] };
     const mirrored = await exportAll({ groups: [other] });
     expect(mirrored.map((e) => [e.tenant, e.kind, e.target])).toEqual(
       [[ACME, 'snapshot', 'mirror'], [ZOE, 'snapshot', 'mirror']].sort((a, b) => (a[0]! < b[0]! ? -1 : 1)),

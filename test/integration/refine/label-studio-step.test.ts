@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { loadPipeline } from '../../../src/run/pipeline';
 import { runPipeline, type RunSummary } from '../../../src/run/run';
 import type { AddressInfo } from 'node:net';
-import { readJsonl } from '../../helpers/cli-sluice';
+import { readRecords } from '../../helpers/cli-sluice';
 import { Service, type ServeEvent } from '../../../src/run/serve';
 import { buildServer } from '../../../src/server/app';
 import { FakeLabelStudio } from '../../servers/label-studio';
@@ -68,7 +68,7 @@ staging: sqlite:${join(dir, 'staging.db')}
 
 const ENV = () => ({ LS_URL: lsUrl, LS_TOKEN: 'legacy-token', LS_HOOK_SECRET: 'hook-secret-123' });
 const run = (more?: Parameters<typeof pipelineFile>[0]): Promise<RunSummary> => runPipeline(loadPipeline(pipelineFile(more), ENV()), { env: {} });
-const exported = (s: RunSummary) => (s.exports[0] ? readJsonl(join(s.exports[0].dir, 'tickets.jsonl')) : []);
+const exported = (s: RunSummary) => (s.exports[0] ? readRecords(join(s.exports[0].dir, 'tickets.jsonl')) : []);
 const imports = () => ls.requests.filter((r) => r.method === 'POST' && /\/import/.test(r.url)).length;
 
 test('records go to people once, wait, and come back annotated (or quarantined when skipped)', async () => {

@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { loadPipeline } from '../../../src/run/pipeline';
 import { runPipeline, type RunSummary } from '../../../src/run/run';
 import { openStore } from '../../../src/stage/open';
-import { readJsonl } from '../../helpers/cli-sluice';
+import { readRecords } from '../../helpers/cli-sluice';
 import { FakeOpenAI, replies, type ChatRequest } from '../../servers/openai';
 
 let dir: string;
@@ -63,7 +63,7 @@ export:
 
 const run = (file: string, key = 'test-key'): Promise<RunSummary> =>
   runPipeline(loadPipeline(file, { LLM_BASE_URL: api.baseURL, OPENAI_API_KEY: key }), { stagingUrl: staging, env: {} });
-const exported = (s: RunSummary) => (s.exports[0] ? readJsonl(join(s.exports[0].dir, 'tickets.jsonl')) : []);
+const exported = (s: RunSummary) => (s.exports[0] ? readRecords(join(s.exports[0].dir, 'tickets.jsonl')) : []);
 const userPrompt = (req: ChatRequest) => String(req.messages.find((m) => m.role === 'user')?.content);
 
 test('answers are merged; the prompt is rendered over the record; unchanged input comes from the cache; usage and cost are kept', async () => {

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { loadPipeline } from '../../../src/run/pipeline';
 import { listHeld, releaseHeld, retryHeld } from '../../../src/run/quarantine';
 import { runPipeline } from '../../../src/run/run';
-import { BIN, readJsonl } from '../../helpers/cli-sluice';
+import { BIN, readRecords } from '../../helpers/cli-sluice';
 
 let dir: string;
 let staging: string;
@@ -47,7 +47,7 @@ const ids = (rows: Record<string, unknown>[]) => rows.map((r) => r.id);
 test('list, status, retry and release', async () => {
   const pipeline = loadPipeline(file, {});
   const first = await runPipeline(pipeline, { env: {} });
-  expect(ids(readJsonl(join(first.exports[0]!.dir, 't.jsonl')))).toEqual([1]);
+  expect(ids(readRecords(join(first.exports[0]!.dir, 't.jsonl')))).toEqual([1]);
 
   const cli = spawnSync(process.execPath, [BIN, 'quarantine', 'list', file, '--json'], { encoding: 'utf8' });
   expect(cli.status).toBe(0);
@@ -65,7 +65,7 @@ test('list, status, retry and release', async () => {
   expect((await retryHeld(pipeline, { limit: 100 })).map((o) => o.status)).toEqual(['quarantined', 'quarantined']);
   expect(await releaseHeld(pipeline, 't', ['2', '99'])).toBe(1);
   const second = await runPipeline(pipeline, { env: {} });
-  expect(readJsonl(join(second.exports[0]!.dir, 't.jsonl'))).toEqual([{ id: 2, email: 'nope', amount: '-1' }]);
+  expect(readRecords(join(second.exports[0]!.dir, 't.jsonl'))).toEqual([{ id: 2, email: 'nope', amount: '-1' }]);
   expect((await listHeld(pipeline, { limit: 100 })).map((h) => h.key)).toEqual(['3']);
 
   // a source that does not exist is a usage error

@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { loadPipeline } from '../../../src/run/pipeline';
 import { runPipeline, type RunSummary } from '../../../src/run/run';
 import { openStore } from '../../../src/stage/open';
-import { readJsonl } from '../../helpers/cli-sluice';
+import { readJsonl, readRecords } from '../../helpers/cli-sluice';
 import { stagingBackends } from '../../helpers/services';
 
 const RULES = `
@@ -59,7 +59,7 @@ export:
 const run = (file: string, staging: string): Promise<RunSummary> => runPipeline(loadPipeline(file, {}), { stagingUrl: staging, env: {} });
 const exported = (s: RunSummary, tenant: string) => {
   const e = s.exports.find((x) => x.tenant === tenant);
-  return e ? readJsonl(join(e.dir, 'orders.jsonl')) : [];
+  return e ? readRecords(join(e.dir, 'orders.jsonl')) : [];
 };
 
 const stores = stagingBackends(() => dir, 'refine');
@@ -73,6 +73,9 @@ describe.each(stores)('refine in a run, %s staging', (_name, make) => {
       expect(first.refined).toEqual({ orders: { refined: 1, filtered: 1, quarantined: 2, failed: 0, pending: 0 } });
       expect(exported(first, 'acme')).toEqual([{ id: 1, tenant: 'acme', email: 'ada@example.org', status: 'pending', amount: 12.5, amount_cents: 1250 }]);
       expect(exported(first, 'globex')).toEqual([]);
+      // lineage names the chain version that refined the record
+      const [line] = readJsonl<{ _sluice: unknown }>(join(first.exports.find((e) => e.tenant === 'acme')!.dir, 'orders.jsonl'));
+      expect(line!._sluice).toEqual({ source: 'orders', key: '1', run: first.run, refinedBy: expect.stringMatching(/^[0-9a-f]{12}$/) });
 
       const store = openStore(staging.url);
       try {
