@@ -2,7 +2,10 @@
 // personal access tokens (exchanged, and exchanged again when the access token expires), finding or
 // creating a project, importing in chunks with task ids back, listing tasks with annotations page by
 // page up to the total, and clear errors (a refused token, a missing data field) with retries on 5xx.
-import { LabelStudioClient, isPersonalAccessToken } from '../../../src/refine/label-studio/client';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LabelStudioClient, attachmentName, isPersonalAccessToken } from '../../../src/refine/label-studio/client';
+import { exportProject, exportSnapshot, snapshotTasks } from '../../../src/refine/label-studio/export';
 import { FakeLabelStudio } from '../../servers/label-studio';
 
 const CONFIG = '<View><Text name="text" value="$text"/><Choices name="sentiment" toName="text"><Choice value="positive"/><Choice value="negative"/></Choices></View>';
@@ -71,4 +74,65 @@ test('bad input and outages: a missing data field is a clear 400; a refused toke
   await expect(client.version()).resolves.toMatchObject({ edition: 'Community' });
   const down = new LabelStudioClient({ url: 'http://127.0.0.1:1', token: 'x', retries: 1, retryDelayMs: 10 });
   await expect(down.version()).rejects.toMatchObject({ code: 'SLUICE_LABEL_STUDIO', message: expect.stringContaining('cannot reach Label Studio at http://127.0.0.1:1') });
+});
+
+describe('exports', () => {
+  const FIXTURES = join(__dirname, '../../../fixtures/label-studio');
+  const real = () => JSON.parse(readFileSync(join(FIXTURES, 'ls_export_tasks.json'), 'utf8')) as { data: Record<string, unknown>; annotations: unknown[] }[];
+  const imageConfig = () => readFileSync(join(FIXTURES, 'label_config.xml'), 'utf8');
+
+  async function project(client: LabelStudioClient): Promise<number> {
+    const p = await client.ensureProject('Images', imageConfig());
+    const [task] = real();
+    // the real annotated task, and two more without annotations
+    await client.importTasks(p.id, [{ data: task!.data, annotations: task!.annotations } as never, { data: { image: '/data/upload/1/b.jpg' } }, { data: { image: '/data/upload/1/c.jpg' } }]);
+    return p.id;
+  }
+
+  test('the synchronous export: JSON by its file name, COCO unpacked from the ZIP as Label Studio converts it', async () => {
+    const client = new LabelStudioClient({ url: ls.url, token: 'legacy-token' });
+    const id = await project(client);
+    const [json] = await exportProject(client, id);
+    expect(json!.name).toMatch(new RegExp(`^project-${id}-at-\\d{4}-\\d{2}-\\d{2}-\\d{2}-\\d{2}-[0-9a-f]{8}\\.json$`));
+    expect((JSON.parse(Buffer.from(json!.bytes).toString('utf8')) as unknown[]).length).toBe(1); // only annotated tasks by default
+    const [all] = await exportProject(client, id, { allTasks: true });
+    expect((JSON.parse(Buffer.from(all!.bytes).toString('utf8')) as unknown[]).length).toBe(3);
+    const coco = await exportProject(client, id, { exportType: 'COCO' });
+    expect(coco.map((f) => f.name)).toEqual(['result.json']);
+    const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected_coco_result.generated.json'), 'utf8')) as { annotations: unknown[]; categories: unknown[] };
+    const got = JSON.parse(Buffer.from(coco[0]!.bytes).toString('utf8')) as { annotations: unknown[]; categories: unknown[] };
+    expect(got.categories).toEqual(expected.categories);
+    expect(got.annotations).toEqual(expected.annotations);
+  });
+
+  test('snapshots: created, polled until completed, converted, downloaded and deleted; JSON read task by task', async () => {
+    ls.snapshotPollsUntilDone = 3;
+    const client = new LabelStudioClient({ url: ls.url, token: 'legacy-token' });
+    const id = await project(client);
+    const coco = await exportSnapshot(client, id, { exportType: 'COCO', pollMs: 5 });
+    expect(coco.map((f) => f.name)).toEqual(['result.json']);
+    const tasks = [];
+    for await (const t of snapshotTasks(client, id, { pollMs: 5 })) tasks.push(t);
+    expect(tasks.map((t) => t.data)).toEqual([real()[0]!.data, { image: '/data/upload/1/b.jpg' }, { image: '/data/upload/1/c.jpg' }]);
+    expect(ls.exports).toEqual([]); // every snapshot deleted after use
+    const polls = ls.requests.filter((r) => r.method === 'GET' && /\/exports\/\d+$/.test(r.url));
+    expect(polls.length).toBeGreaterThanOrEqual(3 + 3);
+  });
+
+  test('a snapshot that fails, or does not finish in time, is a clear error and is deleted', async () => {
+    const client = new LabelStudioClient({ url: ls.url, token: 'legacy-token' });
+    const id = await project(client);
+    ls.failNextSnapshot();
+    await expect(exportSnapshot(client, id, { pollMs: 5 })).rejects.toThrow(/export snapshot \d+ of project \d+ failed/);
+    ls.snapshotPollsUntilDone = 1000;
+    await expect(exportSnapshot(client, id, { pollMs: 5, timeoutMs: 50 })).rejects.toThrow(/was not completed in time/);
+    expect(ls.exports).toEqual([]);
+  });
+
+  test('a file name comes from Content-Disposition, folders and RFC 6266 encoding included', () => {
+    expect(attachmentName('attachment; filename="project-1-at-2024.json"')).toBe('project-1-at-2024.json');
+    expect(attachmentName('attachment; filename="export/3/project-3-at-x.zip"')).toBe('project-3-at-x.zip');
+    expect(attachmentName("attachment; filename*=UTF-8''caf%C3%A9.json")).toBe('café.json');
+    expect(attachmentName(null)).toBeUndefined();
+  });
 });

@@ -121,6 +121,41 @@ test('earlier steps\' output goes with the task as a prediction, with the steps\
   expect(request.status).toBe(201);
 });
 
+describe('reading annotations back', () => {
+  const choose = (team: string) => [{ from_name: 'team', to_name: 'text', type: 'choices', value: { choices: [team] } }];
+  const perTask = () => ls.requests.filter((r) => /^\/api\/tasks\/\d+\/$/.test(r.url)).length;
+
+  test('from an export snapshot, once per project per run', async () => {
+    ls.snapshotPollsUntilDone = 0;
+    await run({ labelStudio: '      annotations: snapshot' });
+    const [refund, crushed] = ls.tasks;
+    ls.annotate(refund!.id, choose('billing'), { annotator: 4 });
+    const second = await run({ labelStudio: '      annotations: snapshot' });
+    expect(second.refined!.tickets).toMatchObject({ refined: 1, pending: 1 });
+    expect(exported(second)).toEqual([expect.objectContaining({ id: 1, annotation: expect.objectContaining({ taskId: refund!.id, annotator: 4 }) })]);
+    ls.annotate(crushed!.id, [], { cancelled: true });
+    const third = await run({ labelStudio: '      annotations: snapshot' });
+    expect(third.refined!.tickets).toMatchObject({ quarantined: 1, pending: 0 });
+    expect(ls.requests.filter((r) => r.method === 'POST' && /\/exports\/$/.test(r.url))).toHaveLength(2);
+    expect(perTask()).toBe(0);
+    expect(ls.exports).toEqual([]);
+  });
+
+  test('many waiting tasks: one walk of the project instead of a request per task', async () => {
+    const db = new Database(join(dir, 'src.db'));
+    const insert = db.prepare(`INSERT INTO tickets VALUES (?, ?, '0.1')`);
+    for (let i = 10; i < 40; i++) insert.run(i, `ticket ${i}`);
+    db.close();
+    await run();
+    expect(ls.tasks).toHaveLength(32);
+    for (const t of ls.tasks) ls.annotate(t.id, choose('shipping'));
+    const done = await run();
+    expect(done.refined!.tickets).toMatchObject({ refined: 32, pending: 0 });
+    expect(perTask()).toBe(0);
+    expect(exported(done)).toHaveLength(32);
+  });
+});
+
 test('with Label Studio down, records wait with the reason and are imported once it is back', async () => {
   lsUrl = 'http://127.0.0.1:1';
   const down = await run();
