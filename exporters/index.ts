@@ -1,6 +1,7 @@
 /** Every export format Sluice knows. A new format is one file beside this one and one line here. */
+import { cocoExporter } from './coco';
 import { csvExporter } from './csv';
 import { jsonExporter } from './json';
 import { jsonlExporter } from './jsonl';
 
-export const EXPORTERS = [jsonlExporter, jsonExporter, csvExporter] as const;
+export const EXPORTERS = [jsonlExporter, jsonExporter, csvExporter, cocoExporter] as const;

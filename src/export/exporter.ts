@@ -67,6 +67,13 @@ export interface ExportedFile {
   rawBytes?: number;
   split?: string;
   columns?: Column[];
+  /**
+   * Records the format could not hold (an image without a size...), left out with the reason. The
+   * runner quarantines them (`seq` is the staged version that was rejected).
+   */
+  rejected?: { key: string; seq: number; reason: string }[];
+  /** Format-specific counts, e.g. COCO's `annotations`. */
+  counts?: Record<string, number>;
 }
 
 export interface Exporter {

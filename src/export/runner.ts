@@ -44,6 +44,8 @@ export interface ExportRequest {
   full: boolean;
   /** The pipeline refines: export what the records became (see `RecordQuery.refined`). */
   refined?: boolean;
+  /** The refine chain's version, kept with records a format rejects (they are quarantined). */
+  refineVersion?: string;
   runId: string;
   signal: AbortSignal;
   onRows?(rows: number): void;
@@ -120,6 +122,7 @@ async function exportTenant(store: StagingStore, req: ExportRequest, group: Expo
         files.push(...written);
         if (i === 0) sourceRows = written.reduce((n, f) => n + f.rows, 0);
       }
+      await quarantineRejected(store, req, source, files.filter((f) => f.source === source));
       const gone = kind === 'changes' ? await writeDeletes(tmp, source, store.read(tenant, { ...query, op: 'delete' })) : undefined;
       if (gone) files.push(gone);
       rows += sourceRows;
@@ -183,6 +186,18 @@ async function exportTenant(store: StagingStore, req: ExportRequest, group: Expo
       cause: err,
     });
   }
+}
+
+/** Records a format could not hold are quarantined with the reason, so `sluice quarantine` shows them. */
+async function quarantineRejected(store: StagingStore, req: ExportRequest, source: string, files: readonly ExportedFile[]): Promise<void> {
+  const rows = files.flatMap((f) =>
+    (f.rejected ?? []).map((r) => {
+      const step = `export:${f.format}`;
+      const detail = { failures: [{ rule: step, reason: r.reason }], step, provenance: [{ step, version: req.runId, at: new Date().toISOString() }] };
+      return { key: r.key, seq: r.seq, status: 'quarantined' as const, refined: null, detail: JSON.stringify(detail), version: req.refineVersion ?? null };
+    }),
+  );
+  if (rows.length > 0) await store.saveRefined(req.pipeline, source, rows, { bump: false });
 }
 
 /** One format's files for one source: one file, or one per split, each named and compressed as configured. */

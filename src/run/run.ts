@@ -103,6 +103,7 @@ export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Pr
           groups: exportGroups(pipeline),
           full: opts.full ?? false,
           refined: !chain.empty,
+          refineVersion: chain.empty ? undefined : chain.version,
           runId: run,
           signal,
           onRows: (rows) => opts.onProgress?.({ type: 'export', rows }),

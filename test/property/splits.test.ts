@@ -14,7 +14,7 @@ import type { Manifest } from '../../src/export/manifest';
 
 const SPLITS = ['train', 'val', 'test'] as const;
 
-function setup(dir: string, by: string, shares: number[]): string {
+function setup(dir: string, by: string, shares: readonly number[]): string {
   const db = new Database(join(dir, 'src.db'));
   db.exec(`CREATE TABLE items (id TEXT PRIMARY KEY, grp INTEGER)`);
   db.close();
