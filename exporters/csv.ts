@@ -17,6 +17,7 @@ import { z } from 'zod';
 import { withLineage } from '../src/core/lineage';
 import type { Field, Json, StagedRecord } from '../src/core/record';
 import { defineExporter, type Column } from '../src/export/exporter';
+import { SchemaObserver } from '../src/export/schema';
 
 export const csvExporter = defineExporter({
   format: 'csv',
@@ -35,7 +36,14 @@ export const csvExporter = defineExporter({
     async write(target, input) {
       const plan = new ColumnPlan({ arrays: options.arrays === 'delimited' ? options.arraySeparator : undefined });
       const parse = (r: StagedRecord) => JSON.parse(options.lineage ? withLineage(r.json!, { ...r, refinedBy: r.refinedBy ?? null }) : r.json!) as Json;
-      for await (const page of input.records()) for (const r of page) plan.observe(parse(r));
+      const schema = new SchemaObserver();
+      for await (const page of input.records()) {
+        for (const r of page) {
+          const record = parse(r);
+          plan.observe(record);
+          schema.observe(record as Record<string, unknown>);
+        }
+      }
       const columns = plan.columns(target.fields);
       const out = target.open('csv');
       const format = (rows: (string | null)[][]) =>
@@ -56,7 +64,7 @@ export const csvExporter = defineExporter({
         out.destroy();
         throw err;
       }
-      return [{ path: out.name, format: 'csv', source: target.source, rows, ...(await out.close()), columns }];
+      return [{ path: out.name, format: 'csv', source: target.source, rows, ...(await out.close()), columns, schema: schema.schema() }];
     },
   }),
 });

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { defineExporter } from '../src/export/exporter';
+import { SchemaObserver } from '../src/export/schema';
 
 const FIRST = Buffer.from('\n');
 const NEXT = Buffer.from(',\n');
@@ -18,12 +19,14 @@ export const jsonExporter = defineExporter({
     async write(target, input) {
       const out = target.open('json');
       let rows = 0;
+      const schema = new SchemaObserver();
       try {
         await out.write('[');
         // chunks need not end on a line end: a record starts after each `\n` seen, and is preceded by
         // `,\n` (or `\n` for the first); the lines' own `\n`s are dropped
         let atStart = true;
         for await (const chunk of input.jsonLines({ lineage: options.lineage })) {
+          schema.observeChunk(chunk);
           const parts: Buffer[] = [];
           let from = 0;
           while (from < chunk.length) {
@@ -46,7 +49,7 @@ export const jsonExporter = defineExporter({
         out.destroy();
         throw err;
       }
-      return [{ path: out.name, format: 'json', source: target.source, rows, ...(await out.close()) }];
+      return [{ path: out.name, format: 'json', source: target.source, rows, ...(await out.close()), schema: schema.schema() }];
     },
   }),
 });

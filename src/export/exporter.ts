@@ -12,6 +12,7 @@ import { basename, join } from 'node:path';
 import { createGzip, type Gzip } from 'node:zlib';
 import { z } from 'zod';
 import type { Field, StagedRecord } from '../core/record';
+import { SchemaObserver, type InferredField } from './schema';
 
 export interface ExportTarget {
   /** The folder to write into (temporary until published). */
@@ -74,6 +75,8 @@ export interface ExportedFile {
   rejected?: { key: string; seq: number; reason: string }[];
   /** Format-specific counts, e.g. COCO's `annotations`. */
   counts?: Record<string, number>;
+  /** The records' top-level fields as written (JSON formats and CSV). */
+  schema?: InferredField[];
 }
 
 export interface Exporter {
@@ -161,19 +164,21 @@ export class OutputFile {
   }
 }
 
-/** Writes JSON Lines chunks (whole lines each) to `out`, counting the lines, and closes it. */
+/** Writes JSON Lines chunks to `out`, counting the lines and inferring their schema, and closes it. */
 export async function writeLines(out: OutputFile, chunks: AsyncIterable<Buffer>, what: { format: string; source: string }): Promise<ExportedFile> {
   let rows = 0;
+  const schema = new SchemaObserver();
   try {
     for await (const chunk of chunks) {
       rows += countLines(chunk);
+      schema.observeChunk(chunk);
       await out.write(chunk);
     }
   } catch (err) {
     out.destroy();
     throw err;
   }
-  return { path: out.name, ...what, rows, ...(await out.close()) };
+  return { path: out.name, ...what, rows, ...(await out.close()), schema: schema.schema() };
 }
 
 export function countLines(chunk: Buffer): number {

@@ -15,7 +15,10 @@ export interface SourceSummary {
   seq: { after: number; upTo: number };
   /** the source's checkpoint when the export was written */
   checkpoint: Checkpoint | null;
+  /** the source's fields as its extractor described them (the exported records' own: each file's `schema`) */
   fields: Field[];
+  /** refined exports: records of this window left out, by why (`quarantined`, `filtered`, `pending`) */
+  leftOut?: Record<string, number>;
 }
 
 export interface Manifest {
@@ -28,6 +31,10 @@ export interface Manifest {
   run: string;
   createdAt: string;
   sources: Record<string, SourceSummary>;
+  /** refined exports: the chain whose version `_sluice.refinedBy` names, and its steps */
+  refine?: { version: string; steps: { name: string; version: string }[] };
+  /** export entries that were split: format → the shares and what the split is by */
+  splits?: Record<string, { shares: Record<string, number>; by: string }>;
   files: ExportedFile[];
 }
 

@@ -14,7 +14,7 @@ import type { Field, StagedRecord } from '../core/record';
 import { tenantDirName } from '../core/tenant';
 import type { StagingStore, StreamRow } from '../stage/store';
 import { OutputFile, type ExportedFile, type ExportInput, type ExportTarget, type Exporter } from './exporter';
-import { writeManifest, type SourceSummary } from './manifest';
+import { writeManifest, type Manifest, type SourceSummary } from './manifest';
 import { splitOf, splitValue, type SplitSpec } from './split';
 
 const TENANTS_AT_ONCE = 2;
@@ -44,8 +44,8 @@ export interface ExportRequest {
   full: boolean;
   /** The pipeline refines: export what the records became (see `RecordQuery.refined`). */
   refined?: boolean;
-  /** The refine chain's version, kept with records a format rejects (they are quarantined). */
-  refineVersion?: string;
+  /** The refine chain: named in the manifest, and kept with records a format rejects (they are quarantined). */
+  refine?: { version: string; steps: { name: string; version: string }[] };
   runId: string;
   signal: AbortSignal;
   onRows?(rows: number): void;
@@ -134,6 +134,7 @@ async function exportTenant(store: StagingStore, req: ExportRequest, group: Expo
         seq: { after: query.afterSeq, upTo: query.upToSeq },
         checkpoint: stream?.checkpoint ?? null,
         fields: stream?.fields ?? [],
+        ...(req.refined && !req.replay ? { leftOut: await store.leftOut(tenant, query) } : {}),
       };
     }
     if (kind !== 'snapshot' && rows === 0 && deleted === 0) {
@@ -150,6 +151,8 @@ async function exportTenant(store: StagingStore, req: ExportRequest, group: Expo
       run: req.runId,
       createdAt,
       sources,
+      ...(req.refine ? { refine: req.refine } : {}),
+      ...(splitSpecs(group) ? { splits: splitSpecs(group) } : {}),
       files,
     });
     const finalDir = join(tenantDir, id);
@@ -188,13 +191,19 @@ async function exportTenant(store: StagingStore, req: ExportRequest, group: Expo
   }
 }
 
+function splitSpecs(group: ExportGroup): Manifest['splits'] {
+  const split = group.formats.filter((f) => f.split);
+  if (split.length === 0) return undefined;
+  return Object.fromEntries(split.map((f) => [f.format, { shares: Object.fromEntries(f.split!.shares), by: f.split!.by }]));
+}
+
 /** Records a format could not hold are quarantined with the reason, so `sluice quarantine` shows them. */
 async function quarantineRejected(store: StagingStore, req: ExportRequest, source: string, files: readonly ExportedFile[]): Promise<void> {
   const rows = files.flatMap((f) =>
     (f.rejected ?? []).map((r) => {
       const step = `export:${f.format}`;
       const detail = { failures: [{ rule: step, reason: r.reason }], step, provenance: [{ step, version: req.runId, at: new Date().toISOString() }] };
-      return { key: r.key, seq: r.seq, status: 'quarantined' as const, refined: null, detail: JSON.stringify(detail), version: req.refineVersion ?? null };
+      return { key: r.key, seq: r.seq, status: 'quarantined' as const, refined: null, detail: JSON.stringify(detail), version: req.refine?.version ?? null };
     }),
   );
   if (rows.length > 0) await store.saveRefined(req.pipeline, source, rows, { bump: false });

@@ -40,22 +40,27 @@ export class RefineChain {
    * instead of being exported as staged.
    */
   constructor(
-    private readonly steps: readonly RefineStep[],
+    private readonly stepList: readonly RefineStep[],
     private readonly options: { holdFailures?: boolean } = {},
   ) {
     this.version = createHash('sha256')
-      .update(JSON.stringify([...steps.map((s) => [s.name, s.version]), ...(options.holdFailures ? ['hold-failures'] : [])]))
+      .update(JSON.stringify([...stepList.map((s) => [s.name, s.version]), ...(options.holdFailures ? ['hold-failures'] : [])]))
       .digest('hex')
       .slice(0, 12);
   }
 
+  /** Each step's name and version, in order: what the chain's version stands for. */
+  get steps(): { name: string; version: string }[] {
+    return this.stepList.map((s) => ({ name: s.name, version: s.version }));
+  }
+
   get empty(): boolean {
-    return this.steps.length === 0;
+    return this.stepList.length === 0;
   }
 
   async refine(inputs: readonly ChainInput[]): Promise<ChainOutput[]> {
     const state = inputs.map((input) => ({ input, outcome: parse(input), provenance: [] as Provenance[], decidedBy: undefined as string | undefined }));
-    for (const step of this.steps) {
+    for (const step of this.stepList) {
       const going = state.filter((s) => s.outcome.status === 'refined');
       if (going.length === 0) break;
       const records: RefineRecord[] = going.map((s) => ({

@@ -103,7 +103,7 @@ export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Pr
           groups: exportGroups(pipeline),
           full: opts.full ?? false,
           refined: !chain.empty,
-          refineVersion: chain.empty ? undefined : chain.version,
+          refine: chain.empty ? undefined : { version: chain.version, steps: chain.steps },
           runId: run,
           signal,
           onRows: (rows) => opts.onProgress?.({ type: 'export', rows }),

@@ -306,6 +306,19 @@ export abstract class KnexStore implements StagingStore {
     return rows.map((r) => ({ source: r.source, tenant: r.tenant, key: r.key, seq: Number(r.seq), status: r.refine_status, data: r.data, detail: r.refine_detail }));
   }
 
+  async leftOut(tenant: string, q: Omit<RecordQuery, 'op'>): Promise<Record<string, number>> {
+    const stream = await this.streamId(q.pipeline, q.source, { create: false });
+    if (stream === undefined) return {};
+    const rows = await this.knex('sluice_records')
+      .where({ stream_id: stream, tenant, op: 'upsert' })
+      .andWhere('seq', '>', q.afterSeq)
+      .andWhere('seq', '<=', q.upToSeq)
+      .whereIn('refine_status', ['quarantined', 'filtered', 'pending'])
+      .groupBy('refine_status')
+      .select('refine_status', this.knex.raw('count(*) as n'));
+    return Object.fromEntries(rows.map((r: { refine_status: string; n: number | string }) => [r.refine_status, Number(r.n)]));
+  }
+
   async release(pipeline: string, source: string, keys: readonly string[]): Promise<number> {
     const stream = await this.streamId(pipeline, source, { create: false });
     if (stream === undefined || keys.length === 0) return 0;

@@ -201,6 +201,8 @@ export interface StagingStore {
   countRecords(pipeline: string): Promise<TenantCount[]>;
   /** Quarantined and failed records, oldest change first. */
   held(pipeline: string, q: { source?: string; tenant?: string; key?: string; limit: number }): Promise<HeldRecord[]>;
+  /** Records of a tenant in a change window that a refined export leaves out, by status (`quarantined`, `filtered`, `pending`). */
+  leftOut(tenant: string, query: Omit<RecordQuery, 'op'>): Promise<Record<string, number>>;
   /** Lets quarantined or failed records be exported as they were staged; returns how many. */
   release(pipeline: string, source: string, keys: readonly string[]): Promise<number>;
 

@@ -105,6 +105,8 @@ test('by a field: records sharing its value stay in one split', async () => {
       groupSplit.set(r.grp, split);
     }
     expect(groupSplit.size).toBe(40);
+    const manifest = JSON.parse(readFileSync(join(dir, 'out', 'ds', 'acme', 'latest', 'manifest.json'), 'utf8')) as Manifest;
+    expect(manifest.splits).toEqual({ jsonl: { shares: { train: 0.6, val: 0.2, test: 0.2 }, by: 'grp' } });
     expect(new Set(groupSplit.values()).size).toBe(3); // 40 groups over 3 splits: each gets some
     expect(existsSync(join(dir, 'out', 'ds', 'acme', 'latest', 'items.jsonl.gz'))).toBe(false);
   } finally {

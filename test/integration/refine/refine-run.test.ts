@@ -2,12 +2,13 @@
 // staged originals are untouched; quarantined and filtered records stay out of the datasets with their
 // reasons and provenance kept; an unchanged source refines nothing again; editing the rules re-refines
 // and re-exports every record.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { loadPipeline } from '../../../src/run/pipeline';
 import { runPipeline, type RunSummary } from '../../../src/run/run';
+import type { Manifest } from '../../../src/export/manifest';
 import { openStore } from '../../../src/stage/open';
 import { readJsonl, readRecords } from '../../helpers/cli-sluice';
 import { stagingBackends } from '../../helpers/services';
@@ -73,6 +74,20 @@ describe.each(stores)('refine in a run, %s staging', (_name, make) => {
       expect(first.refined).toEqual({ orders: { refined: 1, filtered: 1, quarantined: 2, failed: 0, pending: 0 } });
       expect(exported(first, 'acme')).toEqual([{ id: 1, tenant: 'acme', email: 'ada@example.org', status: 'pending', amount: 12.5, amount_cents: 1250 }]);
       expect(exported(first, 'globex')).toEqual([]);
+      // the manifest names the chain and its steps, what was left out and why, and the schema written
+      const manifest = (tenant: string) => JSON.parse(readFileSync(join(first.exports.find((e) => e.tenant === tenant)!.dir, 'manifest.json'), 'utf8')) as Manifest;
+      expect(manifest('acme').refine).toEqual({ version: expect.stringMatching(/^[0-9a-f]{12}$/), steps: [{ name: 'rules', version: expect.any(String) }] });
+      expect(manifest('acme').sources.orders!.leftOut).toEqual({ quarantined: 1 });
+      expect(manifest('globex').sources.orders!.leftOut).toEqual({ quarantined: 1, filtered: 1 });
+      expect([...manifest('acme').files[0]!.schema!].sort((a, b) => a.name.localeCompare(b.name))).toEqual([
+        { name: '_sluice', type: 'object', nullable: false },
+        { name: 'amount', type: 'number', nullable: false },
+        { name: 'amount_cents', type: 'integer', nullable: false },
+        { name: 'email', type: 'string', nullable: false },
+        { name: 'id', type: 'integer', nullable: false },
+        { name: 'status', type: 'string', nullable: false },
+        { name: 'tenant', type: 'string', nullable: false },
+      ]);
       // lineage names the chain version that refined the record
       const [line] = readJsonl<{ _sluice: unknown }>(join(first.exports.find((e) => e.tenant === 'acme')!.dir, 'orders.jsonl'));
       expect(line!._sluice).toEqual({ source: 'orders', key: '1', run: first.run, refinedBy: expect.stringMatching(/^[0-9a-f]{12}$/) });
