@@ -101,6 +101,21 @@ export function program(): Command {
     .option('--json', 'print JSON')
     .addOption(staging)
     .action((file: string, keys: string[], flags) => command<typeof import('./commands/quarantine')>('./commands/quarantine').quarantineRelease(file, keys, flags));
+  const exportsCmd = cli.command('exports').description("a tenant's exports: list them, show one, diff two");
+  const tenantFlags = (c: Command) =>
+    c
+      .requiredOption('--tenant <tenant>', 'the tenant (exports are read one tenant at a time)')
+      .option('--path <path>', "which of the pipeline's export paths (default: the first)")
+      .option('--json', 'print JSON');
+  tenantFlags(exportsCmd.command('list').description('every export of the tenant, oldest first').argument('<file>', 'pipeline file (YAML)')).action((file: string, flags) =>
+    command<typeof import('./commands/exports')>('./commands/exports').exportsList(file, flags),
+  );
+  tenantFlags(exportsCmd.command('show').description("one export's manifest (an id, or latest)").argument('<file>', 'pipeline file (YAML)').argument('<export>', 'export id, or latest')).action(
+    (file: string, id: string, flags) => command<typeof import('./commands/exports')>('./commands/exports').exportsShow(file, id, flags),
+  );
+  tenantFlags(
+    exportsCmd.command('diff').description('keys added, changed and removed between two exports').argument('<file>', 'pipeline file (YAML)').argument('<from>', 'export id').argument('<to>', 'export id, or latest'),
+  ).action((file: string, from: string, to: string, flags) => command<typeof import('./commands/exports')>('./commands/exports').exportsDiff(file, from, to, flags));
   cli
     .command('schema')
     .description('print the JSON Schema of pipeline files, for editors')

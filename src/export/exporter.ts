@@ -67,6 +67,8 @@ export interface ExportedFile {
   compression?: 'gzip';
   rawBytes?: number;
   split?: string;
+  /** `deleted`: the keys of records that left the tenant since the previous export (not records) */
+  role?: 'deleted';
   columns?: Column[];
   /**
    * Records the format could not hold (an image without a size...), left out with the reason. The

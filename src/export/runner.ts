@@ -254,7 +254,7 @@ async function writeDeletes(dir: string, source: string, pages: AsyncIterable<St
   }
   if (!out) return undefined;
   const { bytes, sha256 } = await out.close();
-  return { path: name, format: 'jsonl', source, rows, bytes, sha256 };
+  return { path: name, format: 'jsonl', source, role: 'deleted', rows, bytes, sha256 };
 }
 
 /** A crash mid-export leaves a `.tmp-*` folder behind; the next export of the tenant removes it. */
