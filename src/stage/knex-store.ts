@@ -201,12 +201,20 @@ export abstract class KnexStore implements StagingStore {
     return Number(row?.high_water ?? 0);
   }
 
+  /**
+   * Runs one read of a tenant's records. The PostgreSQL store narrows it to that tenant in the
+   * database as well (row-level security); here it is the query's own tenant condition alone.
+   */
+  protected tenantScoped<T>(_tenant: string, read: (db: Knex) => Promise<T>): Promise<T> {
+    return read(this.knex);
+  }
+
   async *read(tenant: string, q: RecordQuery): AsyncGenerator<StagedRecord[]> {
     const id = await this.streamId(q.pipeline, q.source, { create: false });
     if (id === undefined) return;
     let after = q.afterSeq;
     for (;;) {
-      const page = q.op === 'upsert' ? await this.upsertPage(id, tenant, after, q.upToSeq, q) : await this.deletePage(id, tenant, after, q.upToSeq);
+      const page = await this.tenantScoped(tenant, (db) => (q.op === 'upsert' ? this.upsertPage(db, id, tenant, after, q.upToSeq, q) : this.deletePage(db, id, tenant, after, q.upToSeq)));
       if (page.length === 0) return;
       yield page.map((r) => ({
         source: q.source,
@@ -225,18 +233,18 @@ export abstract class KnexStore implements StagingStore {
     }
   }
 
-  private upsertPage(stream: number, tenant: string, after: number, upTo: number, q: RecordQuery): Promise<PageRow[]> {
+  private upsertPage(db: Knex, stream: number, tenant: string, after: number, upTo: number, q: RecordQuery): Promise<PageRow[]> {
     const { deliveredSince, refined, notRefinedBy } = q;
-    const page = this.knex('sluice_records')
+    const page = db('sluice_records')
       .where({ stream_id: stream, tenant, op: 'upsert' })
       .andWhere('seq', '>', after)
       .andWhere('seq', '<=', upTo);
     if (refined) page.whereIn('refine_status', EXPORTED_STATUSES);
     if (notRefinedBy !== undefined) page.where((w) => w.whereNull('refine_version').orWhereNot('refine_version', notRefinedBy));
     if (deliveredSince !== undefined) {
-      page.whereIn('key', this.knex('sluice_deliveries').where({ stream_id: stream }).andWhere('received_at', '>=', deliveredSince).select('key'));
+      page.whereIn('key', db('sluice_deliveries').where({ stream_id: stream }).andWhere('received_at', '>=', deliveredSince).select('key'));
     }
-    const data = refined ? this.knex.raw("CASE WHEN refine_status = 'refined' THEN refined ELSE data END AS data") : 'data';
+    const data = refined ? db.raw("CASE WHEN refine_status = 'refined' THEN refined ELSE data END AS data") : 'data';
     return page
       .orderBy('seq')
       .limit(PAGE)
@@ -247,19 +255,19 @@ export abstract class KnexStore implements StagingStore {
    * Keys that left a tenant: records the source deleted, and tombstones of records that moved to another
    * tenant (unless they have moved back since).
    */
-  private deletePage(stream: number, tenant: string, after: number, upTo: number): Promise<PageRow[]> {
-    const deleted = this.knex('sluice_records')
+  private deletePage(db: Knex, stream: number, tenant: string, after: number, upTo: number): Promise<PageRow[]> {
+    const deleted = db('sluice_records')
       .where({ stream_id: stream, tenant, op: 'delete' })
       .andWhere('seq', '>', after)
       .andWhere('seq', '<=', upTo)
       .select('key', 'run_id', 'seq');
-    const moved = this.knex('sluice_tombstones as t')
+    const moved = db('sluice_tombstones as t')
       .where({ 't.stream_id': stream, 't.tenant': tenant })
       .andWhere('t.seq', '>', after)
       .andWhere('t.seq', '<=', upTo)
       .whereNotExists((q) => q.from('sluice_records as r').whereRaw('r.stream_id = t.stream_id AND r.key = t.key AND r.tenant = t.tenant'))
       .select('t.key', 't.run_id', 't.seq');
-    return this.knex.from(deleted.unionAll(moved).as('d')).orderBy('seq').limit(PAGE).select('*');
+    return db.from(deleted.unionAll(moved).as('d')).orderBy('seq').limit(PAGE).select('*');
   }
 
   async countRecords(pipeline: string): Promise<TenantCount[]> {

@@ -14,6 +14,7 @@ import { encodeCopyRecord } from '../core/copy-text';
 import type { Batch } from '../core/record';
 import { describeUrl } from '../extract/read/connect-error';
 import { EXPORTED_STATUSES, KnexStore, QUIET_LOG } from './knex-store';
+import { TENANT_READER } from './migrations/009_tenant_isolation';
 import type { CommitCounts, RecordQuery } from './store';
 import { commitPostgres, intakePostgres } from './sql/commit-postgres';
 import type { Delivery, IntakeResult } from './intake';
@@ -137,6 +138,33 @@ export class PostgresStore extends KnexStore {
     );
   }
 
+  /** Whether reads can take on the tenant reader role (migration 009 could create it, and we may use it). */
+  private readerRole?: Promise<boolean>;
+
+  private canUseReaderRole(): Promise<boolean> {
+    this.readerRole ??= this.knex
+      .raw(`SELECT pg_has_role(current_user, ?, 'MEMBER') AS ok`, [TENANT_READER])
+      .then((r: { rows: { ok: boolean }[] }) => r.rows[0]?.ok === true)
+      .catch(() => false);
+    return this.readerRole;
+  }
+
+  /** `SET LOCAL ROLE` and the tenant, for the transaction: row-level security then shows only its rows. */
+  private async scopeTo(run: (sql: string, values: unknown[]) => Promise<unknown>, tenant: string): Promise<void> {
+    if (await this.canUseReaderRole()) await run(`SET LOCAL ROLE ${TENANT_READER}`, []);
+    await run(`SELECT set_config('sluice.tenant', $1, true)`, [tenant]);
+  }
+
+  protected override tenantScoped<T>(tenant: string, read: (db: Knex) => Promise<T>): Promise<T> {
+    return this.knex.transaction(
+      async (tx) => {
+        await this.scopeTo((sql, values) => tx.raw(sql.replace('$1', '?'), values as Knex.RawBinding[]), tenant);
+        return read(tx);
+      },
+      { readOnly: true },
+    );
+  }
+
   async *readJsonLines(tenant: string, q: Omit<RecordQuery, 'op'>): AsyncGenerator<Buffer> {
     const stream = await this.streamId(q.pipeline, q.source, { create: false });
     if (stream === undefined) return;
@@ -144,10 +172,11 @@ export class PostgresStore extends KnexStore {
     let finished = false;
     try {
       await client.query('BEGIN READ ONLY');
+      await this.scopeTo((sql, values) => client.query(sql, values), tenant);
       await client.query(
-        `SELECT set_config('sluice.stream', $1, true), set_config('sluice.tenant', $2, true),
-                set_config('sluice.after', $3, true), set_config('sluice.upto', $4, true), set_config('sluice.source', $5, true)`,
-        [String(stream), tenant, String(q.afterSeq), String(q.upToSeq), q.source],
+        `SELECT set_config('sluice.stream', $1, true), set_config('sluice.after', $2, true),
+                set_config('sluice.upto', $3, true), set_config('sluice.source', $4, true)`,
+        [String(stream), String(q.afterSeq), String(q.upToSeq), q.source],
       );
       // CSV with a quote and a delimiter that valid JSON text never contains: each line is the data as is.
       const [data, refined] = q.refined

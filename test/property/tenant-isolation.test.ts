@@ -4,13 +4,15 @@
 // must hold exactly that tenant's records as of that export's run: every data key belongs to the tenant
 // then (with the data the row had then), every `*.deleted.jsonl` key left the tenant since its previous
 // export, a changes export holds exactly what changed for the tenant since then; and the final snapshot
-// of each tenant holds exactly the tenant's current keys.
+// of each tenant holds exactly the tenant's current keys. `sluice exports list` and `diff` of a tenant
+// show only its own exports and keys.
 import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
 import fc from 'fast-check';
 import { tenantDirName, tenantFromDirName } from '../../src/core/tenant';
+import { diffExports, listExports } from '../../src/export/history';
 import { pipelineSchema } from '../../src/run/pipeline';
 import { runPipeline } from '../../src/run/run';
 import { awkwardText, tempDir, type TempDir } from '../helpers/prop-support';
@@ -224,6 +226,16 @@ describe('tenant isolation of exports', () => {
             expect(actual[r]!.has(t)).toBe(false);
             actual[r]!.set(t, { kind: manifest.kind, keys: keys.sort(), deleted: deleted.sort() });
           }
+
+          // `sluice exports list` and `diff` of the tenant name only the tenant's exports and keys: a diff
+          // from nothing (its first export against itself is empty) to the final snapshot adds exactly
+          // keys the tenant holds now and removes only keys it held then
+          const listed = listExports(out, `iso${n}`, t);
+          expect(listed.map((e) => e.manifest.tenant)).toEqual(listed.map(() => t));
+          const ownedEver = new Set(states.flatMap((st) => [...st].filter(([, row]) => row.tenant === t).map(([id]) => String(id))));
+          const diff = await diffExports(listed, listed[0]!.id, 'latest');
+          const diffKeys = Object.values(diff.sources).flatMap((d) => [...d.added, ...d.changed, ...d.removed]);
+          expect(diffKeys.filter((k) => !ownedEver.has(k))).toEqual([]);
 
           // latest is the final snapshot
           const latest = readlinkSync(join(root, folder, 'latest'));

@@ -11,6 +11,7 @@ import * as m005 from './005_refined';
 import * as m006 from './006_llm';
 import * as m007 from './007_label_studio';
 import * as m008 from './008_label_studio_imports';
+import * as m009 from './009_tenant_isolation';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '001_initial': m001,
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '006_llm': m006,
   '007_label_studio': m007,
   '008_label_studio_imports': m008,
+  '009_tenant_isolation': m009,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
