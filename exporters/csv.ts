@@ -50,6 +50,8 @@ export const csvExporter = defineExporter({
         stringify(rows, {
           delimiter: options.delimiter,
           record_delimiter: options.lineEnding === 'crlf' ? '\r\n' : '\n',
+          // a bare LF or CR inside a cell must be quoted too, not only the record delimiter as a whole
+          quoted_match: /[\r\n]/,
           cast: { string: (v) => (v === '' ? { value: '', quoted_empty: true } : v) },
         });
       let rows = 0;
