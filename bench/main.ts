@@ -1,13 +1,14 @@
 /**
  * Sluice benchmarks (not tests: jest never runs them). They need a running PostgreSQL and psql.
  *
- *   npm run build && npm run bench [-- [read|push] [--rows N] [--batch N] [--connections N] [--seconds N] [--pg URL] [--keep]]
+ *   npm run build && npm run bench [-- [read|export|push] [--rows N] [--batch N] [--connections N] [--seconds N] [--pg URL] [--keep]]
  *
  * Exit status: 0 when every target passes, 1 when a target fails, 2 when the benchmark could not run
  * (PostgreSQL or psql unreachable, bad options, a sluice run failed) or a check shows the work was not
  * all done.
  */
 import { parseArgs } from 'node:util';
+import { exportBenchmark } from './export';
 import { BenchError } from './measure';
 import { pushBenchmark, type PushOptions } from './push';
 import { readBenchmark, type ReadOptions } from './read';
@@ -15,10 +16,11 @@ import { print, save, type Report } from './report';
 
 type Options = ReadOptions & PushOptions;
 
-const BENCHMARKS: Record<string, (o: Options) => Promise<Report>> = { read: readBenchmark, push: pushBenchmark };
+const BENCHMARKS: Record<string, (o: Options) => Promise<Report>> = { read: readBenchmark, export: exportBenchmark, push: pushBenchmark };
 
 const USAGE = `usage: npm run bench -- [${Object.keys(BENCHMARKS).join('|')}] [--rows N] [--batch N] [--connections N] [--seconds N] [--pg URL] [--keep]
-  read: a PostgreSQL table to JSONL through staging, against psql \\copy; push: webhook intake, against a bare server
+  read: a PostgreSQL table to JSONL through staging, against psql \\copy; export: staged records to JSONL, CSV
+  and gzip JSONL, against psql \\copy to CSV; push: webhook intake, against a bare server
   --rows N          read: rows to generate (default 1000000)
   --batch N         read: the pipeline's batchSize (default 20000)
   --connections N   push: concurrent connections of the load generator (default 64)

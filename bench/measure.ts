@@ -44,8 +44,8 @@ export interface Measured {
 }
 
 /** The ceiling: psql copying every row, as JSON built by the server, to a local file. */
-export async function psqlCopy(url: string, query: string, file: string): Promise<Measured> {
-  const r = await run('psql', [url, '-X', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy (${query}) to '${file}'`], {});
+export async function psqlCopy(url: string, query: string, file: string, options = ''): Promise<Measured> {
+  const r = await run('psql', [url, '-X', '-v', 'ON_ERROR_STOP=1', '-c', `\\copy (${query}) to '${file}'${options ? ` with (${options})` : ''}`], {});
   if (r.code !== 0) throw new BenchError(`psql \\copy failed:\n${r.stderr.trim()}`);
   const copied = /COPY (\d+)/.exec(r.stdout);
   if (!copied) throw new BenchError(`psql \\copy did not report a row count: ${r.stdout.trim()}`);
@@ -57,8 +57,8 @@ export interface SluiceRun extends Measured {
 }
 
 /** `node bin/sluice.js run <file> --json` in `cwd`; rows are what its sources read. */
-export async function sluiceRun(file: string, cwd: string, env: NodeJS.ProcessEnv): Promise<SluiceRun> {
-  const r = await run(process.execPath, [join(ROOT, 'bin/sluice.js'), 'run', file, '--json'], { cwd, env: { ...process.env, ...env } });
+export async function sluiceRun(file: string, cwd: string, env: NodeJS.ProcessEnv, args: string[] = []): Promise<SluiceRun> {
+  const r = await run(process.execPath, [join(ROOT, 'bin/sluice.js'), 'run', file, '--json', ...args], { cwd, env: { ...process.env, ...env } });
   if (r.code !== 0) throw new BenchError(`sluice run failed (exit ${r.code}):\n${r.stderr.trim() || r.stdout.trim()}`);
   const summary = JSON.parse(r.stdout) as RunSummary;
   const rows = summary.sources.reduce((n, s) => n + s.read, 0);
