@@ -17,7 +17,7 @@ import { z } from 'zod';
 import { withLineage } from '../src/core/lineage';
 import type { Field, Json, StagedRecord } from '../src/core/record';
 import { defineExporter, type Column } from '../src/export/exporter';
-import { SchemaObserver } from '../src/export/schema';
+import { schemaFor } from '../src/export/schema';
 
 export const csvExporter = defineExporter({
   format: 'csv',
@@ -36,7 +36,7 @@ export const csvExporter = defineExporter({
     async write(target, input) {
       const plan = new ColumnPlan({ arrays: options.arrays === 'delimited' ? options.arraySeparator : undefined });
       const parse = (r: StagedRecord) => JSON.parse(options.lineage ? withLineage(r.json!, { ...r, refinedBy: r.refinedBy ?? null }) : r.json!) as Json;
-      const schema = new SchemaObserver();
+      const schema = schemaFor(target, options.lineage);
       for await (const page of input.records()) {
         for (const r of page) {
           const record = parse(r);
@@ -84,57 +84,63 @@ interface PathStats {
   joinable: boolean;
   /** the types of those items */
   items: Set<string>;
+  /** the statistics of this object's members, by key */
+  children: Map<string, PathStats>;
 }
+
+const newStats = (): PathStats => ({ seen: 0, nulls: false, types: new Set(), sameKeys: true, joinable: true, items: new Set(), children: new Map() });
 
 /** Decides the columns from the records (first pass), then turns each record into cells. */
 export class ColumnPlan {
   /** `arrays`: the separator arrays of plain values are joined with; without it they are JSON text */
   constructor(private readonly o: { arrays?: string } = {}) {}
 
-  private readonly stats = new Map<string, PathStats>();
-  private readonly topKeys = new Map<string, true>();
+  /** the statistics of the records' top level: one tree of members, walked without building path strings */
+  private readonly root = newStats();
   private records = 0;
   private layout?: { columns: Column[]; paths: Path[] };
 
   observe(record: Json): void {
     if (!isObject(record)) throw new Error('a CSV record must be a JSON object');
     this.records++;
-    for (const [k, v] of Object.entries(record)) {
-      this.topKeys.set(k, true);
-      this.visit(v, [k]);
+    this.members(record, this.root);
+  }
+
+  private members(value: { [key: string]: Json }, node: PathStats): void {
+    for (const k in value) {
+      let child = node.children.get(k);
+      if (!child) node.children.set(k, (child = newStats()));
+      this.visit(value[k]!, child);
     }
   }
 
-  private visit(value: Json, path: Path): void {
-    const id = JSON.stringify(path);
-    let s = this.stats.get(id);
-    if (!s) this.stats.set(id, (s = { seen: 0, nulls: false, types: new Set(), sameKeys: true, joinable: true, items: new Set() }));
+  private visit(value: Json, s: PathStats): void {
     s.seen++;
     if (value === null) s.nulls = true;
-    else if (isObject(value)) {
+    else if (typeof value !== 'object') s.types.add(typeof value === 'number' ? (Number.isInteger(value) ? 'integer' : 'number') : typeof value);
+    else if (!Array.isArray(value)) {
       s.types.add('object');
       const keys = Object.keys(value);
       if (!s.keys) s.keys = keys;
-      else if (s.keys.length !== keys.length || !keys.every((k) => s.keys!.includes(k))) s.sameKeys = false;
+      else if (s.sameKeys && (s.keys.length !== keys.length || !keys.every((k) => s.children.has(k)))) s.sameKeys = false;
       // an object that is already known to be one JSON column needs no statistics about its insides
-      if (s.sameKeys) for (const k of keys) this.visit(value[k]!, [...path, k]);
-    } else if (Array.isArray(value)) {
+      if (s.sameKeys) this.members(value, s);
+    } else {
       s.types.add('array');
       const sep = this.o.arrays;
+      if (sep === undefined || !s.joinable) return;
       for (const item of value) {
         const plain = typeof item === 'string' || typeof item === 'number' || typeof item === 'boolean';
-        // an empty string item would vanish in `a||b`-style joins only at the ends; refuse it anywhere to keep it simple
-        if (sep === undefined || !plain || (typeof item === 'string' && (item === '' || item.includes(sep)))) s.joinable = false;
+        // an empty item, or one holding the separator, could not be told apart when split again
+        if (!plain || (typeof item === 'string' && (item === '' || item.includes(sep)))) s.joinable = false;
         else s.items.add(typeof item === 'number' ? 'number' : typeof item);
       }
     }
-    else if (typeof value === 'number') s.types.add(Number.isInteger(value) ? 'integer' : 'number');
-    else s.types.add(typeof value);
   }
 
   /** The columns; with no records seen, the source's fields (so even an empty file has its header). */
   columns(fields: readonly Field[] = []): Column[] {
-    if (this.records === 0) for (const f of fields) this.topKeys.set(f.name, true);
+    if (this.records === 0) for (const f of fields) this.root.children.set(f.name, { ...newStats(), nulls: true, joinable: false });
     return this.plan().columns;
   }
 
@@ -142,11 +148,10 @@ export class ColumnPlan {
     if (this.layout) return this.layout;
     const columns: Column[] = [];
     const paths: Path[] = [];
-    const add = (path: Path, parentSeen: number) => {
-      const s = this.stats.get(JSON.stringify(path)) ?? { seen: 0, nulls: true, types: new Set<string>(), sameKeys: true, joinable: false, items: new Set<string>() };
+    const add = (path: Path, s: PathStats, parentSeen: number) => {
       const flatten = s.types.size === 1 && s.types.has('object') && !s.nulls && s.sameKeys && s.keys!.length > 0 && s.seen === parentSeen;
       if (flatten) {
-        for (const k of s.keys!) add([...path, k], s.seen);
+        for (const k of s.keys!) add([...path, k], s.children.get(k)!, s.seen);
         return;
       }
       const types = new Set(s.types);
@@ -163,7 +168,7 @@ export class ColumnPlan {
       });
       paths.push(path);
     };
-    for (const k of this.topKeys.keys()) add([k], this.records);
+    for (const [k, child] of this.root.children) add([k], child, this.records);
     this.layout = { columns, paths };
     return this.layout;
   }

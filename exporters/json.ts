@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { defineExporter } from '../src/export/exporter';
-import { SchemaObserver } from '../src/export/schema';
+import { schemaFor } from '../src/export/schema';
 
 const FIRST = Buffer.from('\n');
 const NEXT = Buffer.from(',\n');
@@ -19,7 +19,7 @@ export const jsonExporter = defineExporter({
     async write(target, input) {
       const out = target.open('json');
       let rows = 0;
-      const schema = new SchemaObserver();
+      const schema = schemaFor(target, options.lineage);
       try {
         await out.write('[');
         // chunks need not end on a line end: a record starts after each `\n` seen, and is preceded by

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { defineExporter, writeLines } from '../src/export/exporter';
+import { schemaFor } from '../src/export/schema';
 
 export const jsonlExporter = defineExporter({
   format: 'jsonl',
@@ -14,7 +15,8 @@ export const jsonlExporter = defineExporter({
   create: (options) => ({
     async write(target, input) {
       const out = target.open('jsonl');
-      return [await writeLines(out, input.jsonLines({ lineage: options.lineage }), { format: 'jsonl', source: target.source })];
+      const schema = schemaFor(target, options.lineage);
+      return [await writeLines(out, input.jsonLines({ lineage: options.lineage }), { format: 'jsonl', source: target.source }, schema)];
     },
   }),
 });

@@ -22,3 +22,33 @@ export function withLineage(json: string, l: LineageOf): string {
   const body = json.slice(1, end).trim();
   return `{${body}${body === '' ? '' : ','}${member}}`;
 }
+
+const SEP = 0x02;
+
+/**
+ * Lines of `data \x02 key \x02 run \x02 refinedBy` (the last three already JSON literals) turned into
+ * the data with `_sluice` added as its last member, as bytes: how the PostgreSQL store adds lineage to
+ * what COPY streams out, at the cost of a few buffer copies per line. `chunk` holds whole lines only.
+ */
+export function spliceLineageLines(chunk: Buffer, source: string): Buffer {
+  const head = Buffer.from(`"${LINEAGE_FIELD}":{"source":${JSON.stringify(source)},"key":`);
+  const parts: Buffer[] = [];
+  let from = 0;
+  while (from < chunk.length) {
+    const end = chunk.indexOf(0x0a, from);
+    const d1 = chunk.indexOf(SEP, from);
+    const d2 = chunk.indexOf(SEP, d1 + 1);
+    const d3 = chunk.indexOf(SEP, d2 + 1);
+    const close = chunk.lastIndexOf(0x7d /* } */, d1);
+    const empty = close === from + 1; // `{}`: staged JSON is compact
+    parts.push(chunk.subarray(from, close), empty ? NOTHING : COMMA, head, chunk.subarray(d1 + 1, d2), RUN, chunk.subarray(d2 + 1, d3), REFINED_BY, chunk.subarray(d3 + 1, end), TAIL);
+    from = end + 1;
+  }
+  return Buffer.concat(parts);
+}
+
+const NOTHING = Buffer.alloc(0);
+const COMMA = Buffer.from(',');
+const RUN = Buffer.from(',"run":');
+const REFINED_BY = Buffer.from(',"refinedBy":');
+const TAIL = Buffer.from('}}\n');

@@ -12,7 +12,7 @@ import { basename, join } from 'node:path';
 import { createGzip, type Gzip } from 'node:zlib';
 import { z } from 'zod';
 import type { Field, StagedRecord } from '../core/record';
-import { SchemaObserver, type InferredField } from './schema';
+import type { DeclaredSchema, InferredField, SchemaObserver } from './schema';
 
 export interface ExportTarget {
   /** The folder to write into (temporary until published). */
@@ -22,6 +22,8 @@ export interface ExportTarget {
   split?: string;
   /** The fields the source described, for formats that declare a schema. */
   fields: Field[];
+  /** The records need not be the source's rows as described (they were refined): infer their schema. */
+  inferSchema?: boolean;
   /**
    * Opens this target's file with the given extension: `<source>[.<split>].<ext>[.gz]`, compressed as
    * the export entry says. Exporters write through it, so compression and naming are the same for all.
@@ -167,9 +169,13 @@ export class OutputFile {
 }
 
 /** Writes JSON Lines chunks to `out`, counting the lines and inferring their schema, and closes it. */
-export async function writeLines(out: OutputFile, chunks: AsyncIterable<Buffer>, what: { format: string; source: string }): Promise<ExportedFile> {
+export async function writeLines(
+  out: OutputFile,
+  chunks: AsyncIterable<Buffer>,
+  what: { format: string; source: string },
+  schema: SchemaObserver | DeclaredSchema,
+): Promise<ExportedFile> {
   let rows = 0;
-  const schema = new SchemaObserver();
   try {
     for await (const chunk of chunks) {
       rows += countLines(chunk);

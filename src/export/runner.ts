@@ -118,7 +118,7 @@ async function exportTenant(store: StagingStore, req: ExportRequest, group: Expo
       const stream = job.streams.get(source);
       let sourceRows = 0;
       for (const [i, entry] of group.formats.entries()) {
-        const written = await writeFormat(entry, tmp, source, stream?.fields ?? [], input);
+        const written = await writeFormat(entry, tmp, source, stream?.fields ?? [], req.refined === true, input);
         files.push(...written);
         if (i === 0) sourceRows = written.reduce((n, f) => n + f.rows, 0);
       }
@@ -210,12 +210,13 @@ async function quarantineRejected(store: StagingStore, req: ExportRequest, sourc
 }
 
 /** One format's files for one source: one file, or one per split, each named and compressed as configured. */
-async function writeFormat(entry: ExportFormat, dir: string, source: string, fields: Field[], input: ExportInput): Promise<ExportedFile[]> {
+async function writeFormat(entry: ExportFormat, dir: string, source: string, fields: Field[], inferSchema: boolean, input: ExportInput): Promise<ExportedFile[]> {
   const target = (split?: string): ExportTarget => ({
     dir,
     source,
     split,
     fields,
+    inferSchema,
     open: (ext) => OutputFile.in(dir, `${source}${split ? `.${split}` : ''}.${ext}`, entry.compress),
   });
   if (!entry.split) return entry.exporter.write(target(), input);

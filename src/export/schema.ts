@@ -1,7 +1,9 @@
 /**
  * The schema of what an export holds, inferred while it is written: each top-level field, the JSON
  * types its values had, and whether it was ever null or missing. Consumers read it from the manifest
- * instead of scanning the data (a refined dataset's fields need not be the source's columns).
+ * instead of scanning the data (a refined dataset's fields need not be the source's columns). Records
+ * that are a source's rows as staged are described by the fields the source declared instead: parsing
+ * every record only to learn what the catalog already said would cost more than writing it.
  */
 import { StringDecoder } from 'node:string_decoder';
 
@@ -48,4 +50,25 @@ export class SchemaObserver {
       return { name, type: types.size === 0 ? 'null' : types.size === 1 ? only! : 'mixed', nullable: f.nulls || f.seen < this.records };
     });
   }
+}
+
+/** The schema as the source declared it, for records that are known to be its rows (nothing to observe). */
+export class DeclaredSchema {
+  constructor(private readonly fields: InferredField[]) {}
+  observe(): void {}
+  observeChunk(): void {}
+  schema(): InferredField[] {
+    return this.fields;
+  }
+}
+
+/**
+ * What a file's schema comes from: the records themselves (parsing each: refined records, or a source
+ * that declares no fields), or — when the records are the source's rows as staged — the fields the
+ * source declared, which costs nothing per record. `lineage` adds the `_sluice` member the file carries.
+ */
+export function schemaFor(target: { fields: readonly { name: string; type: string; nullable: boolean }[]; inferSchema?: boolean }, lineage: boolean): SchemaObserver | DeclaredSchema {
+  if (target.inferSchema || target.fields.length === 0) return new SchemaObserver();
+  const fields = target.fields.map((f) => ({ name: f.name, type: f.type, nullable: f.nullable }));
+  return new DeclaredSchema(lineage ? [...fields, { name: '_sluice', type: 'object', nullable: false }] : fields);
 }

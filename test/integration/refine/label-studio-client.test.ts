@@ -76,6 +76,16 @@ test('bad input and outages: a missing data field is a clear 400; a refused toke
   await expect(down.version()).rejects.toMatchObject({ code: 'SLUICE_LABEL_STUDIO', message: expect.stringContaining('cannot reach Label Studio at http://127.0.0.1:1') });
 });
 
+test('a server that does not answer in time: each request times out and is retried, then fails with the reason', async () => {
+  ls.delayMs = 400;
+  const slow = new LabelStudioClient({ url: ls.url, token: 'legacy-token', timeoutMs: 100, retries: 2, retryDelayMs: 10 });
+  const started = Date.now();
+  await expect(slow.version()).rejects.toMatchObject({ code: 'SLUICE_LABEL_STUDIO', message: expect.stringMatching(/cannot reach Label Studio at .*(timeout|aborted)/i) });
+  expect(Date.now() - started).toBeLessThan(2000); // three attempts of 100 ms, not three of 400
+  ls.delayMs = 0;
+  await expect(slow.version()).resolves.toMatchObject({ edition: 'Community' });
+});
+
 describe('exports', () => {
   const FIXTURES = join(__dirname, '../../../fixtures/label-studio');
   const real = () => JSON.parse(readFileSync(join(FIXTURES, 'ls_export_tasks.json'), 'utf8')) as { data: Record<string, unknown>; annotations: unknown[] }[];
