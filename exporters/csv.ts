@@ -1,7 +1,10 @@
 /**
- * CSV (RFC 4180 quoting, UTF-8, a header row). Nested objects are flattened to dotted columns; the
- * column layout is decided by a first pass over the records and declared in the manifest, so a reader
- * gets back exactly what was staged:
+ * CSV (RFC 4180 quoting, UTF-8, a header row, `\n` line ends unless `crlf`). Records that are a source's
+ * rows as staged get the source's declared fields as columns, in order, a JSON column staying one column
+ * of JSON text; on PostgreSQL the store writes those rows itself (COPY), so they never become objects.
+ * Other records (refined, or from a source that declares no fields) get a layout decided by a first
+ * pass over them. Either way the layout is declared in the manifest, so a reader gets back exactly
+ * what was staged:
  *
  * - a nested object becomes columns `parent.child` when it is an object with the same keys in every
  *   record; otherwise (sometimes null, keys that vary) it is one column holding JSON text;
@@ -12,11 +15,12 @@
  *   with `\` in the column name;
  * - a top-level field missing from some records is written as NULL for them.
  */
+import { rm } from 'node:fs/promises';
 import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
-import { withLineage } from '../src/core/lineage';
+import { LINEAGE_FIELD, withLineage } from '../src/core/lineage';
 import type { Field, Json, StagedRecord } from '../src/core/record';
-import { defineExporter, type Column } from '../src/export/exporter';
+import { defineExporter, type Column, type OutputFile } from '../src/export/exporter';
 import { schemaFor } from '../src/export/schema';
 
 export const csvExporter = defineExporter({
@@ -24,7 +28,10 @@ export const csvExporter = defineExporter({
   description: 'CSV with a header row; nested objects flattened to dotted columns.',
   options: z.strictObject({
     delimiter: z.string().length(1).default(',').describe('The field delimiter, one character (e.g. `;` or a tab).'),
-    lineEnding: z.enum(['crlf', 'lf']).default('crlf').describe('Record separator: `crlf` as RFC 4180 says, or `lf`.'),
+    lineEnding: z
+      .enum(['lf', 'crlf'])
+      .default('lf')
+      .describe('Record separator: `lf`, as PostgreSQL and pandas write CSV, or `crlf` as RFC 4180 says (readers take both).'),
     arrays: z
       .enum(['json', 'delimited'])
       .default('json')
@@ -37,15 +44,20 @@ export const csvExporter = defineExporter({
       const plan = new ColumnPlan({ arrays: options.arrays === 'delimited' ? options.arraySeparator : undefined });
       const parse = (r: StagedRecord) => JSON.parse(options.lineage ? withLineage(r.json!, { ...r, refinedBy: r.refinedBy ?? null }) : r.json!) as Json;
       const schema = schemaFor(target, options.lineage);
-      for await (const page of input.records()) {
-        for (const r of page) {
-          const record = parse(r);
-          plan.observe(record);
-          schema.observe(record as Record<string, unknown>);
+      // the source's own rows: their declared fields are the columns (a JSON column stays one column);
+      // anything else (refined records, a source that declares nothing): a first pass decides them
+      const declared = !target.inferSchema && target.fields.length > 0 && options.arrays === 'json';
+      if (declared) plan.declare(target.fields, options.lineage);
+      else {
+        for await (const page of input.records()) {
+          for (const r of page) {
+            const record = parse(r);
+            plan.observe(record);
+            schema.observe(record as Record<string, unknown>);
+          }
         }
       }
       const columns = plan.columns(target.fields);
-      const out = target.open('csv');
       const format = (rows: (string | null)[][]) =>
         stringify(rows, {
           delimiter: options.delimiter,
@@ -54,13 +66,31 @@ export const csvExporter = defineExporter({
           quoted_match: /[\r\n]/,
           cast: { string: (v) => (v === '' ? { value: '', quoted_empty: true } : v) },
         });
-      let rows = 0;
+      const header = format([columns.map((c) => c.name)]);
+      // where the store writes CSV itself (PostgreSQL), the rows never become objects here
+      const fast = declared && options.lineEnding === 'lf' && options.arrays === 'json' ? input.csvRows : undefined;
+      let out = target.open('csv');
+      let rows: number | undefined;
       try {
-        await out.write(format([columns.map((c) => c.name)]));
-        for await (const page of input.records()) {
-          const cells = page.map((r) => plan.cells(parse(r)));
-          rows += cells.length;
-          await out.write(format(cells));
+        const json = new Set(['object', 'array', 'json']);
+        const copied = fast?.({ columns: target.fields.map((f) => ({ name: f.name, json: json.has(f.type) })), delimiter: options.delimiter, lineage: options.lineage });
+        if (copied) {
+          rows = await copyRows(out, header, copied);
+          if (rows === undefined) {
+            // PostgreSQL text cannot hold U+0000: a record with one is written the slow way, from the start
+            out.destroy();
+            await rm(out.path, { force: true });
+            out = target.open('csv');
+          }
+        }
+        if (rows === undefined) {
+          rows = 0;
+          await out.write(header);
+          for await (const page of input.records()) {
+            const cells = page.map((r) => plan.cells(parse(r)));
+            rows += cells.length;
+            await out.write(format(cells));
+          }
         }
       } catch (err) {
         out.destroy();
@@ -138,6 +168,28 @@ export class ColumnPlan {
     }
   }
 
+  /**
+   * The columns are the declared fields, in order, each one column (object, array and JSON fields as
+   * JSON text), then the lineage columns: nothing to learn from the records.
+   */
+  declare(fields: readonly Field[], lineage: boolean): void {
+    const json = new Set(['object', 'array', 'json']);
+    const columns: Column[] = fields.map((f) => ({
+      name: escapeName([f.name]),
+      type: f.type === 'json' ? 'mixed' : f.type,
+      encoding: json.has(f.type) ? 'json' : 'plain',
+      nullable: f.nullable,
+    }));
+    const paths: Path[] = fields.map((f) => [f.name]);
+    if (lineage) {
+      for (const k of ['source', 'key', 'run', 'refinedBy']) {
+        columns.push({ name: escapeName([LINEAGE_FIELD, k]), type: 'string', encoding: 'plain', nullable: k === 'refinedBy' });
+        paths.push([LINEAGE_FIELD, k]);
+      }
+    }
+    this.layout = { columns, paths };
+  }
+
   /** The columns; with no records seen, the source's fields (so even an empty file has its header). */
   columns(fields: readonly Field[] = []): Column[] {
     if (this.records === 0) for (const f of fields) this.root.children.set(f.name, { ...newStats(), nulls: true, joinable: false });
@@ -160,7 +212,7 @@ export class ColumnPlan {
       const plain = types.size === 0 || (types.size === 1 && (only === 'string' || only === 'number' || only === 'integer' || only === 'boolean'));
       const delimited = this.o.arrays !== undefined && types.size === 1 && only === 'array' && s.joinable && s.items.size <= 1;
       columns.push({
-        name: path.map((k) => k.replace(/[\\.]/g, (c) => `\\${c}`)).join('.'),
+        name: escapeName(path),
         type: types.size === 0 ? 'null' : types.size === 1 ? only! : 'mixed',
         encoding: plain ? 'plain' : delimited ? 'delimited' : 'json',
         ...(delimited ? { separator: this.o.arrays, items: [...s.items][0] ?? 'string' } : {}),
@@ -183,6 +235,23 @@ export class ColumnPlan {
       if (columns[i]!.encoding === 'delimited') return (v as Json[]).map(String).join(columns[i]!.separator);
       return typeof v === 'string' ? v : String(v);
     });
+  }
+}
+
+/** A column name: the path's keys joined by `.`, a literal `.` or backslash in a key escaped by a backslash. */
+function escapeName(path: Path): string {
+  return path.map((k) => k.replace(/[\\.]/g, (c) => `\\${c}`)).join('.');
+}
+
+/** Writes the store's CSV rows after the header; undefined when the store cannot write these records. */
+async function copyRows(out: OutputFile, header: string, copied: { chunks: AsyncIterable<Buffer>; rows(): number }): Promise<number | undefined> {
+  try {
+    await out.write(header);
+    for await (const chunk of copied.chunks) await out.write(chunk);
+    return copied.rows();
+  } catch (err) {
+    if (/unsupported Unicode escape sequence/.test((err as Error).message)) return undefined;
+    throw err;
   }
 }
 

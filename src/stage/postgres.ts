@@ -16,7 +16,7 @@ import type { Batch } from '../core/record';
 import { describeUrl } from '../extract/read/connect-error';
 import { EXPORTED_STATUSES, KnexStore, QUIET_LOG } from './knex-store';
 import { TENANT_READER } from './migrations/009_tenant_isolation';
-import type { CommitCounts, RecordQuery } from './store';
+import type { CommitCounts, CsvSpec, RecordQuery } from './store';
 import { commitPostgres, intakePostgres } from './sql/commit-postgres';
 import type { Delivery, IntakeResult } from './intake';
 
@@ -170,6 +170,32 @@ export class PostgresStore extends KnexStore {
   }
 
   async *readJsonLines(tenant: string, q: Omit<RecordQuery, 'op'>): AsyncGenerator<Buffer> {
+    // with lineage, the key (as JSON), run and refine version come beside the data, and `_sluice` is
+    // spliced in as bytes on the way out: cheaper than building it in SQL, and the lines still need no parsing
+    const line = q.lineage ? `d.v, to_json(rec.key)::text, to_json(rec.run_id)::text, ${refinedBy(q)}` : 'd.v';
+    // CSV with a quote and a delimiter that valid JSON text never contains: each line is the data as is
+    const copied = this.copyOut(tenant, q, `SELECT ${line} FROM sluice_records rec CROSS JOIN LATERAL (SELECT ${dataOf(q)} AS v) d`, `FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02'`);
+    for await (const chunk of copied) yield q.lineage ? spliceLineageLines(chunk, q.source) : chunk;
+  }
+
+  /**
+   * The records as CSV rows written by PostgreSQL itself (RFC 4180 quoting, `\n` line ends, NULL as an
+   * empty cell and `""` for an empty string): each column a top-level field (`json: true` for JSON text),
+   * then, with lineage, source, key, run and refine version. One parse of each record, in the database.
+   */
+  readCsv(tenant: string, q: Omit<RecordQuery, 'op'>, spec: CsvSpec): { chunks: AsyncIterable<Buffer>; rows(): number } | undefined {
+    // field names become column names of json_to_record: PostgreSQL identifiers are 1 to 63 bytes
+    if (spec.columns.some((c) => c.name === '' || Buffer.byteLength(c.name) > 63 || c.name.includes('\0'))) return undefined;
+    const columns = spec.columns.map((c) => `${quoteIdent(c.name)} ${c.json ? 'json' : 'text'}`).join(', ');
+    const lineage = spec.lineage ? `, current_setting('sluice.source'), rec.key, rec.run_id, ${q.refined ? `CASE WHEN rec.refine_status = 'refined' THEN rec.refine_version END` : 'NULL'}` : '';
+    const select = `SELECT r.*${lineage} FROM sluice_records rec CROSS JOIN LATERAL json_to_record((${dataOf(q)})::json) AS r(${columns})`;
+    let rows = 0;
+    const chunks = this.copyOut(tenant, q, select, `FORMAT csv, DELIMITER ${quoteLiteral(spec.delimiter)}`, (n) => (rows = n));
+    return { chunks, rows: () => rows };
+  }
+
+  /** COPY of one tenant's upserts in a change window, in change order, inside a read-only transaction scoped to the tenant. */
+  private async *copyOut(tenant: string, q: Omit<RecordQuery, 'op'>, select: string, options: string, done?: (rows: number) => void): AsyncGenerator<Buffer> {
     const stream = await this.streamId(q.pipeline, q.source, { create: false });
     if (stream === undefined) return;
     const client = (await this.knex.client.acquireConnection()) as pg.Client;
@@ -182,36 +208,30 @@ export class PostgresStore extends KnexStore {
                 set_config('sluice.upto', $3, true), set_config('sluice.source', $4, true)`,
         [String(stream), String(q.afterSeq), String(q.upToSeq), q.source],
       );
-      // CSV with a quote and a delimiter that valid JSON text never contains: each line is the data as is.
-      const [data, refined] = q.refined
-        ? [`CASE WHEN refine_status = 'refined' THEN refined ELSE data END`, `AND refine_status IN (${EXPORTED_STATUSES.map((s) => `'${s}'`).join(', ')})`]
-        : ['data', ''];
-      // with lineage, the key (as JSON), run and refine version come beside the data, and `_sluice` is
-      // spliced in as bytes on the way out: cheaper than building it in SQL, and the lines still need no parsing
-      const refinedBy = q.refined ? `coalesce(to_json(CASE WHEN refine_status = 'refined' THEN refine_version END)::text, 'null')` : `'null'`;
-      const line = q.lineage ? `d.v, to_json(key)::text, to_json(run_id)::text, ${refinedBy}` : 'd.v';
+      // `rec` is sluice_records: the record's own fields may be named like its columns
+      const refined = q.refined ? `AND rec.refine_status IN (${EXPORTED_STATUSES.map((s) => `'${s}'`).join(', ')})` : '';
       const copy = client.query(
-        copyTo(`COPY (SELECT ${line} FROM sluice_records CROSS JOIN LATERAL (SELECT ${data} AS v) d
-          WHERE stream_id = current_setting('sluice.stream')::int AND tenant = current_setting('sluice.tenant')
-            AND seq > current_setting('sluice.after')::bigint AND seq <= current_setting('sluice.upto')::bigint
-            AND op = 'upsert' ${refined}
-          ORDER BY seq) TO STDOUT WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')`),
+        copyTo(`COPY (${select}
+          WHERE rec.stream_id = current_setting('sluice.stream')::int AND rec.tenant = current_setting('sluice.tenant')
+            AND rec.seq > current_setting('sluice.after')::bigint AND rec.seq <= current_setting('sluice.upto')::bigint
+            AND rec.op = 'upsert' ${refined}
+          ORDER BY rec.seq) TO STDOUT WITH (${options})`),
       );
-      // COPY hands over one row per chunk: gathered into larger chunks, every consumer does its
+      // COPY hands over a row or a few per chunk: gathered into larger chunks, every consumer does its
       // per-chunk work (hashing, counting, writing) a few thousand times instead of once a row
       let parts: Buffer[] = [];
       let size = 0;
-      const out = (lines: Buffer) => (q.lineage ? spliceLineageLines(lines, q.source) : lines);
-      for await (const row of copy as AsyncIterable<Buffer>) {
-        parts.push(row);
-        size += row.length;
-        if (size >= CHUNK_BYTES && row[row.length - 1] === 0x0a) {
-          yield out(Buffer.concat(parts, size));
+      for await (const rows of copy as AsyncIterable<Buffer>) {
+        parts.push(rows);
+        size += rows.length;
+        if (size >= CHUNK_BYTES) {
+          yield Buffer.concat(parts, size);
           parts = [];
           size = 0;
         }
       }
-      if (size > 0) yield out(Buffer.concat(parts, size));
+      if (size > 0) yield Buffer.concat(parts, size);
+      done?.((copy as unknown as { rowCount: number }).rowCount);
       await client.query('COMMIT');
       finished = true;
     } finally {
@@ -222,5 +242,12 @@ export class PostgresStore extends KnexStore {
     }
   }
 }
+
+/** What a refined read exports: the refined record where refinement succeeded, else the staged one. */
+const dataOf = (q: Omit<RecordQuery, 'op'>) => (q.refined ? `CASE WHEN rec.refine_status = 'refined' THEN rec.refined ELSE rec.data END` : 'rec.data');
+const refinedBy = (q: Omit<RecordQuery, 'op'>) =>
+  q.refined ? `coalesce(to_json(CASE WHEN rec.refine_status = 'refined' THEN rec.refine_version END)::text, 'null')` : `'null'`;
+const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
+const quoteLiteral = (text: string) => `'${text.replace(/'/g, "''")}'`;
 
 export type { Knex };

@@ -54,6 +54,13 @@ export interface RecordQuery {
   lineage?: boolean;
 }
 
+/** CSV columns for `readCsv`: top-level fields in order (`json`: written as JSON text), and lineage columns after them. */
+export interface CsvSpec {
+  columns: { name: string; json: boolean }[];
+  delimiter: string;
+  lineage: boolean;
+}
+
 /** One record's refine outcome, to keep beside it. */
 export interface RefinedRow {
   key: string;
@@ -198,6 +205,12 @@ export interface StagingStore {
   read(tenant: string, query: RecordQuery): AsyncIterable<StagedRecord[]>;
   /** The data of the same records (upserts only) as JSON Lines bytes: the fast path for exporters that write JSON text. */
   readJsonLines(tenant: string, query: Omit<RecordQuery, 'op'>): AsyncIterable<Buffer>;
+  /**
+   * The same records as CSV rows written by the database, where it can (PostgreSQL): the fast path for
+   * CSV of records whose fields are declared. `rows()` is the count once `chunks` has been read.
+   * Undefined when it cannot write these columns.
+   */
+  readCsv?(tenant: string, query: Omit<RecordQuery, 'op'>, spec: CsvSpec): { chunks: AsyncIterable<Buffer>; rows(): number } | undefined;
   countRecords(pipeline: string): Promise<TenantCount[]>;
   /** Quarantined and failed records, oldest change first. */
   held(pipeline: string, q: { source?: string; tenant?: string; key?: string; limit: number }): Promise<HeldRecord[]>;

@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import { csvExporter } from '../../exporters/csv';
 import { jsonExporter } from '../../exporters/json';
 import { jsonlExporter } from '../../exporters/jsonl';
-import type { Json, JsonObject, SourceRecord, StagedRecord } from '../../src/core/record';
+import type { Field, Json, JsonObject, SourceRecord, StagedRecord } from '../../src/core/record';
 import { OutputFile, type Column, type ExportInput, type ExportTarget } from '../../src/export/exporter';
 import { openStore } from '../../src/stage/open';
 import type { StagingStore } from '../../src/stage/store';
@@ -94,7 +94,13 @@ function objectOf(fields: [string, Shape][]): fc.Arbitrary<JsonObject> {
 
 const recordsArb = fc
   .uniqueArray(fc.tuple(keyName, shape(2)), { selector: ([k]) => k, minLength: 1, maxLength: 6 })
-  .chain((fields) => fc.array(objectOf(fields), { minLength: 1, maxLength: 25, size: 'medium' }));
+  .chain((fields) => fc.array(objectOf(fields), { minLength: 1, maxLength: 25, size: 'medium' }).map((values) => ({ fields, values })));
+
+/** The fields a source would declare for records of this shape: plain types as they are, anything else JSON. */
+function declaredFields(fields: [string, Shape][]): Field[] {
+  const plain = new Set(['string', 'integer', 'number', 'boolean']);
+  return fields.map(([name, s]) => ({ name, type: plain.has(s.kind) ? (s.kind as Field['type']) : 'json', nullable: s.nullable }));
+}
 
 // ---- reading CSV back ----
 
@@ -169,14 +175,14 @@ function parseCsv(text: string, delimiter: string, recordDelimiter: string): (st
 // ---- the property, once per staging store ----
 
 const CSV_VARIANTS = [
-  { label: 'default', options: {}, delimiter: ',', recordDelimiter: '\r\n' },
-  { label: 'lf', options: { lineEnding: 'lf' }, delimiter: ',', recordDelimiter: '\n' },
-  { label: 'semicolon', options: { delimiter: ';' }, delimiter: ';', recordDelimiter: '\r\n' },
-  { label: 'tab-lf', options: { delimiter: '\t', lineEnding: 'lf' }, delimiter: '\t', recordDelimiter: '\n' },
-  { label: 'delimited-arrays', options: { arrays: 'delimited', arraySeparator: '|' }, delimiter: ',', recordDelimiter: '\r\n' },
+  { label: 'default', options: {}, delimiter: ',', recordDelimiter: '\n' },
+  { label: 'crlf', options: { lineEnding: 'crlf' }, delimiter: ',', recordDelimiter: '\r\n' },
+  { label: 'semicolon', options: { delimiter: ';' }, delimiter: ';', recordDelimiter: '\n' },
+  { label: 'tab-crlf', options: { delimiter: '\t', lineEnding: 'crlf' }, delimiter: '\t', recordDelimiter: '\r\n' },
+  { label: 'delimited-arrays', options: { arrays: 'delimited', arraySeparator: '|' }, delimiter: ',', recordDelimiter: '\n' },
 ] as const;
 
-const target = (dir: string, compress?: 'gzip'): ExportTarget => ({ dir, source: 'src', fields: [], open: (ext) => OutputFile.in(dir, `src.${ext}`, compress) });
+const target = (dir: string, compress?: 'gzip', fields: Field[] = []): ExportTarget => ({ dir, source: 'src', fields, open: (ext) => OutputFile.in(dir, `src.${ext}`, compress) });
 
 const stores: string[] = ['sqlite'];
 if (isUp('postgres')) stores.push('postgres');
@@ -202,7 +208,7 @@ describe.each(stores)('records staged in a %s store', (kind) => {
 
   test('come back exactly from JSONL (plain, gzip, with lineage), JSON and CSV', async () => {
     await fc.assert(
-      fc.asyncProperty(recordsArb, async (values) => {
+      fc.asyncProperty(recordsArb, async ({ fields, values }) => {
         const n = ++counter;
         const pipeline = `rt${n}`;
         const run = `run-${n}`;
@@ -214,6 +220,7 @@ describe.each(stores)('records staged in a %s store', (kind) => {
         const input: ExportInput = {
           records: () => store.read('t', { ...range, op: 'upsert' }),
           jsonLines: (o = {}) => store.readJsonLines('t', { ...range, lineage: o.lineage }),
+          ...(store.readCsv ? { csvRows: (spec) => store.readCsv!('t', range, spec) } : {}),
         };
         const staged: StagedRecord[] = [];
         for await (const page of input.records()) staged.push(...page);
@@ -259,11 +266,13 @@ describe.each(stores)('records staged in a %s store', (kind) => {
           expect(lineage ? parsed.map(({ _sluice, ...rest }) => rest) : parsed).toStrictEqual(expected);
         }
 
-        for (const variant of CSV_VARIANTS) {
-          const sub = join(dir, variant.label);
+        // each CSV variant with the layout inferred from the records, and with the fields a source declared
+        // (on PostgreSQL the store then writes the rows itself)
+        for (const [variant, declared] of CSV_VARIANTS.flatMap((v) => [[v, false], [v, true]] as const)) {
+          const sub = join(dir, `${variant.label}${declared ? '-declared' : ''}`);
           mkdirSync(sub);
           const exporter = csvExporter.create(csvExporter.options.parse(variant.options));
-          const [csv] = await exporter.write(target(sub), input);
+          const [csv] = await exporter.write(target(sub, undefined, declared ? declaredFields(fields) : []), input);
           const columns = csv!.columns!;
           const text = readFileSync(join(sub, csv!.path), 'utf8');
           const [header, ...rows] = parseCsv(text, variant.delimiter, variant.recordDelimiter);

@@ -119,7 +119,7 @@ function writeSource(file: string, state: State): void {
 
 /** The rows of a CSV export, by its header. */
 function csvRows(file: string): Record<string, string>[] {
-  const rows: unknown = parse(readFileSync(file, 'utf8'), { columns: true, record_delimiter: '\r\n' });
+  const rows: unknown = parse(readFileSync(file, 'utf8'), { columns: true, record_delimiter: '\n' });
   if (!Array.isArray(rows)) throw new Error(`${file}: no rows`);
   return rows.map((row: unknown) => {
     if (typeof row !== 'object' || row === null) throw new Error(`${file}: a row that is not an object`);
