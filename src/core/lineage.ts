@@ -32,22 +32,40 @@ const SEP = 0x02;
  */
 export function spliceLineageLines(chunk: Buffer, source: string): Buffer {
   const head = Buffer.from(`"${LINEAGE_FIELD}":{"source":${JSON.stringify(source)},"key":`);
-  const parts: Buffer[] = [];
-  let from = 0;
-  while (from < chunk.length) {
+  // first the positions of each line's pieces and the output's size, then one buffer filled by copies:
+  // no per-line objects for the garbage collector
+  const at: number[] = [];
+  let size = 0;
+  for (let from = 0; from < chunk.length; ) {
     const end = chunk.indexOf(0x0a, from);
+    if (end === -1) throw new Error('spliceLineageLines: the chunk ends inside a line');
     const d1 = chunk.indexOf(SEP, from);
     const d2 = chunk.indexOf(SEP, d1 + 1);
     const d3 = chunk.indexOf(SEP, d2 + 1);
     const close = chunk.lastIndexOf(0x7d /* } */, d1);
-    const empty = close === from + 1; // `{}`: staged JSON is compact
-    parts.push(chunk.subarray(from, close), empty ? NOTHING : COMMA, head, chunk.subarray(d1 + 1, d2), RUN, chunk.subarray(d2 + 1, d3), REFINED_BY, chunk.subarray(d3 + 1, end), TAIL);
+    at.push(from, close, d1, d2, d3, end);
+    const comma = close === from + 1 ? 0 : 1; // `{}`: staged JSON is compact
+    size += close - from + comma + head.length + (d2 - d1 - 1) + RUN.length + (d3 - d2 - 1) + REFINED_BY.length + (end - d3 - 1) + TAIL.length;
     from = end + 1;
   }
-  return Buffer.concat(parts);
+  const out = Buffer.allocUnsafe(size);
+  let pos = 0;
+  const put = (b: Buffer, start = 0, stop = b.length) => (pos += b.copy(out, pos, start, stop));
+  for (let i = 0; i < at.length; i += 6) {
+    const [from, close, d1, d2, d3, end] = at.slice(i, i + 6) as [number, number, number, number, number, number];
+    put(chunk, from, close);
+    if (close !== from + 1) put(COMMA);
+    put(head);
+    put(chunk, d1 + 1, d2);
+    put(RUN);
+    put(chunk, d2 + 1, d3);
+    put(REFINED_BY);
+    put(chunk, d3 + 1, end);
+    put(TAIL);
+  }
+  return out;
 }
 
-const NOTHING = Buffer.alloc(0);
 const COMMA = Buffer.from(',');
 const RUN = Buffer.from(',"run":');
 const REFINED_BY = Buffer.from(',"refinedBy":');

@@ -217,14 +217,15 @@ export class PostgresStore extends KnexStore {
             AND rec.op = 'upsert' ${refined}
           ORDER BY rec.seq) TO STDOUT WITH (${options})`),
       );
-      // COPY hands over a row or a few per chunk: gathered into larger chunks, every consumer does its
+      // COPY hands over a row or so per chunk: gathered into larger chunks, every consumer does its
       // per-chunk work (hashing, counting, writing) a few thousand times instead of once a row
       let parts: Buffer[] = [];
       let size = 0;
       for await (const rows of copy as AsyncIterable<Buffer>) {
         parts.push(rows);
         size += rows.length;
-        if (size >= CHUNK_BYTES) {
+        // a chunk may end inside a row: cut only after a line end (`readJsonLines` splices whole lines)
+        if (size >= CHUNK_BYTES && rows[rows.length - 1] === 0x0a) {
           yield Buffer.concat(parts, size);
           parts = [];
           size = 0;
