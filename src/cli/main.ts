@@ -37,6 +37,7 @@ export function program(): Command {
     .option('--full', 'write a full snapshot per tenant instead of the changes since the previous export')
     .option('--dry-run', 'read and report what would be staged, writing nothing')
     .option('--json', 'print the run summary as JSON')
+    .option('--metrics-file <path>', 'write the run\'s Prometheus metrics there (node_exporter textfile format), whatever the outcome')
     .addOption(staging)
     .addHelpText('after', EXIT_CODES_HELP)
     .action((file: string, flags) => command<typeof import('./commands/run')>('./commands/run').runCommand(file, flags));

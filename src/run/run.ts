@@ -11,6 +11,8 @@ import { newRunId } from '../core/ids';
 import { batchSize } from '../core/record';
 import { readAhead } from '../core/read-ahead';
 import type { Environment } from '../config/env';
+import { newestCursor } from '../extract/cursor';
+import { metrics } from '../observe/metrics';
 import type { ExtractContext, Extractor } from '../extract/extractor';
 import { UsageMeter } from '../refine/llm/llm';
 import type { LlmUsageRow } from '../stage/store';
@@ -74,9 +76,12 @@ export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Pr
   const started = new Date();
   const signal = opts.signal ?? new AbortController().signal;
   const store = openStore(stagingUrl(pipeline, opts));
+  let outcome: 'succeeded' | 'failed' | 'cancelled' = 'failed';
   try {
     await store.migrate();
     const lock = await store.lock(pipeline.name);
+    const timer = metrics.runDuration.startTimer({ pipeline: pipeline.name });
+    metrics.runsInProgress.inc({ pipeline: pipeline.name });
     try {
       const run = newRunId();
       await store.startRun(pipeline.name, run);
@@ -110,6 +115,9 @@ export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Pr
         });
         await store.finishRun(run, { status: 'succeeded', exported: exports.reduce((n, e) => n + e.rows, 0) });
         const finished = new Date();
+        countRun(pipeline.name, { refined, llm, exports });
+        metrics.lastSuccess.set({ pipeline: pipeline.name }, finished.getTime() / 1000);
+        outcome = 'succeeded';
         return {
           pipeline: pipeline.name,
           run,
@@ -125,6 +133,7 @@ export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Pr
           peakRssBytes: process.resourceUsage().maxRSS * 1024,
         };
       } catch (err) {
+        outcome = signal.aborted ? 'cancelled' : 'failed';
         const failure = asRunError(err, signal, { pipeline: pipeline.name, run });
         await store
           .finishRun(run, { status: signal.aborted ? 'cancelled' : 'failed', errorCode: failure.code, error: failure.message })
@@ -132,6 +141,9 @@ export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Pr
         throw failure;
       }
     } finally {
+      metrics.runsInProgress.dec({ pipeline: pipeline.name });
+      metrics.runs.inc({ pipeline: pipeline.name, outcome });
+      timer({ outcome });
       await lock.release();
     }
   } finally {
@@ -154,8 +166,16 @@ async function stageSource(
     const fields = await extractor.open();
     await store.describeStream(pipeline.name, source.name, fields);
     const from = await store.checkpoint(pipeline.name, source.name);
+    const labels = { pipeline: pipeline.name, source: source.name };
     for await (const batch of readAhead(extractor.extract(from))) {
+      const committed = metrics.batchCommit.startTimer(labels);
       const c = await store.commit({ id: run, pipeline: pipeline.name, source: source.name }, batch);
+      committed();
+      metrics.recordsRead.inc(labels, c.read);
+      metrics.recordsStaged.inc(labels, c.staged);
+      metrics.recordsUnchanged.inc(labels, c.unchanged);
+      const cursorAt = Date.parse(newestCursor(batch.checkpoint) ?? '');
+      if (!Number.isNaN(cursorAt)) metrics.checkpointLag.set(labels, Math.max(0, (Date.now() - cursorAt) / 1000));
       counts.read += c.read;
       counts.staged += c.staged;
       counts.unchanged += c.unchanged;
@@ -169,6 +189,20 @@ async function stageSource(
   } finally {
     await extractor.close();
   }
+}
+
+/** A successful run's outcomes into the process's metrics. */
+function countRun(pipeline: string, r: { refined: Record<string, RefineCounts>; llm: LlmUsageRow[]; exports: readonly TenantExport[] }): void {
+  for (const [source, counts] of Object.entries(r.refined)) {
+    for (const [outcome, n] of Object.entries(counts)) metrics.recordsRefined.inc({ pipeline, source, outcome }, n);
+    metrics.pending.set({ pipeline, source }, counts.pending);
+  }
+  for (const u of r.llm) {
+    metrics.llmTokens.inc({ pipeline, tenant: u.tenant, model: u.model, kind: 'prompt' }, u.promptTokens);
+    metrics.llmTokens.inc({ pipeline, tenant: u.tenant, model: u.model, kind: 'completion' }, u.completionTokens);
+    if (u.cost !== null) metrics.llmCost.inc({ pipeline, tenant: u.tenant, model: u.model }, u.cost);
+  }
+  for (const e of r.exports) metrics.recordsExported.inc({ pipeline, tenant: e.tenant }, e.rows);
 }
 
 export function createExtractor(

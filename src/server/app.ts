@@ -1,9 +1,11 @@
 /**
  * The HTTP face of `sluice serve` (fastify): `POST /hooks/:pipeline/:source` for webhook deliveries,
- * `POST /label-studio/:pipeline` for Label Studio's annotation webhooks, and `GET /health`. Bodies are taken as raw bytes whatever their type, because signatures cover the exact
- * bytes; the intake decides what is acceptable. Every refusal is JSON `{ error, reason }`.
+ * `POST /label-studio/:pipeline` for Label Studio's annotation webhooks, `GET /metrics` (Prometheus)
+ * and `GET /health`. Bodies are taken as raw bytes whatever their type, because signatures cover the
+ * exact bytes; the intake decides what is acceptable. Every refusal is JSON `{ error, reason }`.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import { metrics } from '../observe/metrics';
 import type { Service } from '../run/serve';
 
 export function buildServer(service: Service): FastifyInstance {
@@ -23,6 +25,18 @@ export function buildServer(service: Service): FastifyInstance {
     const answer = service.labelStudioHook(req.params.pipeline, req.headers, body);
     return reply.code(answer.status).send(answer.body);
   });
+
+  // webhook requests by route and status; unknown pipelines and sources (404) are not labelled by
+  // name, so a caller cannot grow the label sets with made-up paths
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url;
+    if (route !== '/hooks/:pipeline/:source' && route !== '/label-studio/:pipeline') return;
+    const params = req.params as { pipeline?: string; source?: string };
+    const known = reply.statusCode !== 404;
+    metrics.webhookRequests.inc({ route, pipeline: known ? (params.pipeline ?? '') : '', source: known ? (params.source ?? '') : '', status: String(reply.statusCode) });
+  });
+
+  app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.text()));
 
   app.get('/health', async (_req, reply) => {
     const health = await service.health();

@@ -5,6 +5,7 @@
 import type { Knex } from 'knex';
 import type { Batch, BatchRows, Checkpoint, Field, StagedRecord } from '../core/record';
 import { MIGRATION_TABLE, migrationSource } from './migrations';
+import { metrics } from '../observe/metrics';
 import type {
   CommitCounts,
   ExportRow,
@@ -45,10 +46,15 @@ export abstract class KnexStore implements StagingStore {
   abstract readonly accepts: readonly BatchRows['kind'][];
   private readonly streamIds = new Map<string, number>();
 
+  private readonly untrackPool: () => void;
+
   constructor(
     protected readonly knex: Knex,
     readonly location: string,
-  ) {}
+  ) {
+    const pool = (knex.client as { pool?: { numUsed(): number } }).pool;
+    this.untrackPool = metrics.trackPool(location, () => pool?.numUsed() ?? 0);
+  }
 
   abstract lock(pipeline: string): Promise<{ release(): Promise<void> }>;
   abstract commit(run: { id: string; pipeline: string; source: string }, batch: Batch): Promise<CommitCounts>;
@@ -408,6 +414,7 @@ export abstract class KnexStore implements StagingStore {
   }
 
   async close(): Promise<void> {
+    this.untrackPool();
     await this.knex.destroy();
   }
 }

@@ -1,3 +1,5 @@
+import { rename, writeFile } from 'node:fs/promises';
+import { metrics } from '../../observe/metrics';
 import { dryRun, type DryRunSummary } from '../../run/dry-run';
 import { loadPipeline } from '../../run/pipeline';
 import { runPipeline, type RunSummary } from '../../run/run';
@@ -9,6 +11,7 @@ export interface RunFlags {
   dryRun?: boolean;
   json?: boolean;
   staging?: string;
+  metricsFile?: string;
 }
 
 export async function runCommand(file: string, flags: RunFlags): Promise<void> {
@@ -27,6 +30,8 @@ export async function runCommand(file: string, flags: RunFlags): Promise<void> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    // a failed run is worth seeing too: the file is written whatever the outcome
+    if (flags.metricsFile) await writeMetricsFile(flags.metricsFile);
   }
 }
 
@@ -50,4 +55,14 @@ function describe(s: RunSummary | DryRunSummary): string {
     lines.push(table(['tenant', 'kind', 'rows', 'deleted', 'folder'], s.exports.map((e) => [e.tenant, e.kind, e.rows, e.deleted, e.dir])));
   }
   return lines.join('\n');
+}
+
+/**
+ * The run's metrics in the node_exporter textfile format: written beside the target and renamed over
+ * it, so the collector never reads half a file.
+ */
+async function writeMetricsFile(file: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, await metrics.text());
+  await rename(tmp, file);
 }

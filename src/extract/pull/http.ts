@@ -6,6 +6,7 @@
  */
 import pRetry, { AbortError } from 'p-retry';
 import { SluiceError, messageOf, type ErrorContext } from '../../core/errors';
+import { metrics } from '../../observe/metrics';
 
 export interface GetJsonOptions {
   headers: Record<string, string>;
@@ -72,6 +73,7 @@ export async function getJson(url: string, o: GetJsonOptions): Promise<JsonRespo
         if (waitMs > o.maxRetryWaitMs) {
           throw httpError(url, `${failure.message} (the server asks to wait ${Math.ceil(waitMs / 1000)} s, more than maxRetryWait)`, attempts, o.context, failure.status);
         }
+        metrics.retries.inc({ pipeline: o.context.pipeline ?? '', component: 'pull' });
         o.onRetry?.({ url: redactUrl(url), attempt: failure.attemptNumber, reason: failure.message, waitMs });
         // p-retry adds its own backoff after this; the server's hint is the floor.
         if (waitMs > 0) await sleep(waitMs, o.signal);
