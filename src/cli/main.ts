@@ -102,6 +102,14 @@ export function program(): Command {
     .option('--json', 'print JSON')
     .addOption(staging)
     .action((file: string, keys: string[], flags) => command<typeof import('./commands/quarantine')>('./commands/quarantine').quarantineRelease(file, keys, flags));
+  cli
+    .command('alerts')
+    .description('alert rules')
+    .command('export')
+    .description("write the pipeline's alert rules as a Prometheus rules file (promtool check rules accepts it)")
+    .argument('<file>', 'pipeline file (YAML)')
+    .option('--out <path>', 'write there instead of to stdout')
+    .action((file: string, flags) => command<typeof import('./commands/alerts')>('./commands/alerts').alertsExport(file, flags));
   const exportsCmd = cli.command('exports').description("a tenant's exports: list them, show one, diff two");
   const tenantFlags = (c: Command) =>
     c

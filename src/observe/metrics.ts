@@ -35,12 +35,25 @@ export class Metrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     ...this.on,
   });
+  /** `pipeline\0source` → the newest cursor staged, as a time (ms): the lag is computed when scraped */
+  private readonly cursors = new Map<string, number>();
   readonly checkpointLag = new Gauge({
     name: 'sluice_checkpoint_lag_seconds',
     help: 'Now minus the newest cursor staged, for sources whose cursor is a time.',
     labelNames: ['pipeline', 'source'],
     ...this.on,
+    collect: () => {
+      for (const [id, at] of this.cursors) {
+        const [pipeline, source] = id.split('\u0000') as [string, string];
+        this.checkpointLag.set({ pipeline, source }, Math.max(0, (Date.now() - at) / 1000));
+      }
+    },
   });
+
+  /** The newest cursor a source has staged, when it is a time. */
+  cursorStaged(pipeline: string, source: string, atMs: number): void {
+    this.cursors.set(`${pipeline}\u0000${source}`, atMs);
+  }
   readonly lastSuccess = new Gauge({ name: 'sluice_last_success_timestamp_seconds', help: 'When the last successful run finished (Unix time).', labelNames: ['pipeline'], ...this.on });
   readonly webhookRequests = new Counter({
     name: 'sluice_webhook_requests_total',
@@ -51,6 +64,7 @@ export class Metrics {
   readonly retries = new Counter({ name: 'sluice_retries_total', help: 'Retried requests to sources and services.', labelNames: ['pipeline', 'component'], ...this.on });
   readonly llmTokens = new Counter({ name: 'sluice_llm_tokens_total', help: 'LLM tokens used.', labelNames: ['pipeline', 'tenant', 'model', 'kind'], ...this.on });
   readonly llmCost = new Counter({ name: 'sluice_llm_cost_total', help: 'LLM cost, in the currency of the pipeline file\'s prices.', labelNames: ['pipeline', 'tenant', 'model'], ...this.on });
+  readonly quarantined = new Gauge({ name: 'sluice_records_quarantined', help: 'Records held in quarantine now.', labelNames: ['pipeline', 'source'], ...this.on });
   readonly pending = new Gauge({
     name: 'sluice_records_pending',
     help: 'Records the last refine pass left waiting (Label Studio tasks awaiting annotation, an LLM budget).',

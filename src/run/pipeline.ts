@@ -11,6 +11,7 @@ import { cronExpression, identifier, tenantRule } from '../config/parts';
 import { validateDocument } from '../config/validate';
 import { parseYaml } from '../config/yaml';
 import { pullConfig, pushConfig, readSchema, SOURCE_KINDS } from '../extract/registry';
+import { alertSchema, notifierSchema } from '../observe/alert-config';
 import { labelStudioStepSchema } from '../refine/label-studio/config';
 import { llmStepSchema } from '../refine/llm/config';
 import { rulesStepSchema } from '../refine/rules/config';
@@ -87,6 +88,8 @@ export const pipelineSchema = z
       .default('export')
       .describe('When a refine step fails on a record (a module threw, a model answered nonsense): `export` it as staged, or hold it in `quarantine` until retried or released.'),
     export: z.array(exportEntry).default([]).describe('The datasets to write, each a format and a folder.'),
+    alerts: z.array(alertSchema).default([]).describe('Alert rules `sluice serve` evaluates (and `sluice alerts export` writes for Prometheus).'),
+    notifiers: z.record(identifier, notifierSchema).default({}).describe('Where alert notifications go, by name.'),
   })
   .superRefine((p, ctx) => {
     const names = new Set<string>();
@@ -97,6 +100,17 @@ export const pipelineSchema = z
         ctx.addIssue({ code: 'custom', path: ['sources', i], message: 'no tenant: set `tenant` on the pipeline or on this source' });
       }
     });
+    const alertNames = new Set<string>();
+    p.alerts.forEach((a, i) => {
+      if (alertNames.has(a.name)) ctx.addIssue({ code: 'custom', path: ['alerts', i, 'name'], message: `another alert is already named ${a.name}` });
+      alertNames.add(a.name);
+      a.notify.forEach((n, j) => {
+        if (!Object.hasOwn(p.notifiers, n)) ctx.addIssue({ code: 'custom', path: ['alerts', i, 'notify', j], message: `no notifier named ${n} (notifiers: ${Object.keys(p.notifiers).join(', ') || 'none'})` });
+      });
+    });
+    for (const [name, n] of Object.entries(p.notifiers)) {
+      if (n.sign === 'standard-webhooks' && !n.secret) ctx.addIssue({ code: 'custom', path: ['notifiers', name, 'secret'], message: 'a secret is needed to sign with standard-webhooks (or sign: none)' });
+    }
     const seen = new Set<string>();
     p.export.forEach((e, i) => {
       const id = `${e.path}\u0000${e.format}`;

@@ -100,6 +100,9 @@ export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Pr
         const refined: Record<string, RefineCounts> = {};
         if (!chain.empty) {
           for (const source of pipeline.sources) refined[source.name] = await refineSource(store, pipeline, source.name, chain, before.get(source.name)!, signal);
+          const held = new Map(pipeline.sources.map((s) => [s.name, 0]));
+          for (const c of await store.countRecords(pipeline.name)) held.set(c.source, (held.get(c.source) ?? 0) + c.quarantined);
+          for (const [source, n] of held) metrics.quarantined.set({ pipeline: pipeline.name, source }, n);
         }
         const llm = await recordUsage(store, pipeline, run, usage);
         const exports = await exportDatasets(store, {
@@ -175,7 +178,7 @@ async function stageSource(
       metrics.recordsStaged.inc(labels, c.staged);
       metrics.recordsUnchanged.inc(labels, c.unchanged);
       const cursorAt = Date.parse(newestCursor(batch.checkpoint) ?? '');
-      if (!Number.isNaN(cursorAt)) metrics.checkpointLag.set(labels, Math.max(0, (Date.now() - cursorAt) / 1000));
+      if (!Number.isNaN(cursorAt)) metrics.cursorStaged(pipeline.name, source.name, cursorAt);
       counts.read += c.read;
       counts.staged += c.staged;
       counts.unchanged += c.unchanged;

@@ -14,6 +14,7 @@ import { pushReceiver, type PushDelivery } from '../extract/push/receive';
 import type { WebhookHeaders } from '../extract/push/verify';
 import { openStore } from '../stage/open';
 import type { IntakeResult, StagingStore } from '../stage/store';
+import { Alerting, type AlertingOptions } from './alerting';
 import type { Pipeline, PipelineSource } from './pipeline';
 import { runPipeline, stagingUrl, type RunSummary } from './run';
 
@@ -23,6 +24,11 @@ export interface ServeOptions {
   stagingUrl?: string;
   groupCommit?: Partial<GroupCommitOptions>;
   log?(event: ServeEvent): void;
+  /** How often alert rules are evaluated (default 30 s); 0 leaves it to whoever calls `alerting.evaluate()`. */
+  alertIntervalMs?: number;
+  alerting?: AlertingOptions;
+  /** The bearer token of `/api/v1` (default `SLUICE_ADMIN_TOKEN`); without one the API answers 404. */
+  adminToken?: string;
 }
 
 export type ServeEvent =
@@ -64,11 +70,22 @@ export class Service {
   /** Pipelines to run once more when their run under way ends. */
   private readonly again = new Set<string>();
 
+  /** Alert rules of the pipelines that have any, evaluated on a timer. */
+  readonly alerting?: Alerting;
+
   private constructor(
     private readonly pipelines: ReadonlyMap<string, Pipeline>,
     private readonly stores: ReadonlyMap<string, StagingStore>,
     private readonly opts: ServeOptions,
-  ) {}
+  ) {
+    const watched = [...pipelines.values()].filter((p) => p.alerts.length > 0);
+    if (watched.length > 0) this.alerting = new Alerting(watched, (p) => this.stores.get(stagingUrl(p, this.opts))!, opts.alerting);
+  }
+
+  /** The `/api/v1` bearer token, if the API is on. */
+  get adminToken(): string | undefined {
+    return this.opts.adminToken ?? (this.opts.env ?? process.env).SLUICE_ADMIN_TOKEN;
+  }
 
   /** Opens (and migrates) each staging store the pipelines use, and prepares their intakes. */
   static async open(pipelines: Pipeline[], opts: ServeOptions = {}): Promise<Service> {
@@ -92,6 +109,7 @@ export class Service {
     }
     const service = new Service(byName, stores, opts);
     for (const p of pipelines) for (const s of p.sources) if (s.push) service.addIntake(p, s);
+    if ((opts.alertIntervalMs ?? 30_000) > 0) service.alerting?.start(opts.alertIntervalMs ?? 30_000);
     return service;
   }
 
@@ -175,6 +193,7 @@ export class Service {
   /** Stops the schedules, lets runs under way and waiting deliveries finish, and closes the stores. */
   async close(): Promise<void> {
     this.closing = true;
+    await this.alerting?.stop();
     await Promise.all(this.schedules.map((s) => s.task?.destroy()));
     await Promise.all([...this.intakes.values()].map((i) => i.commits.drain()));
     await Promise.all(this.runsUnderWay.values());

@@ -4,6 +4,7 @@
  * and `GET /health`. Bodies are taken as raw bytes whatever their type, because signatures cover the
  * exact bytes; the intake decides what is acceptable. Every refusal is JSON `{ error, reason }`.
  */
+import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { metrics } from '../observe/metrics';
 import type { Service } from '../run/serve';
@@ -38,6 +39,17 @@ export function buildServer(service: Service): FastifyInstance {
 
   app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.text()));
 
+  // the API (`/api/v1`) takes the admin bearer token; without one configured it is not there at all
+  app.addHook('onRequest', async (req, reply) => {
+    if (!req.url.startsWith('/api/')) return;
+    const token = service.adminToken;
+    if (!token) return reply.code(404).send({ error: 'not_found', reason: 'the API is off: set SLUICE_ADMIN_TOKEN to turn it on' });
+    const given = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (!given || !sameText(given, token)) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', reason: 'a valid bearer token is needed' });
+  });
+
+  app.get('/api/v1/alerts', async () => ({ alerts: (await service.alerting?.list()) ?? [] }));
+
   app.get('/health', async (_req, reply) => {
     const health = await service.health();
     return reply.code(health.status === 'ok' ? 200 : 503).send(health);
@@ -55,4 +67,11 @@ export function buildServer(service: Service): FastifyInstance {
   });
 
   return app;
+}
+
+/** Compares secrets in constant time (of the longer length). */
+function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }

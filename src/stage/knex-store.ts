@@ -6,7 +6,11 @@ import type { Knex } from 'knex';
 import type { Batch, BatchRows, Checkpoint, Field, StagedRecord } from '../core/record';
 import { MIGRATION_TABLE, migrationSource } from './migrations';
 import { metrics } from '../observe/metrics';
+import * as alertsAudit from './sql/alerts-audit';
 import type {
+  AlertStateRow,
+  AuditEntry,
+  AuditQuery,
   CommitCounts,
   ExportRow,
   RecordQuery,
@@ -87,6 +91,34 @@ export abstract class KnexStore implements StagingStore {
         error_code: o.errorCode ?? null,
         error: o.error ?? null,
       });
+  }
+
+  async runOutcomes(pipeline: string, since: string): Promise<{ finished: number; failed: number; lastSuccess: string | null }> {
+    const window = await this.knex('sluice_runs')
+      .where({ pipeline })
+      .whereIn('status', ['succeeded', 'failed'])
+      .andWhere('finished_at', '>=', since)
+      .select(this.knex.raw(`count(*) as finished`), this.knex.raw(`sum(case when status = 'failed' then 1 else 0 end) as failed`))
+      .first();
+    const last = await this.knex('sluice_runs').where({ pipeline, status: 'succeeded' }).max('finished_at as at').first();
+    const at = last?.at as Date | string | null | undefined;
+    return { finished: Number(window?.finished ?? 0), failed: Number(window?.failed ?? 0), lastSuccess: at ? new Date(at).toISOString() : null };
+  }
+
+  alertStates(pipeline?: string) {
+    return alertsAudit.alertStates(this.knex, pipeline);
+  }
+
+  saveAlertState(next: AlertStateRow) {
+    return alertsAudit.saveAlertState(this.knex, next);
+  }
+
+  appendAudit(entry: AuditEntry) {
+    return alertsAudit.appendAudit(this.knex, entry);
+  }
+
+  audit(query: AuditQuery) {
+    return alertsAudit.audit(this.knex, query);
   }
 
   async runs(pipeline: string, limit: number): Promise<RunRow[]> {

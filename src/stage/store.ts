@@ -119,6 +119,44 @@ export interface LlmUsageRow {
   cost: number | null;
 }
 
+/** One alert's state for one instance (`''`, or a source), versioned so only one process moves it. */
+export interface AlertStateRow {
+  pipeline: string;
+  alert: string;
+  instance: string;
+  state: 'inactive' | 'pending' | 'firing';
+  sinceMs: number | null;
+  firedMs: number | null;
+  notifiedMs: number | null;
+  value: number | null;
+  version: number;
+}
+
+export interface AuditEntry {
+  actor: string;
+  action: string;
+  pipeline?: string;
+  tenant?: string;
+  detail?: Record<string, unknown>;
+}
+
+export interface AuditRow extends Required<Omit<AuditEntry, 'pipeline' | 'tenant'>> {
+  id: number;
+  at: string;
+  pipeline: string | null;
+  tenant: string | null;
+}
+
+export interface AuditQuery {
+  pipeline?: string;
+  tenant?: string;
+  /** ISO-8601 */
+  since?: string;
+  /** an action or its prefix (`alert.`) */
+  action?: string;
+  limit: number;
+}
+
 /** A record a refine step held back or failed on, with why. */
 export interface HeldRecord {
   source: string;
@@ -151,6 +189,14 @@ export interface StagingStore {
   startRun(pipeline: string, id: string): Promise<void>;
   finishRun(id: string, outcome: { status: RunStatus; exported?: number; errorCode?: string; error?: string }): Promise<void>;
   runs(pipeline: string, limit: number): Promise<RunRow[]>;
+  /** Runs of a pipeline that finished since a time (ISO-8601), by outcome, and when the last success finished. */
+  runOutcomes(pipeline: string, since: string): Promise<{ finished: number; failed: number; lastSuccess: string | null }>;
+  alertStates(pipeline?: string): Promise<AlertStateRow[]>;
+  /** Saves an alert state if nobody moved it since it was read (its version is the one before); false otherwise. */
+  saveAlertState(next: AlertStateRow): Promise<boolean>;
+  /** The audit log: appended to, never changed. */
+  appendAudit(entry: AuditEntry): Promise<void>;
+  audit(query: AuditQuery): Promise<AuditRow[]>;
 
   /** The last committed checkpoint of a source, if any. */
   checkpoint(pipeline: string, source: string): Promise<Checkpoint | undefined>;

@@ -12,6 +12,7 @@ import * as m006 from './006_llm';
 import * as m007 from './007_label_studio';
 import * as m008 from './008_label_studio_imports';
 import * as m009 from './009_tenant_isolation';
+import * as m010 from './010_alerts_and_audit';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '001_initial': m001,
@@ -23,6 +24,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '007_label_studio': m007,
   '008_label_studio_imports': m008,
   '009_tenant_isolation': m009,
+  '010_alerts_and_audit': m010,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -1,0 +1,15 @@
+import { writeFile } from 'node:fs/promises';
+import { SluiceError } from '../../core/errors';
+import { prometheusRules } from '../../observe/alert-rules';
+import { loadPipeline } from '../../run/pipeline';
+
+/** `sluice alerts export FILE [--out PATH]`: the pipeline's alert rules as a Prometheus rules file. */
+export async function alertsExport(file: string, flags: { out?: string }): Promise<void> {
+  const pipeline = loadPipeline(file);
+  if (pipeline.alerts.length === 0) throw new SluiceError('SLUICE_USAGE', `${file} has no alerts: to export`);
+  const rules = prometheusRules(pipeline.name, pipeline.alerts);
+  if (flags.out) {
+    await writeFile(flags.out, rules);
+    process.stderr.write(`wrote ${pipeline.alerts.length} rule(s) to ${flags.out}\n`);
+  } else process.stdout.write(rules);
+}

@@ -1,0 +1,62 @@
+/** The alert-state and audit tables (migration 010), for both stores. */
+import type { Knex } from 'knex';
+import type { AlertStateRow, AuditEntry, AuditQuery, AuditRow } from '../store';
+
+export async function alertStates(knex: Knex, pipeline?: string): Promise<AlertStateRow[]> {
+  const q = knex('sluice_alert_states').orderBy(['pipeline', 'alert', 'instance']);
+  if (pipeline !== undefined) q.where({ pipeline });
+  const rows = await q.select('*');
+  return rows.map((r: Record<string, unknown>) => ({
+    pipeline: String(r.pipeline),
+    alert: String(r.alert),
+    instance: String(r.instance),
+    state: r.state as AlertStateRow['state'],
+    sinceMs: num(r.since_ms),
+    firedMs: num(r.fired_ms),
+    notifiedMs: num(r.notified_ms),
+    value: num(r.value),
+    version: Number(r.version),
+  }));
+}
+
+/** Saves `next` if the stored state is still at `next.version - 1` (or absent, for version 1). */
+export async function saveAlertState(knex: Knex, next: AlertStateRow): Promise<boolean> {
+  const row = {
+    state: next.state,
+    since_ms: next.sinceMs,
+    fired_ms: next.firedMs,
+    notified_ms: next.notifiedMs,
+    value: next.value,
+    version: next.version,
+  };
+  const key = { pipeline: next.pipeline, alert: next.alert, instance: next.instance };
+  if (next.version === 1) {
+    const inserted = await knex('sluice_alert_states').insert({ ...key, ...row }).onConflict(['pipeline', 'alert', 'instance']).ignore().returning('version');
+    return Array.isArray(inserted) && inserted.length > 0;
+  }
+  return (await knex('sluice_alert_states').where({ ...key, version: next.version - 1 }).update(row)) === 1;
+}
+
+export async function appendAudit(knex: Knex, e: AuditEntry): Promise<void> {
+  await knex('sluice_audit').insert({ at: new Date().toISOString(), actor: e.actor, action: e.action, pipeline: e.pipeline ?? null, tenant: e.tenant ?? null, detail: JSON.stringify(e.detail ?? {}) });
+}
+
+export async function audit(knex: Knex, q: AuditQuery): Promise<AuditRow[]> {
+  const query = knex('sluice_audit').orderBy('id', 'desc').limit(q.limit);
+  if (q.pipeline !== undefined) query.where({ pipeline: q.pipeline });
+  if (q.tenant !== undefined) query.where({ tenant: q.tenant });
+  if (q.since !== undefined) query.where('at', '>=', q.since);
+  if (q.action !== undefined) query.where('action', 'like', `${q.action}%`);
+  const rows = await query.select('*');
+  return rows.map((r: Record<string, unknown>) => ({
+    id: Number(r.id),
+    at: r.at instanceof Date ? r.at.toISOString() : String(r.at),
+    actor: String(r.actor),
+    action: String(r.action),
+    pipeline: (r.pipeline as string | null) ?? null,
+    tenant: (r.tenant as string | null) ?? null,
+    detail: JSON.parse(String(r.detail)) as Record<string, unknown>,
+  }));
+}
+
+const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
