@@ -103,6 +103,17 @@ export function program(): Command {
     .addOption(staging)
     .action((file: string, keys: string[], flags) => command<typeof import('./commands/quarantine')>('./commands/quarantine').quarantineRelease(file, keys, flags));
   cli
+    .command('audit')
+    .description('what happened to a pipeline (runs, exports published, alerts, releases), newest first')
+    .argument('<file>', 'pipeline file (YAML)')
+    .option('--tenant <tenant>', 'only this tenant')
+    .option('--since <time>', 'an ISO-8601 time, or a duration back from now (2h, 7d)')
+    .option('--action <action>', 'an action or its prefix (alert., run.failed)')
+    .option('--limit <n>', 'at most this many entries', positiveInt, 100)
+    .option('--json', 'print JSON')
+    .addOption(staging)
+    .action((file: string, flags) => command<typeof import('./commands/audit')>('./commands/audit').auditCommand(file, flags));
+  cli
     .command('alerts')
     .description('alert rules')
     .command('export')

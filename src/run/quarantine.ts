@@ -4,11 +4,10 @@
  */
 import { SluiceError } from '../core/errors';
 import type { ChainOutput } from '../refine/chain';
-import { openExistingStore } from '../stage/open';
-import type { HeldRecord, StagingStore } from '../stage/store';
+import type { HeldRecord } from '../stage/store';
+import { withExistingStore as withStore, type Where } from './existing-store';
 import type { Pipeline } from './pipeline';
 import { refineChain, rowsOf } from './refine';
-import { stagingUrl, type RunOptions } from './run';
 
 export interface HeldQuery {
   source?: string;
@@ -16,8 +15,6 @@ export interface HeldQuery {
   key?: string;
   limit: number;
 }
-
-type Where = Pick<RunOptions, 'stagingUrl' | 'env'>;
 
 export async function listHeld(pipeline: Pipeline, q: HeldQuery, opts: Where = {}): Promise<HeldRecord[]> {
   return withStore(pipeline, opts, false, (store) => store.held(pipeline.name, q));
@@ -44,23 +41,9 @@ export async function releaseHeld(pipeline: Pipeline, source: string, keys: read
   if (!pipeline.sources.some((s) => s.name === source)) {
     throw new SluiceError('SLUICE_USAGE', `pipeline ${pipeline.name} has no source ${source}`, { pipeline: pipeline.name });
   }
-  return withStore(pipeline, opts, true, (store) => store.release(pipeline.name, source, keys));
-}
-
-async function withStore<T>(pipeline: Pipeline, opts: Where, lock: boolean, fn: (store: StagingStore) => Promise<T>): Promise<T> {
-  const store = openExistingStore(stagingUrl(pipeline, opts));
-  if (!store || !(await store.isMigrated())) {
-    await store?.close();
-    throw new SluiceError('SLUICE_USAGE', `pipeline ${pipeline.name} has no staging store yet: run it first`, { pipeline: pipeline.name });
-  }
-  try {
-    const held = lock ? await store.lock(pipeline.name) : undefined;
-    try {
-      return await fn(store);
-    } finally {
-      await held?.release();
-    }
-  } finally {
-    await store.close();
-  }
+  return withStore(pipeline, opts, true, async (store) => {
+    const n = await store.release(pipeline.name, source, keys);
+    await store.appendAudit({ actor: opts.actor ?? 'cli', action: 'quarantine.released', pipeline: pipeline.name, detail: { source, keys, released: n } });
+    return n;
+  });
 }

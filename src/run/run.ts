@@ -34,6 +34,8 @@ export interface RunOptions {
   sources?: readonly string[];
   signal?: AbortSignal;
   onProgress?(event: ProgressEvent): void;
+  /** Who started the run, for the audit log: `cli` (default), `schedule`, a token id. */
+  actor?: string;
 }
 
 export type ProgressEvent =
@@ -117,6 +119,11 @@ export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Pr
           onRows: (rows) => opts.onProgress?.({ type: 'export', rows }),
         });
         await store.finishRun(run, { status: 'succeeded', exported: exports.reduce((n, e) => n + e.rows, 0) });
+        const actor = opts.actor ?? 'cli';
+        for (const e of exports) {
+          await store.appendAudit({ actor, action: 'export.published', pipeline: pipeline.name, tenant: e.tenant, detail: { run, export: e.id, kind: e.kind, rows: e.rows, deleted: e.deleted, dir: e.dir } });
+        }
+        await store.appendAudit({ actor, action: 'run.succeeded', pipeline: pipeline.name, detail: { run, read: sources.reduce((n, x) => n + x.read, 0), exported: exports.length } });
         const finished = new Date();
         countRun(pipeline.name, { refined, llm, exports });
         metrics.lastSuccess.set({ pipeline: pipeline.name }, finished.getTime() / 1000);
@@ -140,6 +147,7 @@ export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Pr
         const failure = asRunError(err, signal, { pipeline: pipeline.name, run });
         await store
           .finishRun(run, { status: signal.aborted ? 'cancelled' : 'failed', errorCode: failure.code, error: failure.message })
+          .then(() => store.appendAudit({ actor: opts.actor ?? 'cli', action: `run.${outcome}`, pipeline: pipeline.name, detail: { run, code: failure.code, error: failure.message } }))
           .catch(() => undefined); // the store may be what failed; the original error matters more
         throw failure;
       }

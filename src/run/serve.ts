@@ -10,10 +10,11 @@ import cron, { type ScheduledTask } from 'node-cron';
 import { messageOf, SluiceError } from '../core/errors';
 import { GroupCommit, Overloaded, type GroupCommitOptions } from '../core/group-commit';
 import type { Environment } from '../config/env';
+import { duration } from '../config/parts';
 import { pushReceiver, type PushDelivery } from '../extract/push/receive';
 import type { WebhookHeaders } from '../extract/push/verify';
 import { openStore } from '../stage/open';
-import type { IntakeResult, StagingStore } from '../stage/store';
+import type { AuditQuery, AuditRow, IntakeResult, StagingStore } from '../stage/store';
 import { Alerting, type AlertingOptions } from './alerting';
 import type { Pipeline, PipelineSource } from './pipeline';
 import { runPipeline, stagingUrl, type RunSummary } from './run';
@@ -72,6 +73,7 @@ export class Service {
 
   /** Alert rules of the pipelines that have any, evaluated on a timer. */
   readonly alerting?: Alerting;
+  private pruning?: NodeJS.Timeout;
 
   private constructor(
     private readonly pipelines: ReadonlyMap<string, Pipeline>,
@@ -80,6 +82,21 @@ export class Service {
   ) {
     const watched = [...pipelines.values()].filter((p) => p.alerts.length > 0);
     if (watched.length > 0) this.alerting = new Alerting(watched, (p) => this.stores.get(stagingUrl(p, this.opts))!, opts.alerting);
+  }
+
+  /** The audit logs of the served pipelines' stores, newest first. */
+  async audit(q: AuditQuery): Promise<AuditRow[]> {
+    const rows = (await Promise.all([...this.stores.values()].map((s) => s.audit(q)))).flat();
+    return rows.sort((a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : b.id - a.id)).slice(0, q.limit);
+  }
+
+  /** Audit entries older than the retention (`SLUICE_AUDIT_RETENTION`, default 365 days) are removed daily. */
+  private async pruneAudit(): Promise<void> {
+    const text = (this.opts.env ?? process.env).SLUICE_AUDIT_RETENTION ?? '365d';
+    const kept = duration.safeParse(text);
+    if (!kept.success) throw new SluiceError('SLUICE_USAGE', `SLUICE_AUDIT_RETENTION must be a duration such as 365d, not ${text}`);
+    const before = new Date(Date.now() - kept.data * 1000).toISOString();
+    for (const store of this.stores.values()) await store.pruneAudit(before);
   }
 
   /** The `/api/v1` bearer token, if the API is on. */
@@ -110,6 +127,9 @@ export class Service {
     const service = new Service(byName, stores, opts);
     for (const p of pipelines) for (const s of p.sources) if (s.push) service.addIntake(p, s);
     if ((opts.alertIntervalMs ?? 30_000) > 0) service.alerting?.start(opts.alertIntervalMs ?? 30_000);
+    await service.pruneAudit();
+    service.pruning = setInterval(() => void service.pruneAudit().catch(() => undefined), 24 * 3600_000);
+    service.pruning.unref();
     return service;
   }
 
@@ -193,6 +213,7 @@ export class Service {
   /** Stops the schedules, lets runs under way and waiting deliveries finish, and closes the stores. */
   async close(): Promise<void> {
     this.closing = true;
+    clearInterval(this.pruning);
     await this.alerting?.stop();
     await Promise.all(this.schedules.map((s) => s.task?.destroy()));
     await Promise.all([...this.intakes.values()].map((i) => i.commits.drain()));
@@ -206,7 +227,7 @@ export class Service {
       this.again.add(p.name);
       return;
     }
-    const work = runPipeline(p, { env: this.opts.env, stagingUrl: this.opts.stagingUrl, sources: [] })
+    const work = runPipeline(p, { env: this.opts.env, stagingUrl: this.opts.stagingUrl, sources: [], actor: 'label-studio' })
       .then(
         (summary) => this.opts.log?.({ type: 'run', pipeline: p.name, source: 'label-studio', tick: new Date().toISOString(), summary }),
         (err: unknown) =>
@@ -243,7 +264,7 @@ export class Service {
       if (!(await store.claimTick(p.name, s.name, tick, this.worker))) return skip('another server took this tick');
       schedule.running = true;
       try {
-        const summary = await runPipeline(p, { env: this.opts.env, stagingUrl: this.opts.stagingUrl, sources: [s.name] });
+        const summary = await runPipeline(p, { env: this.opts.env, stagingUrl: this.opts.stagingUrl, sources: [s.name], actor: 'schedule' });
         schedule.last = { tick, status: 'succeeded', at: summary.finishedAt };
         this.opts.log?.({ type: 'run', pipeline: p.name, source: s.name, tick, summary });
       } catch (err) {

@@ -49,6 +49,13 @@ export function buildServer(service: Service): FastifyInstance {
   });
 
   app.get('/api/v1/alerts', async () => ({ alerts: (await service.alerting?.list()) ?? [] }));
+  app.get<{ Querystring: { pipeline?: string; tenant?: string; since?: string; action?: string; limit?: string } }>('/api/v1/audit', async (req, reply) => {
+    const q = req.query;
+    const limit = q.limit === undefined ? 100 : Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return reply.code(400).send({ error: 'bad_request', reason: 'limit: expected a whole number from 1 to 1000' });
+    if (q.since !== undefined && Number.isNaN(Date.parse(q.since))) return reply.code(400).send({ error: 'bad_request', reason: 'since: expected an ISO-8601 time' });
+    return { entries: await service.audit({ pipeline: q.pipeline, tenant: q.tenant, since: q.since && new Date(q.since).toISOString(), action: q.action, limit }) };
+  });
 
   app.get('/health', async (_req, reply) => {
     const health = await service.health();

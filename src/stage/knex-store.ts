@@ -121,6 +121,10 @@ export abstract class KnexStore implements StagingStore {
     return alertsAudit.audit(this.knex, query);
   }
 
+  pruneAudit(before: string) {
+    return alertsAudit.pruneAudit(this.knex, before);
+  }
+
   async runs(pipeline: string, limit: number): Promise<RunRow[]> {
     const rows = await this.knex('sluice_runs').where({ pipeline }).orderBy('started_at', 'desc').orderBy('id', 'desc').limit(limit);
     return rows.map((r) => ({

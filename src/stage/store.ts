@@ -197,6 +197,8 @@ export interface StagingStore {
   /** The audit log: appended to, never changed. */
   appendAudit(entry: AuditEntry): Promise<void>;
   audit(query: AuditQuery): Promise<AuditRow[]>;
+  /** Retention: removes entries older than `before` (ISO-8601); returns how many. */
+  pruneAudit(before: string): Promise<number>;
 
   /** The last committed checkpoint of a source, if any. */
   checkpoint(pipeline: string, source: string): Promise<Checkpoint | undefined>;

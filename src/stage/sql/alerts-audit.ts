@@ -59,4 +59,9 @@ export async function audit(knex: Knex, q: AuditQuery): Promise<AuditRow[]> {
   }));
 }
 
+/** Removes audit entries older than `before` (ISO-8601): the log's retention. */
+export async function pruneAudit(knex: Knex, before: string): Promise<number> {
+  return knex('sluice_audit').where('at', '<', before).delete();
+}
+
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
