@@ -113,6 +113,32 @@ export function program(): Command {
     .option('--json', 'print JSON')
     .addOption(staging)
     .action((file: string, flags) => command<typeof import('./commands/audit')>('./commands/audit').auditCommand(file, flags));
+  const tokens = cli.command('tokens').description('API tokens, each for one tenant or admin (stored hashed)');
+  tokens
+    .command('create')
+    .description('make a token (printed once)')
+    .argument('<file>', 'pipeline file (YAML): its staging store keeps the token')
+    .requiredOption('--name <name>', 'what it is for')
+    .option('--tenant <tenant>', 'the one tenant it may see')
+    .option('--admin', 'may see and do everything')
+    .option('--json', 'print JSON')
+    .addOption(staging)
+    .action((file: string, flags) => command<typeof import('./commands/tokens')>('./commands/tokens').tokensCreate(file, flags));
+  tokens
+    .command('list')
+    .description('tokens and their scope (never their secrets)')
+    .argument('<file>', 'pipeline file (YAML)')
+    .option('--json', 'print JSON')
+    .addOption(staging)
+    .action((file: string, flags) => command<typeof import('./commands/tokens')>('./commands/tokens').tokensList(file, flags));
+  tokens
+    .command('revoke')
+    .description('stop a token working')
+    .argument('<file>', 'pipeline file (YAML)')
+    .argument('<id>', 'token id (tok_…)')
+    .option('--json', 'print JSON')
+    .addOption(staging)
+    .action((file: string, id: string, flags) => command<typeof import('./commands/tokens')>('./commands/tokens').tokensRevoke(file, id, flags));
   cli
     .command('alerts')
     .description('alert rules')

@@ -28,7 +28,7 @@ export interface ServeOptions {
   /** How often alert rules are evaluated (default 30 s); 0 leaves it to whoever calls `alerting.evaluate()`. */
   alertIntervalMs?: number;
   alerting?: AlertingOptions;
-  /** The bearer token of `/api/v1` (default `SLUICE_ADMIN_TOKEN`); without one the API answers 404. */
+  /** An admin bearer token for `/api/v1` (default `SLUICE_ADMIN_TOKEN`), beside the tokens in the stores. */
   adminToken?: string;
 }
 
@@ -84,6 +84,21 @@ export class Service {
     if (watched.length > 0) this.alerting = new Alerting(watched, (p) => this.stores.get(stagingUrl(p, this.opts))!, opts.alerting);
   }
 
+  /** The served pipelines, by name. */
+  get served(): ReadonlyMap<string, Pipeline> {
+    return this.pipelines;
+  }
+
+  /** The staging store a served pipeline uses. */
+  storeOf(pipeline: Pipeline): StagingStore {
+    return this.stores.get(stagingUrl(pipeline, this.opts))!;
+  }
+
+  /** Every staging store this server has open (API tokens live in them). */
+  get allStores(): Iterable<StagingStore> {
+    return this.stores.values();
+  }
+
   /** The audit logs of the served pipelines' stores, newest first. */
   async audit(q: AuditQuery): Promise<AuditRow[]> {
     const rows = (await Promise.all([...this.stores.values()].map((s) => s.audit(q)))).flat();
@@ -99,7 +114,7 @@ export class Service {
     for (const store of this.stores.values()) await store.pruneAudit(before);
   }
 
-  /** The `/api/v1` bearer token, if the API is on. */
+  /** The admin bearer token from the environment, if there is one. */
   get adminToken(): string | undefined {
     return this.opts.adminToken ?? (this.opts.env ?? process.env).SLUICE_ADMIN_TOKEN;
   }

@@ -1,13 +1,14 @@
 /**
  * The HTTP face of `sluice serve` (fastify): `POST /hooks/:pipeline/:source` for webhook deliveries,
- * `POST /label-studio/:pipeline` for Label Studio's annotation webhooks, `GET /metrics` (Prometheus)
- * and `GET /health`. Bodies are taken as raw bytes whatever their type, because signatures cover the
- * exact bytes; the intake decides what is acceptable. Every refusal is JSON `{ error, reason }`.
+ * `POST /label-studio/:pipeline` for Label Studio's annotation webhooks, `GET /metrics` (Prometheus),
+ * the REST API under `/api/v1` (./api) and `GET /health`. Bodies are taken as raw bytes whatever their
+ * type, because signatures cover the exact bytes; the intake decides what is acceptable. Every refusal
+ * is JSON `{ error, reason }`.
  */
-import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { metrics } from '../observe/metrics';
 import type { Service } from '../run/serve';
+import { registerApi } from './api';
 
 export function buildServer(service: Service): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: service.maxBodyBytes, return503OnClosing: true });
@@ -39,23 +40,7 @@ export function buildServer(service: Service): FastifyInstance {
 
   app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.text()));
 
-  // the API (`/api/v1`) takes the admin bearer token; without one configured it is not there at all
-  app.addHook('onRequest', async (req, reply) => {
-    if (!req.url.startsWith('/api/')) return;
-    const token = service.adminToken;
-    if (!token) return reply.code(404).send({ error: 'not_found', reason: 'the API is off: set SLUICE_ADMIN_TOKEN to turn it on' });
-    const given = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
-    if (!given || !sameText(given, token)) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', reason: 'a valid bearer token is needed' });
-  });
-
-  app.get('/api/v1/alerts', async () => ({ alerts: (await service.alerting?.list()) ?? [] }));
-  app.get<{ Querystring: { pipeline?: string; tenant?: string; since?: string; action?: string; limit?: string } }>('/api/v1/audit', async (req, reply) => {
-    const q = req.query;
-    const limit = q.limit === undefined ? 100 : Number(q.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return reply.code(400).send({ error: 'bad_request', reason: 'limit: expected a whole number from 1 to 1000' });
-    if (q.since !== undefined && Number.isNaN(Date.parse(q.since))) return reply.code(400).send({ error: 'bad_request', reason: 'since: expected an ISO-8601 time' });
-    return { entries: await service.audit({ pipeline: q.pipeline, tenant: q.tenant, since: q.since && new Date(q.since).toISOString(), action: q.action, limit }) };
-  });
+  registerApi(app, service);
 
   app.get('/health', async (_req, reply) => {
     const health = await service.health();
@@ -74,11 +59,4 @@ export function buildServer(service: Service): FastifyInstance {
   });
 
   return app;
-}
-
-/** Compares secrets in constant time (of the longer length). */
-function sameText(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }

@@ -6,7 +6,7 @@ import type { Knex } from 'knex';
 import type { Batch, BatchRows, Checkpoint, Field, StagedRecord } from '../core/record';
 import { MIGRATION_TABLE, migrationSource } from './migrations';
 import { metrics } from '../observe/metrics';
-import * as alertsAudit from './sql/alerts-audit';
+import * as ops from './sql/operations';
 import type {
   AlertStateRow,
   AuditEntry,
@@ -106,23 +106,39 @@ export abstract class KnexStore implements StagingStore {
   }
 
   alertStates(pipeline?: string) {
-    return alertsAudit.alertStates(this.knex, pipeline);
+    return ops.alertStates(this.knex, pipeline);
   }
 
   saveAlertState(next: AlertStateRow) {
-    return alertsAudit.saveAlertState(this.knex, next);
+    return ops.saveAlertState(this.knex, next);
   }
 
   appendAudit(entry: AuditEntry) {
-    return alertsAudit.appendAudit(this.knex, entry);
+    return ops.appendAudit(this.knex, entry);
   }
 
   audit(query: AuditQuery) {
-    return alertsAudit.audit(this.knex, query);
+    return ops.audit(this.knex, query);
   }
 
   pruneAudit(before: string) {
-    return alertsAudit.pruneAudit(this.knex, before);
+    return ops.pruneAudit(this.knex, before);
+  }
+
+  addApiToken(token: { id: string; name: string; tenant: string | null; hash: string }) {
+    return ops.addApiToken(this.knex, token);
+  }
+
+  apiToken(id: string) {
+    return ops.apiToken(this.knex, id);
+  }
+
+  apiTokens() {
+    return ops.apiTokens(this.knex);
+  }
+
+  revokeApiToken(id: string) {
+    return ops.revokeApiToken(this.knex, id);
   }
 
   async runs(pipeline: string, limit: number): Promise<RunRow[]> {

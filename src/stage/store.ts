@@ -157,6 +157,16 @@ export interface AuditQuery {
   limit: number;
 }
 
+/** An API token, without its secret (only the secret's hash is kept). */
+export interface ApiTokenRow {
+  id: string;
+  name: string;
+  /** null: an admin token */
+  tenant: string | null;
+  createdAt: string;
+  revokedAt: string | null;
+}
+
 /** A record a refine step held back or failed on, with why. */
 export interface HeldRecord {
   source: string;
@@ -199,6 +209,10 @@ export interface StagingStore {
   audit(query: AuditQuery): Promise<AuditRow[]>;
   /** Retention: removes entries older than `before` (ISO-8601); returns how many. */
   pruneAudit(before: string): Promise<number>;
+  addApiToken(token: { id: string; name: string; tenant: string | null; hash: string }): Promise<void>;
+  apiToken(id: string): Promise<(ApiTokenRow & { hash: string }) | undefined>;
+  apiTokens(): Promise<ApiTokenRow[]>;
+  revokeApiToken(id: string): Promise<boolean>;
 
   /** The last committed checkpoint of a source, if any. */
   checkpoint(pipeline: string, source: string): Promise<Checkpoint | undefined>;

@@ -13,6 +13,7 @@ import * as m007 from './007_label_studio';
 import * as m008 from './008_label_studio_imports';
 import * as m009 from './009_tenant_isolation';
 import * as m010 from './010_alerts_and_audit';
+import * as m011 from './011_api_tokens';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '001_initial': m001,
@@ -25,6 +26,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '008_label_studio_imports': m008,
   '009_tenant_isolation': m009,
   '010_alerts_and_audit': m010,
+  '011_api_tokens': m011,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -141,7 +141,7 @@ test('fires once, repeats per interval, resolves; the audit log and the API show
     }
 
     const base = await app.listen({ host: '127.0.0.1', port: 0 });
-    expect((await fetch(`${base}/api/v1/alerts`)).status).toBe(404); // no admin token: no API
+    expect((await fetch(`${base}/api/v1/alerts`)).status).toBe(401); // no token
     (service as unknown as { opts: { adminToken?: string } }).opts.adminToken = 'admin-token-1';
     expect((await fetch(`${base}/api/v1/alerts`, { headers: { authorization: 'Bearer nope' } })).status).toBe(401);
     const listed = (await (await fetch(`${base}/api/v1/alerts`, { headers: { authorization: 'Bearer admin-token-1' } })).json()) as { alerts: { alert: string; state: string }[] };

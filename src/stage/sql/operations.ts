@@ -1,6 +1,6 @@
-/** The alert-state and audit tables (migration 010), for both stores. */
+/** What operating Sluice keeps (migrations 010, 011): alert states, the audit log, API tokens; for both stores. */
 import type { Knex } from 'knex';
-import type { AlertStateRow, AuditEntry, AuditQuery, AuditRow } from '../store';
+import type { AlertStateRow, ApiTokenRow, AuditEntry, AuditQuery, AuditRow } from '../store';
 
 export async function alertStates(knex: Knex, pipeline?: string): Promise<AlertStateRow[]> {
   const q = knex('sluice_alert_states').orderBy(['pipeline', 'alert', 'instance']);
@@ -65,3 +65,25 @@ export async function pruneAudit(knex: Knex, before: string): Promise<number> {
 }
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+export async function addApiToken(knex: Knex, t: Omit<ApiTokenRow, 'createdAt' | 'revokedAt'> & { hash: string }): Promise<void> {
+  await knex('sluice_api_tokens').insert({ id: t.id, name: t.name, tenant: t.tenant, hash: t.hash, created_at: new Date().toISOString() });
+}
+
+export async function apiToken(knex: Knex, id: string): Promise<(ApiTokenRow & { hash: string }) | undefined> {
+  const r = await knex('sluice_api_tokens').where({ id }).first();
+  return r ? { ...tokenRow(r), hash: String(r.hash) } : undefined;
+}
+
+export async function apiTokens(knex: Knex): Promise<ApiTokenRow[]> {
+  return (await knex('sluice_api_tokens').orderBy('created_at').select('*')).map(tokenRow);
+}
+
+export async function revokeApiToken(knex: Knex, id: string): Promise<boolean> {
+  return (await knex('sluice_api_tokens').where({ id }).whereNull('revoked_at').update({ revoked_at: new Date().toISOString() })) === 1;
+}
+
+function tokenRow(r: Record<string, unknown>): ApiTokenRow {
+  const iso = (v: unknown) => (v === null || v === undefined ? null : new Date(v as string).toISOString());
+  return { id: String(r.id), name: String(r.name), tenant: (r.tenant as string | null) ?? null, createdAt: iso(r.created_at)!, revokedAt: iso(r.revoked_at) };
+}

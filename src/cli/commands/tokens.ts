@@ -1,0 +1,44 @@
+import { SluiceError } from '../../core/errors';
+import { createApiToken, revokeApiToken } from '../../run/api-tokens';
+import { loadPipeline } from '../../run/pipeline';
+import { stagingUrl } from '../../run/run';
+import { openStore } from '../../stage/open';
+import type { StagingStore } from '../../stage/store';
+import { table } from '../format';
+
+interface Flags {
+  staging?: string;
+  json?: boolean;
+}
+
+async function withStore<T>(file: string, flags: Flags, fn: (store: StagingStore) => Promise<T>): Promise<T> {
+  const store = openStore(stagingUrl(loadPipeline(file), { stagingUrl: flags.staging }));
+  try {
+    await store.migrate();
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+/** `sluice tokens create FILE --name N (--tenant T | --admin)`: the token is shown this once. */
+export async function tokensCreate(file: string, flags: Flags & { name: string; tenant?: string; admin?: boolean }): Promise<void> {
+  if (Boolean(flags.tenant) === Boolean(flags.admin)) throw new SluiceError('SLUICE_USAGE', 'give either --tenant T (a token for one tenant) or --admin');
+  const made = await withStore(file, flags, (store) => createApiToken(store, { name: flags.name, tenant: flags.tenant ?? null, actor: 'cli' }));
+  if (flags.json) return void process.stdout.write(`${JSON.stringify(made)}\n`);
+  process.stdout.write(`${made.token}\n`);
+  process.stderr.write(`token ${made.id} (${flags.admin ? 'admin' : `tenant ${flags.tenant}`}): keep it now, it is not shown again\n`);
+}
+
+export async function tokensList(file: string, flags: Flags): Promise<void> {
+  const tokens = await withStore(file, flags, (store) => store.apiTokens());
+  if (flags.json) return void process.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
+  if (tokens.length === 0) return void process.stdout.write('no API tokens\n');
+  process.stdout.write(`${table(['id', 'name', 'tenant', 'created', 'revoked'], tokens.map((t) => [t.id, t.name, t.tenant ?? '(admin)', t.createdAt, t.revokedAt ?? '']))}\n`);
+}
+
+export async function tokensRevoke(file: string, id: string, flags: Flags): Promise<void> {
+  const done = await withStore(file, flags, (store) => revokeApiToken(store, id, 'cli'));
+  if (!done) throw new SluiceError('SLUICE_USAGE', `no live token ${id}`);
+  process.stdout.write(flags.json ? `${JSON.stringify({ revoked: id })}\n` : `revoked ${id}\n`);
+}

@@ -1,0 +1,132 @@
+/**
+ * The REST API under `/api/v1`: every request carries a bearer token — an admin token
+ * (`SLUICE_ADMIN_TOKEN`, or one made with `--admin`) or a token for one tenant — and every answer is
+ * filtered to what the token may see. Another tenant's things answer 404, as if they did not exist.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { resolve } from 'node:path';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { listExports } from '../export/history';
+import { authenticate, type Principal } from '../run/api-tokens';
+import type { Pipeline } from '../run/pipeline';
+import type { Service } from '../run/serve';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+type Reply = FastifyReply;
+const notFound = (reply: Reply, what: string) => reply.code(404).send({ error: 'not_found', reason: `no ${what}` });
+const badRequest = (reply: Reply, reason: string) => reply.code(400).send({ error: 'bad_request', reason });
+
+export function registerApi(app: FastifyInstance, service: Service): void {
+  app.decorateRequest('principal', undefined);
+  app.addHook('onRequest', async (req, reply) => {
+    if (!req.url.startsWith('/api/')) return;
+    const admin = service.adminToken;
+    const given = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (given && admin && sameText(given, admin)) req.principal = { id: 'admin', tenant: null };
+    else if (given) req.principal = await authenticate(service.allStores, given);
+    if (!req.principal) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', reason: 'a valid bearer token is needed' });
+  });
+
+  const adminOnly = async (req: FastifyRequest, reply: Reply) => {
+    if (req.principal?.tenant !== null) return reply.code(403).send({ error: 'forbidden', reason: 'this needs an admin token' });
+  };
+  /** The tenant a request is about: the token's own, or (admin) the `tenant` query parameter. */
+  const tenantOf = (req: FastifyRequest<{ Querystring: { tenant?: string } }>, reply: Reply): string | undefined => {
+    const own = req.principal!.tenant;
+    if (own !== null) return own;
+    if (!req.query.tenant) return void badRequest(reply, 'tenant: an admin token names the tenant (?tenant=…)');
+    return req.query.tenant;
+  };
+  const pipelineOf = (name: string): Pipeline | undefined => service.served.get(name);
+
+  app.get('/api/v1/alerts', { preHandler: adminOnly }, async () => ({ alerts: (await service.alerting?.list()) ?? [] }));
+
+  app.get<{ Querystring: { pipeline?: string; tenant?: string; since?: string; action?: string; limit?: string } }>('/api/v1/audit', async (req, reply) => {
+    const q = req.query;
+    const limit = q.limit === undefined ? 100 : Number(q.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return badRequest(reply, 'limit: expected a whole number from 1 to 1000');
+    if (q.since !== undefined && Number.isNaN(Date.parse(q.since))) return badRequest(reply, 'since: expected an ISO-8601 time');
+    // a tenant token sees its own tenant's entries only
+    const tenant = req.principal!.tenant ?? q.tenant;
+    return { entries: await service.audit({ pipeline: q.pipeline, tenant, since: q.since && new Date(q.since).toISOString(), action: q.action, limit }) };
+  });
+
+  app.get('/api/v1/pipelines', async () => ({
+    pipelines: [...service.served.values()].map((p) => ({
+      name: p.name,
+      description: p.description ?? null,
+      sources: p.sources.map((s) => ({ name: s.name, kind: s.read ? 'read' : s.pull ? 'pull' : 'push', schedule: s.schedule ?? null })),
+      refines: p.refine.length > 0,
+      exports: p.export.map((e) => e.format),
+    })),
+  }));
+
+  app.get<{ Params: { pipeline: string }; Querystring: { tenant?: string } }>('/api/v1/pipelines/:pipeline/exports', async (req, reply) => {
+    const p = pipelineOf(req.params.pipeline);
+    if (!p) return notFound(reply, `pipeline ${req.params.pipeline}`);
+    const tenant = tenantOf(req, reply);
+    if (tenant === undefined) return reply;
+    const exports = [...new Set(p.export.map((e) => e.path))].flatMap((path) =>
+      listExports(resolve(path), p.name, tenant).map((e) => ({ id: e.id, path, latest: e.latest, kind: e.manifest.kind, createdAt: e.manifest.createdAt, run: e.manifest.run, files: e.manifest.files.map((f) => ({ path: f.path, format: f.format, rows: f.rows, bytes: f.bytes, sha256: f.sha256 })) })),
+    );
+    return { tenant, exports };
+  });
+
+  app.get<{ Params: { pipeline: string; id: string }; Querystring: { tenant?: string } }>('/api/v1/pipelines/:pipeline/exports/:id/manifest', async (req, reply) => {
+    const p = pipelineOf(req.params.pipeline);
+    if (!p) return notFound(reply, `pipeline ${req.params.pipeline}`);
+    const tenant = tenantOf(req, reply);
+    if (tenant === undefined) return reply;
+    for (const path of new Set(p.export.map((e) => e.path))) {
+      const found = listExports(resolve(path), p.name, tenant).find((e) => e.id === req.params.id);
+      if (found) return found.manifest;
+    }
+    return notFound(reply, `export ${req.params.id}`);
+  });
+
+  app.get<{ Params: { pipeline: string }; Querystring: { tenant?: string; source?: string; limit?: string } }>('/api/v1/pipelines/:pipeline/quarantine', async (req, reply) => {
+    const p = pipelineOf(req.params.pipeline);
+    if (!p) return notFound(reply, `pipeline ${req.params.pipeline}`);
+    const tenant = tenantOf(req, reply);
+    if (tenant === undefined) return reply;
+    const limit = req.query.limit === undefined ? 100 : Number(req.query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return badRequest(reply, 'limit: expected a whole number from 1 to 1000');
+    const held = await service.storeOf(p).held(p.name, { tenant, source: req.query.source, limit });
+    return { tenant, records: held.map((h) => ({ source: h.source, key: h.key, status: h.status, record: JSON.parse(h.data) as unknown, detail: JSON.parse(h.detail) as unknown })) };
+  });
+
+  app.get<{ Params: { pipeline: string }; Querystring: { tenant?: string } }>('/api/v1/pipelines/:pipeline/summary', async (req, reply) => {
+    const p = pipelineOf(req.params.pipeline);
+    if (!p) return notFound(reply, `pipeline ${req.params.pipeline}`);
+    const tenant = tenantOf(req, reply);
+    if (tenant === undefined) return reply;
+    const store = service.storeOf(p);
+    const counts = (await store.countRecords(p.name)).filter((c) => c.tenant === tenant);
+    const runs = await store.runs(p.name, 100);
+    const finished = runs.filter((r) => r.status === 'succeeded' || r.status === 'failed');
+    const durations = finished.filter((r) => r.finishedAt).map((r) => Date.parse(r.finishedAt!) - Date.parse(r.startedAt));
+    return {
+      tenant,
+      sources: counts.map((c) => ({ source: c.source, records: c.records, deleted: c.deleted, quarantined: c.quarantined, failed: c.failed })),
+      runs: {
+        considered: finished.length,
+        successRate: finished.length ? finished.filter((r) => r.status === 'succeeded').length / finished.length : null,
+        errorRate: finished.length ? finished.filter((r) => r.status === 'failed').length / finished.length : null,
+        averageSeconds: durations.length ? durations.reduce((a, b) => a + b, 0) / durations.length / 1000 : null,
+      },
+    };
+  });
+}
+
+/** Compares secrets in constant time (for equal lengths; a length mismatch answers at once). */
+function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+

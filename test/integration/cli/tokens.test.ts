@@ -1,0 +1,41 @@
+// `sluice tokens create|list|revoke`: a token is printed once and stored only as a hash; list never shows
+// a secret; revoke stops it; the audit log names each token made or revoked, never its value.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { expectExit, sluice } from '../../helpers/cli-sluice';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'sluice-tokens-'));
+  writeFileSync(join(dir, 'p.yaml'), `name: shop\nsources:\n  - name: items\n    read: { driver: sqlite, url: ${join(dir, 'src.db')}, table: items, key: id }\ntenant: { value: acme }\nstaging: sqlite:${join(dir, 'staging.db')}\n`);
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+test('create, list, revoke', async () => {
+  const made = await sluice(['tokens', 'create', 'p.yaml', '--name', 'dashboard', '--tenant', 'acme', '--json'], { cwd: dir });
+  expectExit(made, 0);
+  const { id, token } = JSON.parse(made.stdout) as { id: string; token: string };
+  expect(token).toMatch(new RegExp(`^slc_${id}_[A-Za-z0-9_-]{43}$`));
+  const secret = token.slice(`slc_${id}_`.length);
+  const db = new Database(join(dir, 'staging.db'), { readonly: true });
+  try {
+    const dump = JSON.stringify(db.prepare('SELECT * FROM sluice_api_tokens').all()) + JSON.stringify(db.prepare('SELECT * FROM sluice_audit').all());
+    expect(dump).not.toContain(secret);
+    expect(dump).toContain('token.created');
+  } finally {
+    db.close();
+  }
+  expect(readFileSync(join(dir, 'staging.db')).includes(Buffer.from(secret))).toBe(false);
+
+  const list = await sluice(['tokens', 'list', 'p.yaml'], { cwd: dir });
+  expect(list.stdout).toMatch(new RegExp(`${id}\\s+dashboard\\s+acme`));
+  expect(list.stdout).not.toContain(secret);
+
+  expect((await sluice(['tokens', 'create', 'p.yaml', '--name', 'x'], { cwd: dir })).code).toBe(2); // neither --tenant nor --admin
+  expectExit(await sluice(['tokens', 'revoke', 'p.yaml', id], { cwd: dir }), 0);
+  const again = await sluice(['tokens', 'revoke', 'p.yaml', id], { cwd: dir });
+  expect(again.code).toBe(2);
+  expect(again.stderr).toMatch(/no live token/);
+}, 30_000);

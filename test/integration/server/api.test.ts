@@ -1,0 +1,167 @@
+// The REST API's tenant isolation: for random records over random tenants, a tenant's token never gets
+// another tenant's key, export, quarantined record or count — its own things come back whole, another
+// tenant's export id is a 404 — and tokens that are missing, wrong, malformed or revoked get 401.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import fc from 'fast-check';
+import { createApiToken, revokeApiToken } from '../../../src/run/api-tokens';
+import { loadPipeline } from '../../../src/run/pipeline';
+import { runPipeline } from '../../../src/run/run';
+import { Service } from '../../../src/run/serve';
+import { buildServer } from '../../../src/server/app';
+import { openStore } from '../../../src/stage/open';
+
+const TENANTS = ['acme', 'globex', 'initech', 'Zoë & Co'];
+const row = fc.record({ tenant: fc.constantFrom(...TENANTS), amount: fc.integer({ min: -5, max: 100 }) });
+
+interface World {
+  base: string;
+  stagingUrl: string;
+  tokens: Map<string, string>;
+  admin: string;
+  /** tenant → keys it holds; keys with a negative amount are quarantined */
+  keys: Map<string, Set<string>>;
+  close(): Promise<void>;
+}
+
+async function world(rows: { tenant: string; amount: number }[]): Promise<World> {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-api-'));
+  const db = new Database(join(dir, 'src.db'));
+  db.exec(`CREATE TABLE orders (id INTEGER PRIMARY KEY, tenant TEXT, amount INTEGER)`);
+  const insert = db.prepare(`INSERT INTO orders VALUES (?, ?, ?)`);
+  rows.forEach((r, i) => insert.run(i + 1, r.tenant, r.amount));
+  db.close();
+  writeFileSync(
+    join(dir, 'p.yaml'),
+    `name: shop
+sources:
+  - name: orders
+    read: { driver: sqlite, url: ${join(dir, 'src.db')}, table: orders, key: id }
+tenant: { column: tenant }
+refine:
+  - rules:
+      - validate: { amount: { min: 0 } }
+export:
+  - format: jsonl
+    path: ${join(dir, 'out')}
+staging: sqlite:${join(dir, 'staging.db')}
+`,
+  );
+  const pipeline = loadPipeline(join(dir, 'p.yaml'), {});
+  await runPipeline(pipeline, {});
+  const store = openStore(`sqlite:${join(dir, 'staging.db')}`);
+  const tokens = new Map<string, string>();
+  let admin: string;
+  try {
+    for (const t of TENANTS) tokens.set(t, (await createApiToken(store, { name: t, tenant: t, actor: 'test' })).token);
+    admin = (await createApiToken(store, { name: 'ops', tenant: null, actor: 'test' })).token;
+  } finally {
+    await store.close();
+  }
+  const keys = new Map(TENANTS.map((t) => [t, new Set(rows.flatMap((r, i) => (r.tenant === t ? [String(i + 1)] : [])))]));
+  const service = await Service.open([pipeline], { alertIntervalMs: 0 });
+  const app = buildServer(service);
+  const base = await app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    base,
+    stagingUrl: `sqlite:${join(dir, 'staging.db')}`,
+    tokens,
+    admin,
+    keys,
+    close: async () => {
+      await app.close();
+      await service.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const get = async (w: World, path: string, token?: string) => {
+  const res = await fetch(`${w.base}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+};
+
+test('property: a tenant token never sees another tenant\'s data, and sees all of its own', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(row, { minLength: 1, maxLength: 30 }), async (rows) => {
+      const w = await world(rows);
+      try {
+        const exportIds = new Map<string, string[]>();
+        for (const t of TENANTS) {
+          const token = w.tokens.get(t)!;
+          const own = w.keys.get(t)!;
+          const exports = await get(w, '/api/v1/pipelines/shop/exports?tenant=someone-else', token);
+          expect(exports.status).toBe(200);
+          expect(exports.body.tenant).toBe(t); // the token's tenant wins over the parameter
+          exportIds.set(t, (exports.body.exports as { id: string }[]).map((e) => e.id));
+          expect(exportIds.get(t)!.length).toBe(own.size > 0 ? 1 : 0);
+
+          const held = await get(w, '/api/v1/pipelines/shop/quarantine', token);
+          const heldKeys = (held.body.records as { key: string }[]).map((r) => r.key);
+          expect(heldKeys.filter((k) => !own.has(k))).toEqual([]);
+          expect(heldKeys.sort()).toEqual([...own].filter((k) => rows[Number(k) - 1]!.amount < 0).sort());
+
+          const summary = await get(w, '/api/v1/pipelines/shop/summary', token);
+          const records = (summary.body.sources as { records: number }[]).reduce((n, s) => n + s.records, 0);
+          expect(records).toBe(own.size);
+
+          const audit = await get(w, '/api/v1/audit', token);
+          expect((audit.body.entries as { tenant: string | null }[]).every((e) => e.tenant === t)).toBe(true);
+        }
+        // an export id is one run's for every tenant: asked for with another tenant's token it is that
+        // tenant's own export of the run, or a 404 — never the first tenant's manifest
+        for (const [t, ids] of exportIds) {
+          for (const other of TENANTS.filter((x) => x !== t)) {
+            for (const id of ids) {
+              const r = await get(w, `/api/v1/pipelines/shop/exports/${id}/manifest`, w.tokens.get(other)!);
+              if (r.status === 200) expect(r.body.tenant).toBe(other);
+              else expect(r.status).toBe(404);
+              expect(r.status === 200).toBe(exportIds.get(other)!.includes(id));
+            }
+          }
+          for (const id of ids) expect((await get(w, `/api/v1/pipelines/shop/exports/${id}/manifest`, w.tokens.get(t)!)).body).toMatchObject({ tenant: t });
+        }
+      } finally {
+        await w.close();
+      }
+    }),
+    { numRuns: 6 },
+  );
+}, 120_000);
+
+test('tokens: missing, wrong, malformed and revoked get 401; a tenant token cannot reach admin routes; admin names the tenant', async () => {
+  const w = await world([{ tenant: 'acme', amount: 1 }]);
+  try {
+    expect((await get(w, '/api/v1/pipelines')).status).toBe(401);
+    expect((await get(w, '/api/v1/pipelines', 'slc_tok_000000000000_' + 'x'.repeat(43))).status).toBe(401);
+    expect((await get(w, '/api/v1/pipelines', 'not a token')).status).toBe(401);
+    expect((await get(w, '/api/v1/pipelines', w.tokens.get('acme')!)).body).toMatchObject({ pipelines: [{ name: 'shop', refines: true }] });
+    expect((await get(w, '/api/v1/alerts', w.tokens.get('acme')!)).status).toBe(403);
+    expect((await get(w, '/api/v1/alerts', w.admin)).status).toBe(200);
+    expect((await get(w, '/api/v1/pipelines/shop/exports', w.admin)).status).toBe(400);
+    expect((await get(w, '/api/v1/pipelines/shop/exports?tenant=acme', w.admin)).body).toMatchObject({ tenant: 'acme' });
+    expect((await get(w, '/api/v1/pipelines/nope/exports', w.admin)).status).toBe(404);
+  } finally {
+    await w.close();
+  }
+});
+
+test('a revoked token stops working at once', async () => {
+  const w = await world([{ tenant: 'acme', amount: 1 }]);
+  try {
+    const token = w.tokens.get('acme')!;
+    expect((await get(w, '/api/v1/pipelines', token)).status).toBe(200);
+    const store = openStore(w.stagingUrl);
+    try {
+      expect(await revokeApiToken(store, /^slc_(tok_[0-9a-f]{12})_/.exec(token)![1]!, 'test')).toBe(true);
+      expect((await store.apiTokens()).find((t) => t.tenant === 'acme')!.revokedAt).not.toBeNull();
+    } finally {
+      await store.close();
+    }
+    expect((await get(w, '/api/v1/pipelines', token)).status).toBe(401);
+  } finally {
+    await w.close();
+  }
+});
