@@ -36,6 +36,8 @@ export interface RunOptions {
   onProgress?(event: ProgressEvent): void;
   /** Who started the run, for the audit log: `cli` (default), `schedule`, a token id. */
   actor?: string;
+  /** The run's id, when the caller must know it before the run starts (the API answers with it). */
+  runId?: string;
 }
 
 export type ProgressEvent =
@@ -85,7 +87,7 @@ export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Pr
     const timer = metrics.runDuration.startTimer({ pipeline: pipeline.name });
     metrics.runsInProgress.inc({ pipeline: pipeline.name });
     try {
-      const run = newRunId();
+      const run = opts.runId ?? newRunId();
       await store.startRun(pipeline.name, run);
       try {
         const sources: SourceCounts[] = [];

@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import cron, { type ScheduledTask } from 'node-cron';
 import { messageOf, SluiceError } from '../core/errors';
 import { GroupCommit, Overloaded, type GroupCommitOptions } from '../core/group-commit';
+import { newRunId } from '../core/ids';
 import type { Environment } from '../config/env';
 import { duration } from '../config/parts';
 import { pushReceiver, type PushDelivery } from '../extract/push/receive';
@@ -67,6 +68,8 @@ export class Service {
   private readonly intakes = new Map<string, Intake>();
   private readonly schedules: Schedule[] = [];
   private readonly runsUnderWay = new Map<string, Promise<void>>();
+  /** Runs started through the API, by id, so they can be cancelled. */
+  private readonly apiRuns = new Map<string, AbortController>();
   private closing = false;
   /** Pipelines to run once more when their run under way ends. */
   private readonly again = new Set<string>();
@@ -223,6 +226,37 @@ export class Service {
       schedules: this.schedules.map(({ task, ...s }) => ({ ...s, next: task?.getNextRun()?.toISOString() ?? null })),
       intake: [...this.intakes.entries()].map(([route, i]) => ({ route: `/hooks/${route}`, pending: i.commits.pending })),
     };
+  }
+
+  /**
+   * Starts a run of a pipeline now and answers with its id at once. A run of the same pipeline under way
+   * here goes first: this one waits for it (runs of a pipeline never overlap).
+   */
+  startRun(pipelineName: string, o: { full?: boolean; actor: string }): { run: string; queued: boolean } | undefined {
+    const p = this.pipelines.get(pipelineName);
+    if (!p || this.closing) return undefined;
+    const run = newRunId();
+    const controller = new AbortController();
+    const before = this.runsUnderWay.get(p.name);
+    this.apiRuns.set(run, controller);
+    const work = (async () => {
+      await before?.catch(() => undefined);
+      await runPipeline(p, { env: this.opts.env, stagingUrl: this.opts.stagingUrl, full: o.full, actor: o.actor, runId: run, signal: controller.signal });
+    })()
+      .catch(() => undefined) // the run's outcome is in the store and the audit log
+      .finally(() => {
+        this.apiRuns.delete(run);
+        if (this.runsUnderWay.get(p.name) === work) this.runsUnderWay.delete(p.name);
+      });
+    this.runsUnderWay.set(p.name, work);
+    return { run, queued: before !== undefined };
+  }
+
+  /** Cancels a run started here; false when it is not (or no longer) running here. */
+  cancelRun(run: string): boolean {
+    const controller = this.apiRuns.get(run);
+    controller?.abort();
+    return controller !== undefined;
   }
 
   /** Stops the schedules, lets runs under way and waiting deliveries finish, and closes the stores. */

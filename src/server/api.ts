@@ -6,6 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
 import { listExports } from '../export/history';
 import { authenticate, type Principal } from '../run/api-tokens';
 import type { Pipeline } from '../run/pipeline';
@@ -45,6 +46,62 @@ export function registerApi(app: FastifyInstance, service: Service): void {
   const pipelineOf = (name: string): Pipeline | undefined => service.served.get(name);
 
   app.get('/api/v1/alerts', { preHandler: adminOnly }, async () => ({ alerts: (await service.alerting?.list()) ?? [] }));
+
+  app.post<{ Params: { pipeline: string } }>('/api/v1/pipelines/:pipeline/runs', { preHandler: adminOnly }, async (req, reply) => {
+    const body = parseBody(req.body, runRequest, reply);
+    if (!body) return reply;
+    const started = service.startRun(req.params.pipeline, { full: body.full, actor: req.principal!.id });
+    if (!started) return notFound(reply, `pipeline ${req.params.pipeline}`);
+    return reply.code(202).header('location', `/api/v1/runs/${started.run}`).send({ run: started.run, status: started.queued ? 'queued' : 'running' });
+  });
+
+  app.get<{ Params: { pipeline: string }; Querystring: { limit?: string } }>('/api/v1/pipelines/:pipeline/runs', { preHandler: adminOnly }, async (req, reply) => {
+    const p = pipelineOf(req.params.pipeline);
+    if (!p) return notFound(reply, `pipeline ${req.params.pipeline}`);
+    const limit = req.query.limit === undefined ? 20 : Number(req.query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return badRequest(reply, 'limit: expected a whole number from 1 to 1000');
+    return { runs: await service.storeOf(p).runs(p.name, limit) };
+  });
+
+  app.get<{ Params: { id: string } }>('/api/v1/runs/:id', { preHandler: adminOnly }, async (req, reply) => {
+    for (const store of service.allStores) {
+      const run = await store.run(req.params.id);
+      if (run && service.served.has(run.pipeline)) return run;
+    }
+    return notFound(reply, `run ${req.params.id}`);
+  });
+
+  app.post<{ Params: { id: string } }>('/api/v1/runs/:id/cancel', { preHandler: adminOnly }, async (req, reply) => {
+    if (service.cancelRun(req.params.id)) return reply.code(202).send({ run: req.params.id, status: 'cancelling' });
+    for (const store of service.allStores) {
+      const run = await store.run(req.params.id);
+      if (run && service.served.has(run.pipeline)) return reply.code(409).send({ error: 'conflict', reason: `run ${run.id} is ${run.status}, not running here` });
+    }
+    return notFound(reply, `run ${req.params.id}`);
+  });
+
+  app.get<{ Params: { pipeline: string } }>('/api/v1/pipelines/:pipeline/checkpoints', { preHandler: adminOnly }, async (req, reply) => {
+    const p = pipelineOf(req.params.pipeline);
+    if (!p) return notFound(reply, `pipeline ${req.params.pipeline}`);
+    const streams = await service.storeOf(p).streams(p.name);
+    return { checkpoints: streams.map((s) => ({ source: s.source, checkpoint: s.checkpoint, highWater: s.highWater })) };
+  });
+
+  app.delete<{ Params: { pipeline: string; source: string } }>('/api/v1/pipelines/:pipeline/sources/:source/checkpoint', { preHandler: adminOnly }, async (req, reply) => {
+    const p = pipelineOf(req.params.pipeline);
+    if (!p || !p.sources.some((s) => s.name === req.params.source)) return notFound(reply, `source ${req.params.source} in pipeline ${req.params.pipeline}`);
+    const store = service.storeOf(p);
+    // under the pipeline's run lock: never beneath a run that is about to commit the checkpoint
+    const lock = await store.lock(p.name).catch(() => undefined);
+    if (!lock) return reply.code(409).header('retry-after', '10').send({ error: 'conflict', reason: `a run of ${p.name} is under way` });
+    try {
+      const previous = await store.resetCheckpoint(p.name, req.params.source);
+      await store.appendAudit({ actor: req.principal!.id, action: 'checkpoint.reset', pipeline: p.name, detail: { source: req.params.source, previous: previous ?? null } });
+      return { source: req.params.source, previous: previous ?? null };
+    } finally {
+      await lock.release();
+    }
+  });
 
   app.get<{ Querystring: { pipeline?: string; tenant?: string; since?: string; action?: string; limit?: string } }>('/api/v1/audit', async (req, reply) => {
     const q = req.query;
@@ -121,6 +178,25 @@ export function registerApi(app: FastifyInstance, service: Service): void {
       },
     };
   });
+}
+
+const runRequest = z.strictObject({ full: z.boolean().optional().describe('Write full snapshots instead of the changes since the previous exports.') });
+
+/** A JSON body checked against its schema; on a problem, a 400 naming the field and what was expected. */
+function parseBody<S extends z.ZodType>(raw: unknown, schema: S, reply: Reply): z.output<S> | undefined {
+  const text = Buffer.isBuffer(raw) ? raw.toString('utf8') : '';
+  let value: unknown = {};
+  if (text.trim() !== '') {
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      return void badRequest(reply, `the body is not JSON: ${(err as Error).message}`);
+    }
+  }
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  return void badRequest(reply, `${issue.path.length ? `${issue.path.join('.')}: ` : ''}${issue.message}`);
 }
 
 /** Compares secrets in constant time (for equal lengths; a length mismatch answers at once). */

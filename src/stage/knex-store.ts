@@ -141,22 +141,25 @@ export abstract class KnexStore implements StagingStore {
     return ops.revokeApiToken(this.knex, id);
   }
 
+  async run(id: string): Promise<RunRow | undefined> {
+    const r = await this.knex('sluice_runs').where({ id }).first();
+    return r ? runRow(r) : undefined;
+  }
+
+  async resetCheckpoint(pipeline: string, source: string): Promise<Checkpoint | undefined> {
+    return this.knex.transaction(async (tx) => {
+      const row = await tx('sluice_streams').where({ pipeline, source }).first('checkpoint');
+      if (!row) return undefined;
+      await tx('sluice_streams').where({ pipeline, source }).update({ checkpoint: null });
+      return row.checkpoint ? (JSON.parse(row.checkpoint) as Checkpoint) : undefined;
+    });
+  }
+
   async runs(pipeline: string, limit: number): Promise<RunRow[]> {
     const rows = await this.knex('sluice_runs').where({ pipeline }).orderBy('started_at', 'desc').orderBy('id', 'desc').limit(limit);
-    return rows.map((r) => ({
-      id: r.id,
-      pipeline: r.pipeline,
-      status: r.status,
-      startedAt: iso(r.started_at)!,
-      finishedAt: iso(r.finished_at),
-      read: Number(r.rows_read),
-      staged: Number(r.rows_staged),
-      unchanged: Number(r.rows_unchanged),
-      exported: Number(r.rows_exported),
-      errorCode: r.error_code,
-      error: r.error,
-    }));
+    return rows.map(runRow);
   }
+
 
   /** The stream id of a pipeline's source, created on first use. */
   protected async streamId(pipeline: string, source: string, { create = true } = {}): Promise<number | undefined> {
@@ -469,6 +472,22 @@ export abstract class KnexStore implements StagingStore {
     this.untrackPool();
     await this.knex.destroy();
   }
+}
+
+function runRow(r: Record<string, unknown>): RunRow {
+  return {
+    id: String(r.id),
+    pipeline: String(r.pipeline),
+    status: r.status as RunStatus,
+    startedAt: iso(r.started_at)!,
+    finishedAt: iso(r.finished_at),
+    read: Number(r.rows_read),
+    staged: Number(r.rows_staged),
+    unchanged: Number(r.rows_unchanged),
+    exported: Number(r.rows_exported),
+    errorCode: (r.error_code as string | null) ?? null,
+    error: (r.error as string | null) ?? null,
+  };
 }
 
 function exportRow(r: Record<string, unknown>): ExportRow {

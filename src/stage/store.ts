@@ -199,6 +199,9 @@ export interface StagingStore {
   startRun(pipeline: string, id: string): Promise<void>;
   finishRun(id: string, outcome: { status: RunStatus; exported?: number; errorCode?: string; error?: string }): Promise<void>;
   runs(pipeline: string, limit: number): Promise<RunRow[]>;
+  run(id: string): Promise<RunRow | undefined>;
+  /** Forgets a source's checkpoint, so its next run reads from the start; returns the one it had. */
+  resetCheckpoint(pipeline: string, source: string): Promise<Checkpoint | undefined>;
   /** Runs of a pipeline that finished since a time (ISO-8601), by outcome, and when the last success finished. */
   runOutcomes(pipeline: string, since: string): Promise<{ finished: number; failed: number; lastSuccess: string | null }>;
   alertStates(pipeline?: string): Promise<AlertStateRow[]>;

@@ -165,3 +165,43 @@ test('a revoked token stops working at once', async () => {
     await w.close();
   }
 });
+
+test('runs over the API: 202 with the run id, then its counts; bad bodies are 400 with the field; checkpoints reset and audited', async () => {
+  const w = await world([{ tenant: 'acme', amount: 1 }, { tenant: 'globex', amount: 2 }]);
+  const post = async (path: string, body: string, token = w.admin) => {
+    const res = await fetch(`${w.base}${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown>, location: res.headers.get('location') };
+  };
+  try {
+    expect((await post('/api/v1/pipelines/shop/runs', '{}', w.tokens.get('acme')!)).status).toBe(403);
+    expect(await post('/api/v1/pipelines/shop/runs', '{"full": "yes"}')).toMatchObject({ status: 400, body: { reason: expect.stringMatching(/^full: .*boolean/) } });
+    expect(await post('/api/v1/pipelines/shop/runs', '{"fast": true}')).toMatchObject({ status: 400, body: { reason: expect.stringMatching(/fast/) } });
+    expect(await post('/api/v1/pipelines/shop/runs', '{"full": tru')).toMatchObject({ status: 400, body: { reason: expect.stringMatching(/^the body is not JSON/) } });
+    expect((await post('/api/v1/pipelines/nope/runs', '{}')).status).toBe(404);
+
+    const started = await post('/api/v1/pipelines/shop/runs', '{"full": true}');
+    expect(started).toMatchObject({ status: 202, body: { run: expect.any(String), status: 'running' } });
+    const id = started.body.run as string;
+    expect(started.location).toBe(`/api/v1/runs/${id}`);
+    let run: Record<string, unknown> = {};
+    for (let i = 0; i < 100 && run.status !== 'succeeded'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      run = (await get(w, `/api/v1/runs/${id}`, w.admin)).body;
+    }
+    expect(run).toMatchObject({ id, pipeline: 'shop', status: 'succeeded' });
+    expect(((await get(w, '/api/v1/pipelines/shop/runs', w.admin)).body.runs as { id: string }[])[0]!.id).toBe(id);
+    expect((await post(`/api/v1/runs/${id}/cancel`, '')).status).toBe(409);
+    expect((await post('/api/v1/runs/nope/cancel', '')).status).toBe(404);
+    expect((await get(w, '/api/v1/runs/nope', w.admin)).status).toBe(404);
+
+    const checkpoints = (await get(w, '/api/v1/pipelines/shop/checkpoints', w.admin)).body.checkpoints as { source: string; checkpoint: unknown }[];
+    expect(checkpoints).toEqual([{ source: 'orders', checkpoint: expect.objectContaining({ mode: 'full' }), highWater: expect.any(Number) }]);
+    const reset = await fetch(`${w.base}/api/v1/pipelines/shop/sources/orders/checkpoint`, { method: 'DELETE', headers: { authorization: `Bearer ${w.admin}` } });
+    expect(reset.status).toBe(200);
+    expect(((await get(w, '/api/v1/pipelines/shop/checkpoints', w.admin)).body.checkpoints as { checkpoint: unknown }[])[0]!.checkpoint).toBeNull();
+    const audit = (await get(w, '/api/v1/audit?action=checkpoint.', w.admin)).body.entries as { actor: string; detail: { source: string } }[];
+    expect(audit).toEqual([expect.objectContaining({ actor: expect.stringMatching(/^tok_/), detail: expect.objectContaining({ source: 'orders' }) })]);
+  } finally {
+    await w.close();
+  }
+});
