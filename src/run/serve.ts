@@ -31,6 +31,8 @@ export interface ServeOptions {
   alerting?: AlertingOptions;
   /** An admin bearer token for `/api/v1` (default `SLUICE_ADMIN_TOKEN`), beside the tokens in the stores. */
   adminToken?: string;
+  /** API requests per token (default `SLUICE_API_RATE` a second, else 20, with bursts of twice that). */
+  apiRate?: { perSecond: number; burst: number };
 }
 
 export type ServeEvent =
@@ -115,6 +117,14 @@ export class Service {
     if (!kept.success) throw new SluiceError('SLUICE_USAGE', `SLUICE_AUDIT_RETENTION must be a duration such as 365d, not ${text}`);
     const before = new Date(Date.now() - kept.data * 1000).toISOString();
     for (const store of this.stores.values()) await store.pruneAudit(before);
+  }
+
+  /** API requests allowed per token. */
+  get apiRate(): { perSecond: number; burst: number } {
+    if (this.opts.apiRate) return this.opts.apiRate;
+    const perSecond = Number((this.opts.env ?? process.env).SLUICE_API_RATE ?? 20);
+    if (!(perSecond > 0)) throw new SluiceError('SLUICE_USAGE', `SLUICE_API_RATE must be a positive number of requests a second`);
+    return { perSecond, burst: perSecond * 2 };
   }
 
   /** The admin bearer token from the environment, if there is one. */

@@ -7,6 +7,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { VERSION } from '../core/version';
 import { listExports } from '../export/history';
 import { authenticate, type Principal } from '../run/api-tokens';
 import type { Pipeline } from '../run/pipeline';
@@ -16,21 +17,94 @@ declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
   }
+  interface FastifyInstance {
+    /** `GET /api/v1/runs/{id}`, ... : the API routes registered */
+    apiRoutes: string[];
+  }
 }
 
 type Reply = FastifyReply;
 const notFound = (reply: Reply, what: string) => reply.code(404).send({ error: 'not_found', reason: `no ${what}` });
 const badRequest = (reply: Reply, reason: string) => reply.code(400).send({ error: 'bad_request', reason });
 
+const runRequest = z.strictObject({ full: z.boolean().optional().describe('Write full snapshots instead of the changes since the previous exports.') });
+
+/** What each route does and who may call it: the OpenAPI document is built from this. */
+const ROUTES: { method: 'get' | 'post' | 'delete'; path: string; summary: string; admin?: boolean; query?: string[]; body?: z.ZodType }[] = [
+  { method: 'get', path: '/api/v1/pipelines', summary: 'The served pipelines, their sources and schedules.' },
+  { method: 'get', path: '/api/v1/pipelines/{pipeline}/exports', summary: "A tenant's exports, with files, rows and checksums.", query: ['tenant'] },
+  { method: 'get', path: '/api/v1/pipelines/{pipeline}/exports/{id}/manifest', summary: "One of a tenant's exports: its manifest.", query: ['tenant'] },
+  { method: 'get', path: '/api/v1/pipelines/{pipeline}/quarantine', summary: "A tenant's held records with their reasons.", query: ['tenant', 'source', 'limit'] },
+  { method: 'get', path: '/api/v1/pipelines/{pipeline}/summary', summary: 'Records per source for a tenant, and the success rate, error rate and average duration of runs.', query: ['tenant'] },
+  { method: 'get', path: '/api/v1/audit', summary: 'The audit log, newest first (a tenant token: its own entries).', query: ['pipeline', 'tenant', 'since', 'action', 'limit'] },
+  { method: 'get', path: '/api/v1/alerts', summary: 'Alert states.', admin: true },
+  { method: 'post', path: '/api/v1/pipelines/{pipeline}/runs', summary: 'Start a run now; 202 with its id.', admin: true, body: runRequest },
+  { method: 'get', path: '/api/v1/pipelines/{pipeline}/runs', summary: 'Recent runs with their counts.', admin: true, query: ['limit'] },
+  { method: 'get', path: '/api/v1/runs/{id}', summary: 'One run.', admin: true },
+  { method: 'post', path: '/api/v1/runs/{id}/cancel', summary: 'Cancel a run started by this server.', admin: true },
+  { method: 'get', path: '/api/v1/pipelines/{pipeline}/checkpoints', summary: "Each source's checkpoint and high water.", admin: true },
+  { method: 'delete', path: '/api/v1/pipelines/{pipeline}/sources/{source}/checkpoint', summary: "Forget a source's checkpoint (audited).", admin: true },
+];
+
+/** The OpenAPI 3.1 description of the API. */
+export function openApiDocument(version: string): Record<string, unknown> {
+  const error = { description: 'A refusal', content: { 'application/json': { schema: { type: 'object', properties: { error: { type: 'string' }, reason: { type: 'string' } }, required: ['error', 'reason'] } } } };
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const r of ROUTES) {
+    const params = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    const query = (r.query ?? []).map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } }));
+    paths[r.path] ??= {};
+    paths[r.path]![r.method] = {
+      summary: r.summary,
+      ...(r.admin ? { description: 'Needs an admin token.' } : {}),
+      parameters: [...params, ...query],
+      ...(r.body ? { requestBody: { required: false, content: { 'application/json': { schema: z.toJSONSchema(r.body) } } } } : {}),
+      responses: {
+        [r.method === 'post' ? '202' : '200']: { description: 'OK', content: { 'application/json': {} } },
+        '400': error,
+        '401': error,
+        ...(r.admin ? { '403': error } : {}),
+        '404': error,
+        '429': error,
+      },
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Sluice', version },
+    servers: [{ url: '/' }],
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    security: [{ bearer: [] }],
+    paths,
+  };
+}
+
 export function registerApi(app: FastifyInstance, service: Service): void {
+  const limiter = new TokenBuckets(service.apiRate.perSecond, service.apiRate.burst);
   app.decorateRequest('principal', undefined);
+  // every API route as registered (method and OpenAPI-style path), so a test can hold the document to them
+  const registered: string[] = [];
+  app.decorate('apiRoutes', registered);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) {
+      if (method !== 'HEAD' && r.url.startsWith('/api/v1/') && r.url !== '/api/v1/openapi.json') registered.push(`${method} ${r.url.replace(/:(\w+)/g, '{$1}')}`);
+    }
+  });
+  app.get('/api/v1/openapi.json', async () => openApiDocument(VERSION));
   app.addHook('onRequest', async (req, reply) => {
-    if (!req.url.startsWith('/api/')) return;
+    if (!req.url.startsWith('/api/') || req.url === '/api/v1/openapi.json') return;
     const admin = service.adminToken;
     const given = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
     if (given && admin && sameText(given, admin)) req.principal = { id: 'admin', tenant: null };
     else if (given) req.principal = await authenticate(service.allStores, given);
     if (!req.principal) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', reason: 'a valid bearer token is needed' });
+    const wait = limiter.take(req.principal.id);
+    if (wait > 0) {
+      return reply
+        .code(429)
+        .header('retry-after', String(Math.ceil(wait / 1000)))
+        .send({ error: 'too_many_requests', reason: `more than ${service.apiRate.perSecond} requests a second with this token: try again in ${Math.ceil(wait / 1000)} s` });
+    }
   });
 
   const adminOnly = async (req: FastifyRequest, reply: Reply) => {
@@ -180,8 +254,6 @@ export function registerApi(app: FastifyInstance, service: Service): void {
   });
 }
 
-const runRequest = z.strictObject({ full: z.boolean().optional().describe('Write full snapshots instead of the changes since the previous exports.') });
-
 /** A JSON body checked against its schema; on a problem, a 400 naming the field and what was expected. */
 function parseBody<S extends z.ZodType>(raw: unknown, schema: S, reply: Reply): z.output<S> | undefined {
   const text = Buffer.isBuffer(raw) ? raw.toString('utf8') : '';
@@ -197,6 +269,31 @@ function parseBody<S extends z.ZodType>(raw: unknown, schema: S, reply: Reply): 
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   return void badRequest(reply, `${issue.path.length ? `${issue.path.join('.')}: ` : ''}${issue.message}`);
+}
+
+/**
+ * A request rate limit per token: each token's bucket holds up to `burst` requests and refills at
+ * `perSecond`; an empty bucket says how long until the next request may go (ms), 0 when it may now.
+ */
+class TokenBuckets {
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+
+  constructor(
+    private readonly perSecond: number,
+    private readonly burst: number,
+  ) {}
+
+  take(id: string, now = Date.now()): number {
+    const b = this.buckets.get(id) ?? { tokens: this.burst, at: now };
+    b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.perSecond);
+    b.at = now;
+    this.buckets.set(id, b);
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return 0;
+    }
+    return ((1 - b.tokens) / this.perSecond) * 1000;
+  }
 }
 
 /** Compares secrets in constant time (for equal lengths; a length mismatch answers at once). */

@@ -26,7 +26,7 @@ interface World {
   close(): Promise<void>;
 }
 
-async function world(rows: { tenant: string; amount: number }[]): Promise<World> {
+async function world(rows: { tenant: string; amount: number }[], apiRate?: { perSecond: number; burst: number }): Promise<World> {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-api-'));
   const db = new Database(join(dir, 'src.db'));
   db.exec(`CREATE TABLE orders (id INTEGER PRIMARY KEY, tenant TEXT, amount INTEGER)`);
@@ -61,7 +61,7 @@ staging: sqlite:${join(dir, 'staging.db')}
     await store.close();
   }
   const keys = new Map(TENANTS.map((t) => [t, new Set(rows.flatMap((r, i) => (r.tenant === t ? [String(i + 1)] : [])))]));
-  const service = await Service.open([pipeline], { alertIntervalMs: 0 });
+  const service = await Service.open([pipeline], { alertIntervalMs: 0, apiRate });
   const app = buildServer(service);
   const base = await app.listen({ host: '127.0.0.1', port: 0 });
   return {
@@ -203,5 +203,44 @@ test('runs over the API: 202 with the run id, then its counts; bad bodies are 40
     expect(audit).toEqual([expect.objectContaining({ actor: expect.stringMatching(/^tok_/), detail: expect.objectContaining({ source: 'orders' }) })]);
   } finally {
     await w.close();
+  }
+});
+
+test('each token has its own request rate: past its burst, 429 with Retry-After; other tokens go on', async () => {
+  const w = await world([{ tenant: 'acme', amount: 1 }], { perSecond: 1, burst: 3 });
+  try {
+    const statuses: number[] = [];
+    let retryAfter: string | null = null;
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${w.base}/api/v1/pipelines`, { headers: { authorization: `Bearer ${w.tokens.get('acme')!}` } });
+      statuses.push(res.status);
+      if (res.status === 429) retryAfter = res.headers.get('retry-after');
+    }
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
+    expect((await get(w, '/api/v1/pipelines', w.tokens.get('globex')!)).status).toBe(200);
+  } finally {
+    await w.close();
+  }
+});
+
+test('GET /api/v1/openapi.json (no token needed) describes exactly the API routes there are', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-openapi-'));
+  writeFileSync(join(dir, 'p.yaml'), `name: shop\nsources:\n  - name: items\n    read: { driver: sqlite, url: ${join(dir, 'src.db')}, table: items, key: id }\ntenant: { value: acme }\nstaging: sqlite:${join(dir, 'staging.db')}\n`);
+  const service = await Service.open([loadPipeline(join(dir, 'p.yaml'), {})], { alertIntervalMs: 0 });
+  const app = buildServer(service);
+  try {
+    const base = await app.listen({ host: '127.0.0.1', port: 0 });
+    const res = await fetch(`${base}/api/v1/openapi.json`);
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+    expect(doc.openapi).toBe('3.1.0');
+    const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
+    expect(documented.sort()).toEqual([...app.apiRoutes].sort());
+    expect(doc.paths['/api/v1/pipelines/{pipeline}/runs']!.post!.responses).toHaveProperty('202');
+  } finally {
+    await app.close();
+    await service.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
