@@ -140,6 +140,15 @@ export function program(): Command {
     .addOption(staging)
     .action((file: string, id: string, flags) => command<typeof import('./commands/tokens')>('./commands/tokens').tokensRevoke(file, id, flags));
   cli
+    .command('secrets')
+    .description('stored credentials')
+    .command('rotate')
+    .description('seal every stored credential again with the current key (the first in SLUICE_SECRET_KEY)')
+    .argument('<file>', 'pipeline file (YAML): its staging store keeps the credentials')
+    .option('--json', 'print JSON')
+    .addOption(staging)
+    .action((file: string, flags) => command<typeof import('./commands/secrets')>('./commands/secrets').secretsRotate(file, flags));
+  cli
     .command('alerts')
     .description('alert rules')
     .command('export')

@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   SLUICE_SOURCE_NULL_KEY: { kind: 'fatal', summary: 'A source row has NULL in a key, cursor or tenant column.' },
   SLUICE_LABEL_STUDIO: { kind: 'fatal', summary: 'Label Studio refused a request or could not be reached after every retry.' },
   SLUICE_NOTIFY: { kind: 'retriable', summary: 'An alert notification could not be delivered after every retry.' },
+  SLUICE_SECRET_KEY: { kind: 'config', summary: 'SLUICE_SECRET_KEY is missing or wrong, or a stored secret does not open with it.' },
   SLUICE_PULL_HTTP: { kind: 'fatal', summary: 'An HTTP source failed for good: an error status, or no answer after every retry.' },
   SLUICE_PULL_RESPONSE: { kind: 'fatal', summary: 'An HTTP source answered with something the pipeline does not describe: not JSON, no records array, a record without its key.' },
   SLUICE_SERVE_LISTEN: { kind: 'fatal', summary: '`sluice serve` cannot listen on its address (port taken, no permission).' },

@@ -99,6 +99,16 @@ export class Service {
     return this.stores.get(stagingUrl(pipeline, this.opts))!;
   }
 
+  /** The first served pipeline's store: where API-made things (connections) are kept. */
+  get primaryStore(): StagingStore {
+    return this.storeOf(this.pipelines.values().next().value!);
+  }
+
+  /** The environment the server reads its settings from. */
+  get env(): Environment {
+    return this.opts.env ?? process.env;
+  }
+
   /** Every staging store this server has open (API tokens live in them). */
   get allStores(): Iterable<StagingStore> {
     return this.stores.values();

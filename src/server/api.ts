@@ -7,11 +7,14 @@ import { timingSafeEqual } from 'node:crypto';
 import { resolve } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { SecretBox } from '../core/secret-box';
 import { VERSION } from '../core/version';
 import { listExports } from '../export/history';
 import { authenticate, type Principal } from '../run/api-tokens';
+import { CONNECTION_KINDS, saveConnection, shown, testConnection } from '../run/connections';
 import type { Pipeline } from '../run/pipeline';
 import type { Service } from '../run/serve';
+import type { StagingStore } from '../stage/store';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -27,10 +30,18 @@ type Reply = FastifyReply;
 const notFound = (reply: Reply, what: string) => reply.code(404).send({ error: 'not_found', reason: `no ${what}` });
 const badRequest = (reply: Reply, reason: string) => reply.code(400).send({ error: 'bad_request', reason });
 
+const connectionRequest = z.strictObject({
+  name: z.string().min(1).max(100).describe('Unique per tenant.'),
+  kind: z.enum(CONNECTION_KINDS),
+  url: z.string().min(1).max(4096).describe('With its credentials: stored sealed, never shown again.'),
+  tenant: z.string().min(1).optional().describe('Admin tokens only: whose connection it is.'),
+});
+const connectionUpdate = connectionRequest.omit({ tenant: true }).partial();
+
 const runRequest = z.strictObject({ full: z.boolean().optional().describe('Write full snapshots instead of the changes since the previous exports.') });
 
 /** What each route does and who may call it: the OpenAPI document is built from this. */
-const ROUTES: { method: 'get' | 'post' | 'delete'; path: string; summary: string; admin?: boolean; query?: string[]; body?: z.ZodType }[] = [
+const ROUTES: { method: 'get' | 'post' | 'patch' | 'delete'; path: string; summary: string; ok?: number; admin?: boolean; query?: string[]; body?: z.ZodType }[] = [
   { method: 'get', path: '/api/v1/pipelines', summary: 'The served pipelines, their sources and schedules.' },
   { method: 'get', path: '/api/v1/pipelines/{pipeline}/exports', summary: "A tenant's exports, with files, rows and checksums.", query: ['tenant'] },
   { method: 'get', path: '/api/v1/pipelines/{pipeline}/exports/{id}/manifest', summary: "One of a tenant's exports: its manifest.", query: ['tenant'] },
@@ -38,10 +49,16 @@ const ROUTES: { method: 'get' | 'post' | 'delete'; path: string; summary: string
   { method: 'get', path: '/api/v1/pipelines/{pipeline}/summary', summary: 'Records per source for a tenant, and the success rate, error rate and average duration of runs.', query: ['tenant'] },
   { method: 'get', path: '/api/v1/audit', summary: 'The audit log, newest first (a tenant token: its own entries).', query: ['pipeline', 'tenant', 'since', 'action', 'limit'] },
   { method: 'get', path: '/api/v1/alerts', summary: 'Alert states.', admin: true },
-  { method: 'post', path: '/api/v1/pipelines/{pipeline}/runs', summary: 'Start a run now; 202 with its id.', admin: true, body: runRequest },
+  { method: 'get', path: '/api/v1/sources', summary: "A tenant's data-source connections (credentials masked).", query: ['tenant'] },
+  { method: 'post', path: '/api/v1/sources', summary: 'Make a connection: its URL is sealed with AES-256-GCM and never shown again.', ok: 201, body: connectionRequest },
+  { method: 'get', path: '/api/v1/sources/{id}', summary: 'One connection (credentials masked).' },
+  { method: 'patch', path: '/api/v1/sources/{id}', summary: 'Change a connection.', body: connectionUpdate },
+  { method: 'delete', path: '/api/v1/sources/{id}', summary: 'Remove a connection.', ok: 204 },
+  { method: 'post', path: '/api/v1/sources/{id}/test', summary: 'Connect, and say whether it worked (the reason never holds the password).' },
+  { method: 'post', path: '/api/v1/pipelines/{pipeline}/runs', summary: 'Start a run now; 202 with its id.', ok: 202, admin: true, body: runRequest },
   { method: 'get', path: '/api/v1/pipelines/{pipeline}/runs', summary: 'Recent runs with their counts.', admin: true, query: ['limit'] },
   { method: 'get', path: '/api/v1/runs/{id}', summary: 'One run.', admin: true },
-  { method: 'post', path: '/api/v1/runs/{id}/cancel', summary: 'Cancel a run started by this server.', admin: true },
+  { method: 'post', path: '/api/v1/runs/{id}/cancel', summary: 'Cancel a run started by this server.', ok: 202, admin: true },
   { method: 'get', path: '/api/v1/pipelines/{pipeline}/checkpoints', summary: "Each source's checkpoint and high water.", admin: true },
   { method: 'delete', path: '/api/v1/pipelines/{pipeline}/sources/{source}/checkpoint', summary: "Forget a source's checkpoint (audited).", admin: true },
 ];
@@ -60,7 +77,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       parameters: [...params, ...query],
       ...(r.body ? { requestBody: { required: false, content: { 'application/json': { schema: z.toJSONSchema(r.body) } } } } : {}),
       responses: {
-        [r.method === 'post' ? '202' : '200']: { description: 'OK', content: { 'application/json': {} } },
+        [String(r.ok ?? 200)]: { description: 'OK', ...(r.ok === 204 ? {} : { content: { 'application/json': {} } }) },
         '400': error,
         '401': error,
         ...(r.admin ? { '403': error } : {}),
@@ -120,6 +137,70 @@ export function registerApi(app: FastifyInstance, service: Service): void {
   const pipelineOf = (name: string): Pipeline | undefined => service.served.get(name);
 
   app.get('/api/v1/alerts', { preHandler: adminOnly }, async () => ({ alerts: (await service.alerting?.list()) ?? [] }));
+
+  // data-source connections, in the first served pipeline's staging store
+  const vault = async (reply: Reply): Promise<{ store: StagingStore; box: SecretBox } | undefined> => {
+    try {
+      return { store: service.primaryStore, box: SecretBox.fromEnv((service.env).SLUICE_SECRET_KEY) };
+    } catch (err) {
+      return void reply.code(503).send({ error: 'unavailable', reason: (err as Error).message });
+    }
+  };
+  /** A connection's tenant: a tenant token's own; an admin names it in the body or query. */
+  const scope = (req: FastifyRequest) => req.principal!.tenant;
+
+  app.get<{ Querystring: { tenant?: string } }>('/api/v1/sources', async (req, reply) => {
+    const v = await vault(reply);
+    if (!v) return reply;
+    const tenant = scope(req) ?? req.query.tenant ?? null;
+    return { sources: (await v.store.connections(tenant)).map(shown) };
+  });
+
+  app.post('/api/v1/sources', async (req, reply) => {
+    const body = parseBody(req.body, connectionRequest, reply);
+    if (!body) return reply;
+    const tenant = scope(req) ?? body.tenant;
+    if (!tenant) return badRequest(reply, 'tenant: an admin token names the tenant the connection is for');
+    const v = await vault(reply);
+    if (!v) return reply;
+    if ((await v.store.connections(tenant)).some((c) => c.name === body.name)) return reply.code(409).send({ error: 'conflict', reason: `tenant ${tenant} already has a connection named ${body.name}` });
+    const made = await saveConnection(v.store, v.box, { tenant, name: body.name, kind: body.kind, url: body.url }, req.principal!.id);
+    return reply.code(201).header('location', `/api/v1/sources/${made.id}`).send(shown(made));
+  });
+
+  app.get<{ Params: { id: string } }>('/api/v1/sources/:id', async (req, reply) => {
+    const v = await vault(reply);
+    if (!v) return reply;
+    const c = await v.store.connection(req.params.id, scope(req));
+    return c ? shown(c) : notFound(reply, `source ${req.params.id}`);
+  });
+
+  app.patch<{ Params: { id: string } }>('/api/v1/sources/:id', async (req, reply) => {
+    const body = parseBody(req.body, connectionUpdate, reply);
+    if (!body) return reply;
+    const v = await vault(reply);
+    if (!v) return reply;
+    const c = await v.store.connection(req.params.id, scope(req));
+    if (!c) return notFound(reply, `source ${req.params.id}`);
+    const url = body.url ?? v.box.open(c.sealedUrl);
+    return shown(await saveConnection(v.store, v.box, { id: c.id, tenant: c.tenant, name: body.name ?? c.name, kind: body.kind ?? c.kind, url }, req.principal!.id));
+  });
+
+  app.delete<{ Params: { id: string } }>('/api/v1/sources/:id', async (req, reply) => {
+    const v = await vault(reply);
+    if (!v) return reply;
+    const c = await v.store.connection(req.params.id, scope(req));
+    if (!c || !(await v.store.deleteConnection(c.id, scope(req)))) return notFound(reply, `source ${req.params.id}`);
+    await v.store.appendAudit({ actor: req.principal!.id, action: 'credentials.deleted', tenant: c.tenant, detail: { id: c.id, name: c.name } });
+    return reply.code(204).send();
+  });
+
+  app.post<{ Params: { id: string } }>('/api/v1/sources/:id/test', async (req, reply) => {
+    const v = await vault(reply);
+    if (!v) return reply;
+    const c = await v.store.connection(req.params.id, scope(req));
+    return c ? testConnection(c, v.box) : notFound(reply, `source ${req.params.id}`);
+  });
 
   app.post<{ Params: { pipeline: string } }>('/api/v1/pipelines/:pipeline/runs', { preHandler: adminOnly }, async (req, reply) => {
     const body = parseBody(req.body, runRequest, reply);

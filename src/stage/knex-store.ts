@@ -9,6 +9,7 @@ import { metrics } from '../observe/metrics';
 import * as ops from './sql/operations';
 import type {
   AlertStateRow,
+  ConnectionRow,
   AuditEntry,
   AuditQuery,
   CommitCounts,
@@ -139,6 +140,22 @@ export abstract class KnexStore implements StagingStore {
 
   revokeApiToken(id: string) {
     return ops.revokeApiToken(this.knex, id);
+  }
+
+  connections(tenant: string | null) {
+    return ops.connections(this.knex, tenant);
+  }
+
+  connection(id: string, tenant: string | null) {
+    return ops.connection(this.knex, id, tenant);
+  }
+
+  saveConnection(c: Omit<ConnectionRow, 'createdAt' | 'updatedAt'>) {
+    return ops.saveConnection(this.knex, c);
+  }
+
+  deleteConnection(id: string, tenant: string | null) {
+    return ops.deleteConnection(this.knex, id, tenant);
   }
 
   async run(id: string): Promise<RunRow | undefined> {

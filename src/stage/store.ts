@@ -167,6 +167,18 @@ export interface ApiTokenRow {
   revokedAt: string | null;
 }
 
+/** A data-source connection: the URL sealed (it carries the credentials), and shown with them masked. */
+export interface ConnectionRow {
+  id: string;
+  tenant: string;
+  name: string;
+  kind: 'postgres' | 'mysql' | 'sqlite' | 'http';
+  sealedUrl: string;
+  shownUrl: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
 /** A record a refine step held back or failed on, with why. */
 export interface HeldRecord {
   source: string;
@@ -216,6 +228,12 @@ export interface StagingStore {
   apiToken(id: string): Promise<(ApiTokenRow & { hash: string }) | undefined>;
   apiTokens(): Promise<ApiTokenRow[]>;
   revokeApiToken(id: string): Promise<boolean>;
+  /** Connections of a tenant (every tenant's with null). */
+  connections(tenant: string | null): Promise<ConnectionRow[]>;
+  connection(id: string, tenant: string | null): Promise<ConnectionRow | undefined>;
+  /** Creates or replaces a connection by id. */
+  saveConnection(c: Omit<ConnectionRow, 'createdAt' | 'updatedAt'>): Promise<void>;
+  deleteConnection(id: string, tenant: string | null): Promise<boolean>;
 
   /** The last committed checkpoint of a source, if any. */
   checkpoint(pipeline: string, source: string): Promise<Checkpoint | undefined>;

@@ -14,6 +14,7 @@ import * as m008 from './008_label_studio_imports';
 import * as m009 from './009_tenant_isolation';
 import * as m010 from './010_alerts_and_audit';
 import * as m011 from './011_api_tokens';
+import * as m012 from './012_connections';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '001_initial': m001,
@@ -27,6 +28,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '009_tenant_isolation': m009,
   '010_alerts_and_audit': m010,
   '011_api_tokens': m011,
+  '012_connections': m012,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

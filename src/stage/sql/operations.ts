@@ -1,6 +1,6 @@
-/** What operating Sluice keeps (migrations 010, 011): alert states, the audit log, API tokens; for both stores. */
+/** What operating Sluice keeps (migrations 010–012): alert states, the audit log, API tokens, connections; for both stores. */
 import type { Knex } from 'knex';
-import type { AlertStateRow, ApiTokenRow, AuditEntry, AuditQuery, AuditRow } from '../store';
+import type { AlertStateRow, ApiTokenRow, AuditEntry, AuditQuery, AuditRow, ConnectionRow } from '../store';
 
 export async function alertStates(knex: Knex, pipeline?: string): Promise<AlertStateRow[]> {
   const q = knex('sluice_alert_states').orderBy(['pipeline', 'alert', 'instance']);
@@ -86,4 +86,44 @@ export async function revokeApiToken(knex: Knex, id: string): Promise<boolean> {
 function tokenRow(r: Record<string, unknown>): ApiTokenRow {
   const iso = (v: unknown) => (v === null || v === undefined ? null : new Date(v as string).toISOString());
   return { id: String(r.id), name: String(r.name), tenant: (r.tenant as string | null) ?? null, createdAt: iso(r.created_at)!, revokedAt: iso(r.revoked_at) };
+}
+
+export async function connections(knex: Knex, tenant: string | null): Promise<ConnectionRow[]> {
+  const q = knex('sluice_connections').orderBy(['tenant', 'name']);
+  if (tenant !== null) q.where({ tenant });
+  return (await q.select('*')).map(connectionRow);
+}
+
+/** A tenant's connection (any tenant's with `tenant` null); another tenant's is as absent as a missing one. */
+export async function connection(knex: Knex, id: string, tenant: string | null): Promise<ConnectionRow | undefined> {
+  const q = knex('sluice_connections').where({ id });
+  if (tenant !== null) q.where({ tenant });
+  const r = await q.first();
+  return r ? connectionRow(r) : undefined;
+}
+
+export async function saveConnection(knex: Knex, c: Omit<ConnectionRow, 'createdAt' | 'updatedAt'>): Promise<void> {
+  const now = new Date().toISOString();
+  const row = { tenant: c.tenant, name: c.name, kind: c.kind, sealed_url: c.sealedUrl, shown_url: c.shownUrl, updated_at: now };
+  const updated = await knex('sluice_connections').where({ id: c.id }).update(row);
+  if (updated === 0) await knex('sluice_connections').insert({ id: c.id, ...row, created_at: now });
+}
+
+export async function deleteConnection(knex: Knex, id: string, tenant: string | null): Promise<boolean> {
+  const q = knex('sluice_connections').where({ id });
+  if (tenant !== null) q.where({ tenant });
+  return (await q.delete()) === 1;
+}
+
+function connectionRow(r: Record<string, unknown>): ConnectionRow {
+  return {
+    id: String(r.id),
+    tenant: String(r.tenant),
+    name: String(r.name),
+    kind: String(r.kind) as ConnectionRow['kind'],
+    sealedUrl: String(r.sealed_url),
+    shownUrl: String(r.shown_url),
+    createdAt: new Date(r.created_at as string).toISOString(),
+    updatedAt: new Date(r.updated_at as string).toISOString(),
+  };
 }
