@@ -40,6 +40,8 @@ export const csvExporter = defineExporter({
     lineage: z.boolean().default(false).describe('Add the `_sluice.source`, `_sluice.key`, `_sluice.run`, `_sluice.refinedBy` columns.'),
   }),
   create: (options) => ({
+    // on PostgreSQL the store parses and writes the rows (COPY): two tenants at once keep two backends busy
+    tenantsAtOnce: 2,
     async write(target, input) {
       const plan = new ColumnPlan({ arrays: options.arrays === 'delimited' ? options.arraySeparator : undefined });
       const parse = (r: StagedRecord) => JSON.parse(options.lineage ? withLineage(r.json!, { ...r, refinedBy: r.refinedBy ?? null }) : r.json!) as Json;

@@ -92,6 +92,12 @@ export interface ExportedFile {
 export interface Exporter {
   /** Writes the target's file(s) and says what it wrote. */
   write(target: ExportTarget, input: ExportInput): Promise<ExportedFile[]>;
+  /**
+   * How many tenants to write at once (default 1). More helps only where the database does the work
+   * (CSV on PostgreSQL parses each record there): elsewhere the process is the bottleneck, and a second
+   * stream at once only piles up buffers.
+   */
+  readonly tenantsAtOnce?: number;
 }
 
 export interface ExporterDefinition<S extends z.ZodObject = z.ZodObject> {

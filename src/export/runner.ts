@@ -17,7 +17,6 @@ import { OutputFile, type ExportedFile, type ExportInput, type ExportTarget, typ
 import { writeManifest, type Manifest, type SourceSummary } from './manifest';
 import { splitOf, splitValue, type SplitSpec } from './split';
 
-const TENANTS_AT_ONCE = 2;
 
 export type ExportKind = 'snapshot' | 'changes' | 'replay';
 
@@ -76,8 +75,9 @@ export async function exportDatasets(store: StagingStore, req: ExportRequest): P
   const done: TenantExport[] = [];
   for (const group of req.groups) {
     const id = newExportId();
-    // Two tenants at a time: one's rows stream out of the store while the other's are written to disk.
-    const results = await mapLimit(tenants, TENANTS_AT_ONCE, (tenant) => {
+    // as many tenants at once as the group's formats gain from (see Exporter.tenantsAtOnce)
+    const atOnce = Math.max(1, ...group.formats.map((f) => f.exporter.tenantsAtOnce ?? 1));
+    const results = await mapLimit(tenants, atOnce, (tenant) => {
       req.signal.throwIfAborted();
       return exportTenant(store, req, group, { id, tenant, streams, highWater });
     });
