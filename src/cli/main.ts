@@ -121,6 +121,7 @@ export function program(): Command {
     .requiredOption('--name <name>', 'what it is for')
     .option('--tenant <tenant>', 'the one tenant it may see')
     .option('--admin', 'may see and do everything')
+    .option('--expires <duration>', 'stop working after this long (90d, 12h); default never')
     .option('--json', 'print JSON')
     .addOption(staging)
     .action((file: string, flags) => command<typeof import('./commands/tokens')>('./commands/tokens').tokensCreate(file, flags));

@@ -14,12 +14,17 @@ export interface Principal {
 
 const digest = (secret: string) => createHash('sha256').update(secret).digest('hex');
 
-export async function createApiToken(store: StagingStore, o: { name: string; tenant: string | null; actor: string }): Promise<{ id: string; token: string }> {
+/** `expiresInSeconds`: the token stops working that long from now (default: never). */
+export async function createApiToken(
+  store: StagingStore,
+  o: { name: string; tenant: string | null; actor: string; expiresInSeconds?: number },
+): Promise<{ id: string; token: string; expiresAt: string | null }> {
   const id = `tok_${randomBytes(6).toString('hex')}`;
   const secret = randomBytes(32).toString('base64url');
-  await store.addApiToken({ id, name: o.name, tenant: o.tenant, hash: digest(secret) });
-  await store.appendAudit({ actor: o.actor, action: 'token.created', tenant: o.tenant ?? undefined, detail: { id, name: o.name, admin: o.tenant === null } });
-  return { id, token: `slc_${id}_${secret}` };
+  const expiresAt = o.expiresInSeconds === undefined ? null : new Date(Date.now() + o.expiresInSeconds * 1000).toISOString();
+  await store.addApiToken({ id, name: o.name, tenant: o.tenant, hash: digest(secret), expiresAt });
+  await store.appendAudit({ actor: o.actor, action: 'token.created', tenant: o.tenant ?? undefined, detail: { id, name: o.name, admin: o.tenant === null, expiresAt } });
+  return { id, token: `slc_${id}_${secret}`, expiresAt };
 }
 
 export async function revokeApiToken(store: StagingStore, id: string, actor: string): Promise<boolean> {
@@ -35,7 +40,7 @@ export async function authenticate(stores: Iterable<StagingStore>, bearer: strin
   const [, id, secret] = m as unknown as [string, string, string];
   for (const store of stores) {
     const t = await store.apiToken(id);
-    if (!t || t.revokedAt) continue;
+    if (!t || t.revokedAt || (t.expiresAt && Date.parse(t.expiresAt) <= Date.now())) continue;
     const [a, b] = [Buffer.from(t.hash, 'hex'), Buffer.from(digest(secret), 'hex')];
     if (a.length === b.length && timingSafeEqual(a, b)) return { id, tenant: t.tenant };
   }

@@ -30,6 +30,9 @@ type Reply = FastifyReply;
 const notFound = (reply: Reply, what: string) => reply.code(404).send({ error: 'not_found', reason: `no ${what}` });
 const badRequest = (reply: Reply, reason: string) => reply.code(400).send({ error: 'bad_request', reason });
 
+/** API bodies are small settings, never data. */
+const BODY_LIMIT = 64 * 1024;
+
 const connectionRequest = z.strictObject({
   name: z.string().min(1).max(100).describe('Unique per tenant.'),
   kind: z.enum(CONNECTION_KINDS),
@@ -156,7 +159,7 @@ export function registerApi(app: FastifyInstance, service: Service): void {
     return { sources: (await v.store.connections(tenant)).map(shown) };
   });
 
-  app.post('/api/v1/sources', async (req, reply) => {
+  app.post('/api/v1/sources', { bodyLimit: BODY_LIMIT }, async (req, reply) => {
     const body = parseBody(req.body, connectionRequest, reply);
     if (!body) return reply;
     const tenant = scope(req) ?? body.tenant;
@@ -175,7 +178,7 @@ export function registerApi(app: FastifyInstance, service: Service): void {
     return c ? shown(c) : notFound(reply, `source ${req.params.id}`);
   });
 
-  app.patch<{ Params: { id: string } }>('/api/v1/sources/:id', async (req, reply) => {
+  app.patch<{ Params: { id: string } }>('/api/v1/sources/:id', { bodyLimit: BODY_LIMIT }, async (req, reply) => {
     const body = parseBody(req.body, connectionUpdate, reply);
     if (!body) return reply;
     const v = await vault(reply);
@@ -202,7 +205,7 @@ export function registerApi(app: FastifyInstance, service: Service): void {
     return c ? testConnection(c, v.box) : notFound(reply, `source ${req.params.id}`);
   });
 
-  app.post<{ Params: { pipeline: string } }>('/api/v1/pipelines/:pipeline/runs', { preHandler: adminOnly }, async (req, reply) => {
+  app.post<{ Params: { pipeline: string } }>('/api/v1/pipelines/:pipeline/runs', { preHandler: adminOnly, bodyLimit: BODY_LIMIT }, async (req, reply) => {
     const body = parseBody(req.body, runRequest, reply);
     if (!body) return reply;
     const started = service.startRun(req.params.pipeline, { full: body.full, actor: req.principal!.id });

@@ -52,9 +52,10 @@ export function buildServer(service: Service): FastifyInstance {
   });
 
   // Fastify's own refusals (body over the limit, a broken request) in the same shape as ours.
-  app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, _req, reply) => {
+  app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-    const reason = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `the body is larger than the limit of ${service.maxBodyBytes} bytes` : err.message;
+    const limit = req.routeOptions.bodyLimit ?? service.maxBodyBytes;
+    const reason = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `the body is larger than the limit of ${limit} bytes` : err.message;
     reply.code(status).send({ error: status === 413 ? 'payload_too_large' : status < 500 ? 'bad_request' : 'internal_error', reason });
   });
 

@@ -126,7 +126,7 @@ export abstract class KnexStore implements StagingStore {
     return ops.pruneAudit(this.knex, before);
   }
 
-  addApiToken(token: { id: string; name: string; tenant: string | null; hash: string }) {
+  addApiToken(token: { id: string; name: string; tenant: string | null; hash: string; expiresAt: string | null }) {
     return ops.addApiToken(this.knex, token);
   }
 

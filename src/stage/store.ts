@@ -165,6 +165,8 @@ export interface ApiTokenRow {
   tenant: string | null;
   createdAt: string;
   revokedAt: string | null;
+  /** null: it does not expire */
+  expiresAt: string | null;
 }
 
 /** A data-source connection: the URL sealed (it carries the credentials), and shown with them masked. */
@@ -224,7 +226,7 @@ export interface StagingStore {
   audit(query: AuditQuery): Promise<AuditRow[]>;
   /** Retention: removes entries older than `before` (ISO-8601); returns how many. */
   pruneAudit(before: string): Promise<number>;
-  addApiToken(token: { id: string; name: string; tenant: string | null; hash: string }): Promise<void>;
+  addApiToken(token: { id: string; name: string; tenant: string | null; hash: string; expiresAt: string | null }): Promise<void>;
   apiToken(id: string): Promise<(ApiTokenRow & { hash: string }) | undefined>;
   apiTokens(): Promise<ApiTokenRow[]>;
   revokeApiToken(id: string): Promise<boolean>;

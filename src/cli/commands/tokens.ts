@@ -1,4 +1,5 @@
 import { SluiceError } from '../../core/errors';
+import { duration } from '../../config/parts';
 import { createApiToken, revokeApiToken } from '../../run/api-tokens';
 import { loadPipeline } from '../../run/pipeline';
 import { stagingUrl } from '../../run/run';
@@ -22,9 +23,11 @@ async function withStore<T>(file: string, flags: Flags, fn: (store: StagingStore
 }
 
 /** `sluice tokens create FILE --name N (--tenant T | --admin)`: the token is shown this once. */
-export async function tokensCreate(file: string, flags: Flags & { name: string; tenant?: string; admin?: boolean }): Promise<void> {
+export async function tokensCreate(file: string, flags: Flags & { name: string; tenant?: string; admin?: boolean; expires?: string }): Promise<void> {
   if (Boolean(flags.tenant) === Boolean(flags.admin)) throw new SluiceError('SLUICE_USAGE', 'give either --tenant T (a token for one tenant) or --admin');
-  const made = await withStore(file, flags, (store) => createApiToken(store, { name: flags.name, tenant: flags.tenant ?? null, actor: 'cli' }));
+  const expires = flags.expires === undefined ? undefined : duration.safeParse(flags.expires);
+  if (expires && !expires.success) throw new SluiceError('SLUICE_USAGE', `--expires must be a duration such as 90d, not ${flags.expires}`);
+  const made = await withStore(file, flags, (store) => createApiToken(store, { name: flags.name, tenant: flags.tenant ?? null, actor: 'cli', expiresInSeconds: expires?.data }));
   if (flags.json) return void process.stdout.write(`${JSON.stringify(made)}\n`);
   process.stdout.write(`${made.token}\n`);
   process.stderr.write(`token ${made.id} (${flags.admin ? 'admin' : `tenant ${flags.tenant}`}): keep it now, it is not shown again\n`);
@@ -34,7 +37,7 @@ export async function tokensList(file: string, flags: Flags): Promise<void> {
   const tokens = await withStore(file, flags, (store) => store.apiTokens());
   if (flags.json) return void process.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
   if (tokens.length === 0) return void process.stdout.write('no API tokens\n');
-  process.stdout.write(`${table(['id', 'name', 'tenant', 'created', 'revoked'], tokens.map((t) => [t.id, t.name, t.tenant ?? '(admin)', t.createdAt, t.revokedAt ?? '']))}\n`);
+  process.stdout.write(`${table(['id', 'name', 'tenant', 'created', 'expires', 'revoked'], tokens.map((t) => [t.id, t.name, t.tenant ?? '(admin)', t.createdAt, t.expiresAt ?? '', t.revokedAt ?? '']))}\n`);
 }
 
 export async function tokensRevoke(file: string, id: string, flags: Flags): Promise<void> {

@@ -15,6 +15,7 @@ import * as m009 from './009_tenant_isolation';
 import * as m010 from './010_alerts_and_audit';
 import * as m011 from './011_api_tokens';
 import * as m012 from './012_connections';
+import * as m013 from './013_token_expiry';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '001_initial': m001,
@@ -29,6 +30,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '010_alerts_and_audit': m010,
   '011_api_tokens': m011,
   '012_connections': m012,
+  '013_token_expiry': m013,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

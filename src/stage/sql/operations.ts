@@ -67,7 +67,7 @@ export async function pruneAudit(knex: Knex, before: string): Promise<number> {
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
 export async function addApiToken(knex: Knex, t: Omit<ApiTokenRow, 'createdAt' | 'revokedAt'> & { hash: string }): Promise<void> {
-  await knex('sluice_api_tokens').insert({ id: t.id, name: t.name, tenant: t.tenant, hash: t.hash, created_at: new Date().toISOString() });
+  await knex('sluice_api_tokens').insert({ id: t.id, name: t.name, tenant: t.tenant, hash: t.hash, created_at: new Date().toISOString(), expires_at: t.expiresAt });
 }
 
 export async function apiToken(knex: Knex, id: string): Promise<(ApiTokenRow & { hash: string }) | undefined> {
@@ -85,7 +85,7 @@ export async function revokeApiToken(knex: Knex, id: string): Promise<boolean> {
 
 function tokenRow(r: Record<string, unknown>): ApiTokenRow {
   const iso = (v: unknown) => (v === null || v === undefined ? null : new Date(v as string).toISOString());
-  return { id: String(r.id), name: String(r.name), tenant: (r.tenant as string | null) ?? null, createdAt: iso(r.created_at)!, revokedAt: iso(r.revoked_at) };
+  return { id: String(r.id), name: String(r.name), tenant: (r.tenant as string | null) ?? null, createdAt: iso(r.created_at)!, revokedAt: iso(r.revoked_at), expiresAt: iso(r.expires_at) };
 }
 
 export async function connections(knex: Knex, tenant: string | null): Promise<ConnectionRow[]> {

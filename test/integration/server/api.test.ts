@@ -244,3 +244,38 @@ test('GET /api/v1/openapi.json (no token needed) describes exactly the API route
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('bad input gets a clear 4xx and changes nothing: expired tokens, oversized bodies, SQL-ish text everywhere', async () => {
+  const w = await world([{ tenant: 'acme', amount: 1 }]);
+  try {
+    const store = openStore(w.stagingUrl);
+    let expired: string;
+    try {
+      expired = (await createApiToken(store, { name: 'old', tenant: 'acme', actor: 'test', expiresInSeconds: -1 })).token;
+    } finally {
+      await store.close();
+    }
+    expect((await get(w, '/api/v1/pipelines', expired)).status).toBe(401);
+
+    const big = await fetch(`${w.base}/api/v1/pipelines/shop/runs`, { method: 'POST', headers: { authorization: `Bearer ${w.admin}`, 'content-type': 'application/json' }, body: JSON.stringify({ full: true, pad: 'x'.repeat(100_000) }) });
+    expect(big.status).toBe(413);
+    expect(((await big.json()) as { reason: string }).reason).toMatch(/limit of 65536 bytes/);
+
+    const hostile = ["' OR 1=1 --", 'x"; DROP TABLE sluice_records; --', '%27%20OR%201%3D1', '../../etc/passwd', '\u0000', 'Robert\'); DELETE FROM sluice_runs;--'];
+    for (const text of hostile) {
+      const q = encodeURIComponent(text);
+      for (const path of [`/api/v1/pipelines/${q}/exports`, `/api/v1/pipelines/shop/exports/${q}/manifest`, `/api/v1/runs/${q}`, `/api/v1/pipelines/shop/quarantine?source=${q}`, `/api/v1/audit?action=${q}`, `/api/v1/audit?pipeline=${q}`]) {
+        for (const token of [w.tokens.get('acme')!, w.admin]) {
+          const r = await get(w, path.includes('exports') && token === w.admin ? `${path}${path.includes('?') ? '&' : '?'}tenant=${q}` : path, token);
+          expect({ path, status: r.status < 500 }).toEqual({ path, status: true });
+        }
+      }
+    }
+    // nothing changed: the records, the runs and the tokens are all still there
+    const summary = await get(w, '/api/v1/pipelines/shop/summary', w.tokens.get('acme')!);
+    expect((summary.body.sources as { records: number }[])[0]!.records).toBe(1);
+    expect(((await get(w, '/api/v1/pipelines/shop/runs', w.admin)).body.runs as unknown[]).length).toBe(1);
+  } finally {
+    await w.close();
+  }
+});
