@@ -122,7 +122,7 @@ export class Service {
 
   /** Audit entries older than the retention (`SLUICE_AUDIT_RETENTION`, default 365 days) are removed daily. */
   private async pruneAudit(): Promise<void> {
-    const text = (this.opts.env ?? process.env).SLUICE_AUDIT_RETENTION ?? '365d';
+    const text = this.env.SLUICE_AUDIT_RETENTION ?? '365d';
     const kept = duration.safeParse(text);
     if (!kept.success) throw new SluiceError('SLUICE_USAGE', `SLUICE_AUDIT_RETENTION must be a duration such as 365d, not ${text}`);
     const before = new Date(Date.now() - kept.data * 1000).toISOString();
@@ -132,14 +132,14 @@ export class Service {
   /** API requests allowed per token. */
   get apiRate(): { perSecond: number; burst: number } {
     if (this.opts.apiRate) return this.opts.apiRate;
-    const perSecond = Number((this.opts.env ?? process.env).SLUICE_API_RATE ?? 20);
+    const perSecond = Number(this.env.SLUICE_API_RATE ?? 20);
     if (!(perSecond > 0)) throw new SluiceError('SLUICE_USAGE', `SLUICE_API_RATE must be a positive number of requests a second`);
     return { perSecond, burst: perSecond * 2 };
   }
 
   /** The admin bearer token from the environment, if there is one. */
   get adminToken(): string | undefined {
-    return this.opts.adminToken ?? (this.opts.env ?? process.env).SLUICE_ADMIN_TOKEN;
+    return this.opts.adminToken ?? this.env.SLUICE_ADMIN_TOKEN;
   }
 
   /** Opens (and migrates) each staging store the pipelines use, and prepares their intakes. */
@@ -263,7 +263,9 @@ export class Service {
       await before?.catch(() => undefined);
       await runPipeline(p, { env: this.opts.env, stagingUrl: this.opts.stagingUrl, full: o.full, actor: o.actor, runId: run, signal: controller.signal });
     })()
-      .catch(() => undefined) // the run's outcome is in the store and the audit log
+      // a run's outcome is in the store and the audit log; one that could not even start (its lock held
+      // by another process) is logged here
+      .catch((err: unknown) => this.opts.log?.({ type: 'run-failed', pipeline: p.name, source: '', tick: run, error: err instanceof Error ? err : new Error(String(err)) }))
       .finally(() => {
         this.apiRuns.delete(run);
         if (this.runsUnderWay.get(p.name) === work) this.runsUnderWay.delete(p.name);

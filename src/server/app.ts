@@ -8,7 +8,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { metrics } from '../observe/metrics';
 import type { Service } from '../run/serve';
-import { registerApi } from './api';
+import { registerApi } from './api/index';
 
 export function buildServer(service: Service): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: service.maxBodyBytes, return503OnClosing: true });

@@ -1,0 +1,62 @@
+/**
+ * What every API route shares: the token's principal on the request, refusals in one shape, tenant
+ * scoping, and request bodies checked against their schemas.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import type { Principal } from '../../run/api-tokens';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+  interface FastifyInstance {
+    /** `GET /api/v1/runs/{id}`, ... : the API routes registered */
+    apiRoutes: string[];
+  }
+}
+
+export type Reply = FastifyReply;
+
+/** API bodies are small settings, never data. */
+export const BODY_LIMIT = 64 * 1024;
+
+export const notFound = (reply: Reply, what: string) => reply.code(404).send({ error: 'not_found', reason: `no ${what}` });
+export const badRequest = (reply: Reply, reason: string) => reply.code(400).send({ error: 'bad_request', reason });
+
+export const adminOnly = async (req: FastifyRequest, reply: Reply) => {
+  if (req.principal?.tenant !== null) return reply.code(403).send({ error: 'forbidden', reason: 'this needs an admin token' });
+};
+
+/** The tenant a request is about: the token's own, or (admin) the `tenant` query parameter. */
+export function tenantOf(req: FastifyRequest<{ Querystring: { tenant?: string } }>, reply: Reply): string | undefined {
+  const own = req.principal!.tenant;
+  if (own !== null) return own;
+  if (!req.query.tenant) return void badRequest(reply, 'tenant: an admin token names the tenant (?tenant=…)');
+  return req.query.tenant;
+}
+
+/** A `limit` query parameter: 1 to 1000, `fallback` when absent; undefined (and a 400 sent) when wrong. */
+export function limitOf(text: string | undefined, fallback: number, reply: Reply): number | undefined {
+  const limit = text === undefined ? fallback : Number(text);
+  if (Number.isInteger(limit) && limit >= 1 && limit <= 1000) return limit;
+  return void badRequest(reply, 'limit: expected a whole number from 1 to 1000');
+}
+
+/** A JSON body checked against its schema; on a problem, a 400 naming the field and what was expected. */
+export function parseBody<S extends z.ZodType>(raw: unknown, schema: S, reply: Reply): z.output<S> | undefined {
+  const text = Buffer.isBuffer(raw) ? raw.toString('utf8') : '';
+  let value: unknown = {};
+  if (text.trim() !== '') {
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      return void badRequest(reply, `the body is not JSON: ${(err as Error).message}`);
+    }
+  }
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  return void badRequest(reply, `${issue.path.length ? `${issue.path.join('.')}: ` : ''}${issue.message}`);
+}
+
