@@ -5,12 +5,14 @@
  * type, because signatures cover the exact bytes; the intake decides what is acceptable. Every refusal
  * is JSON `{ error, reason }`.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { fromAcceptLanguage, langOf, pickLang, t } from '../core/i18n';
 import { metrics } from '../observe/metrics';
 import type { Service } from '../run/serve';
 import { registerApi } from './api/index';
 
 export function buildServer(service: Service): FastifyInstance {
+  const langFor = (req: FastifyRequest) => req.lang ?? pickLang(fromAcceptLanguage(req.headers['accept-language']), langOf(service.env.SLUICE_LANG));
   const app = Fastify({ logger: false, bodyLimit: service.maxBodyBytes, return503OnClosing: true });
 
   app.removeAllContentTypeParsers();
@@ -48,14 +50,14 @@ export function buildServer(service: Service): FastifyInstance {
   });
 
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send({ error: 'not_found', reason: `no route ${req.method} ${req.url.split('?')[0]}` });
+    reply.code(404).send({ error: 'not_found', reason: t(langFor(req), 'api.not_found.route', { method: req.method, path: req.url.split('?')[0]! }) });
   });
 
   // Fastify's own refusals (body over the limit, a broken request) in the same shape as ours.
   app.setErrorHandler((err: { statusCode?: number; code?: string; message: string }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     const limit = req.routeOptions.bodyLimit ?? service.maxBodyBytes;
-    const reason = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? `the body is larger than the limit of ${limit} bytes` : err.message;
+    const reason = err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? t(langFor(req), 'api.body_too_large', { limit }) : err.message;
     reply.code(status).send({ error: status === 413 ? 'payload_too_large' : status < 500 ? 'bad_request' : 'internal_error', reason });
   });
 

@@ -5,24 +5,27 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { fromAcceptLanguage, langOf, pickLang } from '../../core/i18n';
 import { authenticate } from '../../run/api-tokens';
 import type { Service } from '../../run/serve';
+import { say } from './http';
 
 export function registerAuth(app: FastifyInstance, service: Service): void {
   const limiter = new TokenBuckets(service.apiRate.perSecond, service.apiRate.burst);
   app.addHook('onRequest', async (req, reply) => {
     if (!req.url.startsWith('/api/') || req.url === '/api/v1/openapi.json') return;
+    req.lang = pickLang(fromAcceptLanguage(req.headers['accept-language']), langOf(service.env.SLUICE_LANG));
     const admin = service.adminToken;
     const given = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
     if (given && admin && sameText(given, admin)) req.principal = { id: 'admin', tenant: null };
     else if (given) req.principal = await authenticate(service.allStores, given);
-    if (!req.principal) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', reason: 'a valid bearer token is needed' });
+    if (!req.principal) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', reason: say(reply, 'api.unauthorized') });
     const wait = limiter.take(req.principal.id);
     if (wait > 0) {
       return reply
         .code(429)
         .header('retry-after', String(Math.ceil(wait / 1000)))
-        .send({ error: 'too_many_requests', reason: `more than ${service.apiRate.perSecond} requests a second with this token: try again in ${Math.ceil(wait / 1000)} s` });
+        .send({ error: 'too_many_requests', reason: say(reply, 'api.too_many_requests', { rate: service.apiRate.perSecond, seconds: Math.ceil(wait / 1000) }) });
     }
   });
 }

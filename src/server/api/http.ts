@@ -4,11 +4,14 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
+import { t, zodErrors, type Lang, type MessageCode } from '../../core/i18n';
 import type { Principal } from '../../run/api-tokens';
 
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
+    /** the language answers are in: `Accept-Language`, else `SLUICE_LANG`, else en-US */
+    lang?: Lang;
   }
   interface FastifyInstance {
     /** `GET /api/v1/runs/{id}`, ... : the API routes registered */
@@ -21,18 +24,22 @@ export type Reply = FastifyReply;
 /** API bodies are small settings, never data. */
 export const BODY_LIMIT = 64 * 1024;
 
-export const notFound = (reply: Reply, what: string) => reply.code(404).send({ error: 'not_found', reason: `no ${what}` });
+/** A catalog message in the request's language. */
+export const say = (reply: Reply, code: MessageCode, params?: Record<string, string | number>) => t(reply.request.lang ?? 'en-US', code, params);
+
+export const notFound = (reply: Reply, what: MessageCode, params: Record<string, string>) =>
+  reply.code(404).send({ error: 'not_found', reason: say(reply, 'api.not_found', { what: say(reply, what, params) }) });
 export const badRequest = (reply: Reply, reason: string) => reply.code(400).send({ error: 'bad_request', reason });
 
 export const adminOnly = async (req: FastifyRequest, reply: Reply) => {
-  if (req.principal?.tenant !== null) return reply.code(403).send({ error: 'forbidden', reason: 'this needs an admin token' });
+  if (req.principal?.tenant !== null) return reply.code(403).send({ error: 'forbidden', reason: say(reply, 'api.forbidden.admin') });
 };
 
 /** The tenant a request is about: the token's own, or (admin) the `tenant` query parameter. */
 export function tenantOf(req: FastifyRequest<{ Querystring: { tenant?: string } }>, reply: Reply): string | undefined {
   const own = req.principal!.tenant;
   if (own !== null) return own;
-  if (!req.query.tenant) return void badRequest(reply, 'tenant: an admin token names the tenant (?tenant=…)');
+  if (!req.query.tenant) return void badRequest(reply, say(reply, 'api.tenant_needed'));
   return req.query.tenant;
 }
 
@@ -40,7 +47,7 @@ export function tenantOf(req: FastifyRequest<{ Querystring: { tenant?: string } 
 export function limitOf(text: string | undefined, fallback: number, reply: Reply): number | undefined {
   const limit = text === undefined ? fallback : Number(text);
   if (Number.isInteger(limit) && limit >= 1 && limit <= 1000) return limit;
-  return void badRequest(reply, 'limit: expected a whole number from 1 to 1000');
+  return void badRequest(reply, say(reply, 'api.limit'));
 }
 
 /** A JSON body checked against its schema; on a problem, a 400 naming the field and what was expected. */
@@ -51,12 +58,12 @@ export function parseBody<S extends z.ZodType>(raw: unknown, schema: S, reply: R
     try {
       value = JSON.parse(text);
     } catch (err) {
-      return void badRequest(reply, `the body is not JSON: ${(err as Error).message}`);
+      return void badRequest(reply, say(reply, 'api.body_not_json', { reason: (err as Error).message }));
     }
   }
-  const parsed = schema.safeParse(value);
+  const parsed = schema.safeParse(value, { error: zodErrors(reply.request.lang ?? 'en-US') });
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
-  return void badRequest(reply, `${issue.path.length ? `${issue.path.join('.')}: ` : ''}${issue.message}`);
+  return void badRequest(reply, issue.path.length ? say(reply, 'api.invalid_field', { field: issue.path.join('.'), reason: issue.message }) : issue.message);
 }
 

@@ -1,7 +1,7 @@
 /** What only an admin token may do: alert states, runs (start, list, cancel) and checkpoints (inspect, reset). */
 import type { FastifyInstance } from 'fastify';
 import type { Service } from '../../run/serve';
-import { adminOnly, BODY_LIMIT, limitOf, notFound, parseBody } from './http';
+import { adminOnly, BODY_LIMIT, limitOf, notFound, parseBody, say } from './http';
 import { runRequest } from './schemas';
 
 export function registerRunRoutes(app: FastifyInstance, service: Service): void {
@@ -11,13 +11,13 @@ export function registerRunRoutes(app: FastifyInstance, service: Service): void 
     const body = parseBody(req.body, runRequest, reply);
     if (!body) return reply;
     const started = service.startRun(req.params.pipeline, { full: body.full, actor: req.principal!.id });
-    if (!started) return notFound(reply, `pipeline ${req.params.pipeline}`);
+    if (!started) return notFound(reply, 'what.pipeline', { name: req.params.pipeline });
     return reply.code(202).header('location', `/api/v1/runs/${started.run}`).send({ run: started.run, status: started.queued ? 'queued' : 'running' });
   });
 
   app.get<{ Params: { pipeline: string }; Querystring: { limit?: string } }>('/api/v1/pipelines/:pipeline/runs', { preHandler: adminOnly }, async (req, reply) => {
     const p = service.served.get(req.params.pipeline);
-    if (!p) return notFound(reply, `pipeline ${req.params.pipeline}`);
+    if (!p) return notFound(reply, 'what.pipeline', { name: req.params.pipeline });
     const limit = limitOf(req.query.limit, 20, reply);
     if (limit === undefined) return reply;
     return { runs: await service.storeOf(p).runs(p.name, limit) };
@@ -28,32 +28,32 @@ export function registerRunRoutes(app: FastifyInstance, service: Service): void 
       const run = await store.run(req.params.id);
       if (run && service.served.has(run.pipeline)) return run;
     }
-    return notFound(reply, `run ${req.params.id}`);
+    return notFound(reply, 'what.run', { id: req.params.id });
   });
 
   app.post<{ Params: { id: string } }>('/api/v1/runs/:id/cancel', { preHandler: adminOnly }, async (req, reply) => {
     if (service.cancelRun(req.params.id)) return reply.code(202).send({ run: req.params.id, status: 'cancelling' });
     for (const store of service.allStores) {
       const run = await store.run(req.params.id);
-      if (run && service.served.has(run.pipeline)) return reply.code(409).send({ error: 'conflict', reason: `run ${run.id} is ${run.status}, not running here` });
+      if (run && service.served.has(run.pipeline)) return reply.code(409).send({ error: 'conflict', reason: say(reply, 'api.run_not_running', { run: run.id, status: run.status }) });
     }
-    return notFound(reply, `run ${req.params.id}`);
+    return notFound(reply, 'what.run', { id: req.params.id });
   });
 
   app.get<{ Params: { pipeline: string } }>('/api/v1/pipelines/:pipeline/checkpoints', { preHandler: adminOnly }, async (req, reply) => {
     const p = service.served.get(req.params.pipeline);
-    if (!p) return notFound(reply, `pipeline ${req.params.pipeline}`);
+    if (!p) return notFound(reply, 'what.pipeline', { name: req.params.pipeline });
     const streams = await service.storeOf(p).streams(p.name);
     return { checkpoints: streams.map((s) => ({ source: s.source, checkpoint: s.checkpoint, highWater: s.highWater })) };
   });
 
   app.delete<{ Params: { pipeline: string; source: string } }>('/api/v1/pipelines/:pipeline/sources/:source/checkpoint', { preHandler: adminOnly }, async (req, reply) => {
     const p = service.served.get(req.params.pipeline);
-    if (!p || !p.sources.some((s) => s.name === req.params.source)) return notFound(reply, `source ${req.params.source} in pipeline ${req.params.pipeline}`);
+    if (!p || !p.sources.some((s) => s.name === req.params.source)) return notFound(reply, 'what.pipeline_source', { source: req.params.source, pipeline: req.params.pipeline });
     const store = service.storeOf(p);
     // under the pipeline's run lock: never beneath a run that is about to commit the checkpoint
     const lock = await store.lock(p.name).catch(() => undefined);
-    if (!lock) return reply.code(409).header('retry-after', '10').send({ error: 'conflict', reason: `a run of ${p.name} is under way` });
+    if (!lock) return reply.code(409).header('retry-after', '10').send({ error: 'conflict', reason: say(reply, 'api.run_under_way', { pipeline: p.name }) });
     try {
       const previous = await store.resetCheckpoint(p.name, req.params.source);
       await store.appendAudit({ actor: req.principal!.id, action: 'checkpoint.reset', pipeline: p.name, detail: { source: req.params.source, previous: previous ?? null } });

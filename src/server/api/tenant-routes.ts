@@ -6,14 +6,14 @@ import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { listExports } from '../../export/history';
 import type { Service } from '../../run/serve';
-import { badRequest, limitOf, notFound, tenantOf } from './http';
+import { badRequest, limitOf, notFound, say, tenantOf } from './http';
 
 export function registerTenantRoutes(app: FastifyInstance, service: Service): void {
   app.get<{ Querystring: { pipeline?: string; tenant?: string; since?: string; action?: string; limit?: string } }>('/api/v1/audit', async (req, reply) => {
     const q = req.query;
     const limit = limitOf(q.limit, 100, reply);
     if (limit === undefined) return reply;
-    if (q.since !== undefined && Number.isNaN(Date.parse(q.since))) return badRequest(reply, 'since: expected an ISO-8601 time');
+    if (q.since !== undefined && Number.isNaN(Date.parse(q.since))) return badRequest(reply, say(reply, 'api.since'));
     // a tenant token sees its own tenant's entries only
     const tenant = req.principal!.tenant ?? q.tenant;
     return { entries: await service.audit({ pipeline: q.pipeline, tenant, since: q.since && new Date(q.since).toISOString(), action: q.action, limit }) };
@@ -31,7 +31,7 @@ export function registerTenantRoutes(app: FastifyInstance, service: Service): vo
 
   app.get<{ Params: { pipeline: string }; Querystring: { tenant?: string } }>('/api/v1/pipelines/:pipeline/exports', async (req, reply) => {
     const p = service.served.get(req.params.pipeline);
-    if (!p) return notFound(reply, `pipeline ${req.params.pipeline}`);
+    if (!p) return notFound(reply, 'what.pipeline', { name: req.params.pipeline });
     const tenant = tenantOf(req, reply);
     if (tenant === undefined) return reply;
     const exports = [...new Set(p.export.map((e) => e.path))].flatMap((path) =>
@@ -42,19 +42,19 @@ export function registerTenantRoutes(app: FastifyInstance, service: Service): vo
 
   app.get<{ Params: { pipeline: string; id: string }; Querystring: { tenant?: string } }>('/api/v1/pipelines/:pipeline/exports/:id/manifest', async (req, reply) => {
     const p = service.served.get(req.params.pipeline);
-    if (!p) return notFound(reply, `pipeline ${req.params.pipeline}`);
+    if (!p) return notFound(reply, 'what.pipeline', { name: req.params.pipeline });
     const tenant = tenantOf(req, reply);
     if (tenant === undefined) return reply;
     for (const path of new Set(p.export.map((e) => e.path))) {
       const found = listExports(resolve(path), p.name, tenant).find((e) => e.id === req.params.id);
       if (found) return found.manifest;
     }
-    return notFound(reply, `export ${req.params.id}`);
+    return notFound(reply, 'what.export', { id: req.params.id });
   });
 
   app.get<{ Params: { pipeline: string }; Querystring: { tenant?: string; source?: string; limit?: string } }>('/api/v1/pipelines/:pipeline/quarantine', async (req, reply) => {
     const p = service.served.get(req.params.pipeline);
-    if (!p) return notFound(reply, `pipeline ${req.params.pipeline}`);
+    if (!p) return notFound(reply, 'what.pipeline', { name: req.params.pipeline });
     const tenant = tenantOf(req, reply);
     if (tenant === undefined) return reply;
     const limit = limitOf(req.query.limit, 100, reply);
@@ -65,7 +65,7 @@ export function registerTenantRoutes(app: FastifyInstance, service: Service): vo
 
   app.get<{ Params: { pipeline: string }; Querystring: { tenant?: string } }>('/api/v1/pipelines/:pipeline/summary', async (req, reply) => {
     const p = service.served.get(req.params.pipeline);
-    if (!p) return notFound(reply, `pipeline ${req.params.pipeline}`);
+    if (!p) return notFound(reply, 'what.pipeline', { name: req.params.pipeline });
     const tenant = tenantOf(req, reply);
     if (tenant === undefined) return reply;
     const store = service.storeOf(p);

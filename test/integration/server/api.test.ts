@@ -279,3 +279,20 @@ test('bad input gets a clear 4xx and changes nothing: expired tokens, oversized 
     await w.close();
   }
 });
+
+test('refusals in the caller\'s language: Accept-Language zh-CN, including the schema\'s own messages', async () => {
+  const w = await world([{ tenant: 'acme', amount: 1 }]);
+  try {
+    const zh = { 'accept-language': 'zh-CN,zh;q=0.9,en;q=0.8' };
+    const unauthorized = await fetch(`${w.base}/api/v1/pipelines`, { headers: zh });
+    expect(await unauthorized.json()).toEqual({ error: 'unauthorized', reason: '需要有效的 Bearer 令牌' });
+    const missing = await fetch(`${w.base}/api/v1/pipelines/nope/exports`, { headers: { ...zh, authorization: `Bearer ${w.tokens.get('acme')!}` } });
+    expect(await missing.json()).toEqual({ error: 'not_found', reason: '不存在：流水线 nope' });
+    const bad = await fetch(`${w.base}/api/v1/pipelines/shop/runs`, { method: 'POST', headers: { ...zh, authorization: `Bearer ${w.admin}` }, body: '{"full": "yes"}' });
+    expect(((await bad.json()) as { reason: string }).reason).toMatch(/^full：无效输入/);
+    const english = await fetch(`${w.base}/api/v1/pipelines`, { headers: { 'accept-language': 'en-GB' } });
+    expect(((await english.json()) as { reason: string }).reason).toBe('a valid bearer token is needed');
+  } finally {
+    await w.close();
+  }
+});

@@ -1,0 +1,53 @@
+/**
+ * Messages in the user's language: en-US or zh-CN, picked from `--lang`, `SLUICE_LANG` or an HTTP
+ * `Accept-Language` header (the first one given wins; anything else is en-US). Messages come from one
+ * catalog by stable code (core/messages), with `{name}` placeholders filled in.
+ */
+import { z } from 'zod';
+import { enUS, type MessageCode } from './messages/en-US';
+import { zhCN } from './messages/zh-CN';
+
+export type { MessageCode } from './messages/en-US';
+export const LANGS = ['en-US', 'zh-CN'] as const;
+export type Lang = (typeof LANGS)[number];
+
+const CATALOGS: Record<Lang, Record<MessageCode, string>> = { 'en-US': enUS, 'zh-CN': zhCN };
+
+/** A language tag (`zh`, `zh-Hans-CN`, `en_GB.UTF-8`) as one of ours, or undefined. */
+export function langOf(tag: string | undefined): Lang | undefined {
+  const t = tag?.trim().toLowerCase().replace('_', '-');
+  if (!t) return undefined;
+  if (t.startsWith('zh')) return 'zh-CN';
+  if (t.startsWith('en')) return 'en-US';
+  return undefined;
+}
+
+/** The best of ours in an `Accept-Language` header, by its q-values. */
+export function fromAcceptLanguage(header: string | undefined): Lang | undefined {
+  if (!header) return undefined;
+  const ranked = header
+    .split(',')
+    .map((part) => {
+      const [tag, ...params] = part.trim().split(';');
+      const q = Number(params.find((p) => p.trim().startsWith('q='))?.trim().slice(2) ?? 1);
+      return { lang: langOf(tag), q: Number.isFinite(q) ? q : 0 };
+    })
+    .filter((x) => x.lang && x.q > 0)
+    .sort((a, b) => b.q - a.q);
+  return ranked[0]?.lang;
+}
+
+export function pickLang(...candidates: (Lang | undefined)[]): Lang {
+  return candidates.find((c) => c !== undefined) ?? 'en-US';
+}
+
+export function t(lang: Lang, code: MessageCode, params: Record<string, string | number> = {}): string {
+  return CATALOGS[lang][code].replace(/\{(\w+)\}/g, (m, name: string) => (name in params ? String(params[name]) : m));
+}
+
+/** Zod's own messages in the language, for request bodies checked against a schema. */
+export function zodErrors(lang: Lang): z.core.$ZodErrorMap | undefined {
+  return lang === 'zh-CN' ? z.locales.zhCN().localeError : undefined;
+}
+
+export const catalogs = CATALOGS;

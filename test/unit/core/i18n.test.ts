@@ -1,0 +1,41 @@
+// Messages in en-US and zh-CN: every code has both, with the same placeholders; languages are picked
+// from tags and Accept-Language as users send them; and the API's refusals come from the catalog only.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { catalogs, fromAcceptLanguage, langOf, pickLang, t } from '../../../src/core/i18n';
+
+const placeholders = (text: string) => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+
+test('every message has both languages, non-empty, with the same placeholders', () => {
+  const en = catalogs['en-US'];
+  const zh = catalogs['zh-CN'];
+  expect(Object.keys(zh).sort()).toEqual(Object.keys(en).sort());
+  for (const code of Object.keys(en) as (keyof typeof en)[]) {
+    expect({ code, zh: zh[code].trim().length > 0 }).toEqual({ code, zh: true });
+    expect({ code, placeholders: placeholders(zh[code]) }).toEqual({ code, placeholders: placeholders(en[code]) });
+    expect({ code, translated: zh[code] !== en[code] }).toEqual({ code, translated: true });
+  }
+});
+
+test('languages from tags, SLUICE_LANG-style values and Accept-Language', () => {
+  expect(langOf('zh')).toBe('zh-CN');
+  expect(langOf('zh_CN.UTF-8')).toBe('zh-CN');
+  expect(langOf('en-GB')).toBe('en-US');
+  expect(langOf('fr')).toBeUndefined();
+  expect(fromAcceptLanguage('fr-FR, zh-CN;q=0.8, en;q=0.5')).toBe('zh-CN');
+  expect(fromAcceptLanguage('en;q=0.9, zh;q=0.1')).toBe('en-US');
+  expect(fromAcceptLanguage('zh;q=0')).toBeUndefined();
+  expect(pickLang(undefined, 'zh-CN')).toBe('zh-CN');
+  expect(pickLang()).toBe('en-US');
+  expect(t('zh-CN', 'api.too_many_requests', { rate: 5, seconds: 2 })).toBe('该令牌每秒请求超过 5 次：请在 2 秒后重试');
+});
+
+test('the API answers refusals only through the catalog: no reason written out in a route', () => {
+  const dir = join(__dirname, '../../../src/server/api');
+  for (const file of readdirSync(dir)) {
+    const text = readFileSync(join(dir, file), 'utf8');
+    // a literal reason (a quoted or template string right after `reason:`) would bypass the catalog
+    expect({ file, literal: /reason:\s*[`'"]/.test(text) }).toEqual({ file, literal: false });
+    expect({ file, badRequestLiteral: /badRequest\(reply,\s*[`'"]/.test(text) }).toEqual({ file, badRequestLiteral: false });
+  }
+});
