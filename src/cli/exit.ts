@@ -1,6 +1,7 @@
 /**
  * Exit codes, in one place. Commands throw typed errors; `main` turns each error's kind into a code.
  */
+import type { Lang } from '../core/i18n';
 import { ConfigErrors, isSluiceError, messageOf, type ErrorKind } from '../core/errors';
 
 export const EXIT = {
@@ -25,11 +26,11 @@ export function exitCodeOf(err: unknown): number {
   return isSluiceError(err) ? BY_KIND[err.kind] : EXIT.failed;
 }
 
-/** The error as people read it: the message, where it happened, a hint, and (verbose) the stack and cause. */
-export function formatError(err: unknown, verbose: boolean): string {
+/** The error as people read it (in their language): the message, where it happened, a hint, and (verbose) the stack and cause. */
+export function formatError(err: unknown, verbose: boolean, lang: Lang = 'en-US'): string {
   if (!isSluiceError(err)) return `sluice: ${verbose && err instanceof Error ? err.stack : messageOf(err)}`;
   const problems = err instanceof ConfigErrors ? err.problems : [err];
-  const lines = problems.map((p) => `error ${p.code}: ${p.message}`);
+  const lines = problems.map((p) => `error ${p.code}: ${p.localized(lang)}`);
   const c = err.context;
   const where = [
     c.pipeline && `pipeline ${c.pipeline}`,

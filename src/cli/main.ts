@@ -3,6 +3,7 @@
  * prints them (the stack only with --verbose) and turns them into exit codes.
  */
 import { Command, CommanderError, Option } from 'commander';
+import { langOf, msg, pickLang } from '../core/i18n';
 import { SluiceError } from '../core/errors';
 import { VERSION } from '../core/version';
 import { EXIT, EXIT_CODES_HELP, exitCodeOf, formatError } from './exit';
@@ -12,9 +13,11 @@ export function program(): Command {
     .description('Sluice: read sources into a checkpointed staging store and export per-tenant datasets.')
     .version(VERSION)
     .option('--verbose', 'show stack traces and causes of errors')
+    .option('--lang <lang>', 'the language of messages: en-US or zh-CN (default SLUICE_LANG, else en-US)')
     // not --env-file: Node reads that flag itself, even after the script name
     .option('--dotenv <file>', 'load environment variables from a file (KEY=value lines) before reading pipeline files')
-    .addHelpText('after', `${EXIT_CODES_HELP}\n\nEnvironment:\n  SLUICE_STAGING_URL  the staging store (postgres://… or sqlite:path); default sqlite:.sluice/staging.db`)
+    .addHelpText('after', `${EXIT_CODES_HELP}\n\nEnvironment:\n  SLUICE_STAGING_URL  the staging store (postgres://… or sqlite:path); default sqlite:.sluice/staging.db
+  SLUICE_LANG         the language of messages: en-US (default) or zh-CN`)
     .showHelpAfterError()
     .exitOverride();
 
@@ -24,7 +27,7 @@ export function program(): Command {
       try {
         process.loadEnvFile(envFile);
       } catch (err) {
-        throw new SluiceError('SLUICE_USAGE', `cannot read --dotenv ${envFile}: ${(err as Error).message}`);
+        throw new SluiceError('SLUICE_USAGE', msg('err.cli.main.1', { envFile, reason: (err as Error).message }));
       }
     }
   });
@@ -187,13 +190,13 @@ function command<M>(path: string): M {
 
 function port(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new SluiceError('SLUICE_USAGE', `expected a port number (0 to 65535), got "${value}"`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new SluiceError('SLUICE_USAGE', msg('err.cli.main.2', { value }));
   return n;
 }
 
 function positiveInt(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new SluiceError('SLUICE_USAGE', `expected a whole number of 1 or more, got "${value}"`);
+  if (!Number.isInteger(n) || n < 1) throw new SluiceError('SLUICE_USAGE', msg('err.cli.main.3', { value }));
   return n;
 }
 
@@ -207,7 +210,8 @@ export async function main(argv: string[]): Promise<number> {
       // help and version exit 0; usage errors were already printed by commander
       return err.exitCode === 0 ? EXIT.ok : EXIT.invalid;
     }
-    process.stderr.write(`${formatError(err, Boolean(cli.opts().verbose))}\n`);
+    const lang = pickLang(langOf(cli.opts().lang as string | undefined), langOf(process.env.SLUICE_LANG));
+    process.stderr.write(`${formatError(err, Boolean(cli.opts().verbose), lang)}\n`);
     return exitCodeOf(err);
   }
 }

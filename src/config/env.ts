@@ -4,6 +4,7 @@
  * (and has no default) is an error naming the file, line and field — never an empty string.
  */
 import { isPair, isScalar, isSeq, visit } from 'yaml';
+import { msg } from '../core/i18n';
 import { ConfigErrors, SluiceError } from '../core/errors';
 import { formatPath, type Path, type SourceDocument } from './yaml';
 
@@ -25,9 +26,7 @@ export function interpolateEnv(src: SourceDocument, env: Environment): void {
         const pos = src.lines.linePos(node.range?.[0] ?? 0);
         const path = pathOf([...ancestors, node]);
         problems.push(
-          new SluiceError(
-            'SLUICE_CONFIG_ENV',
-            `${src.file}:${pos.line}:${pos.col} ${formatPath(path)}: environment variable ${name} is not set`,
+          new SluiceError('SLUICE_CONFIG_ENV', msg('err.config.env.1', { file: src.file, line: pos.line, col: pos.col, path: formatPath(path), name }),
             { file: src.file, line: pos.line, column: pos.col, hint: `export ${name}=... or write \${${name}:-default}` },
           ),
         );

@@ -3,6 +3,7 @@
  * `file:line:column path: what was expected, got what` — all of them at once, not one per try.
  */
 import { z } from 'zod';
+import { msg } from '../core/i18n';
 import { ConfigErrors, SluiceError } from '../core/errors';
 import { formatPath, nodeAt, positionOf, type Path, type SourceDocument } from './yaml';
 
@@ -53,7 +54,7 @@ function explain(issue: z.core.$ZodIssue, got: unknown): string {
 function problem(src: SourceDocument, path: Path, message: string, opts?: { keyNode?: boolean }): SluiceError {
   const pos = positionOf(src, path, opts);
   const where = path.length ? `${formatPath(path)}: ` : '';
-  return new SluiceError('SLUICE_CONFIG_INVALID', `${src.file}:${pos.line}:${pos.column} ${where}${message}`, {
+  return new SluiceError('SLUICE_CONFIG_INVALID', msg('err.config.validate.1', { file: src.file, line: pos.line, column: pos.column, where, message }), {
     file: src.file,
     line: pos.line,
     column: pos.column,

@@ -3,6 +3,7 @@
  * from, so any later error (schema, environment variable) can name `file:line:column`.
  */
 import { Document, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Node } from 'yaml';
+import { msg } from '../core/i18n';
 import { ConfigErrors, SluiceError } from '../core/errors';
 
 export type Path = readonly (string | number)[];
@@ -27,7 +28,7 @@ export function parseYaml(text: string, file: string): SourceDocument {
       doc.errors.map((e) => {
         const pos = lines.linePos(e.pos[0]);
         const what = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-        return new SluiceError('SLUICE_CONFIG_YAML', `${file}:${pos.line}:${pos.col} ${what}`, {
+        return new SluiceError('SLUICE_CONFIG_YAML', msg('err.config.yaml.1', { file, line: pos.line, col: pos.col, what }), {
           file,
           line: pos.line,
           column: pos.col,

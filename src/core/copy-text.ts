@@ -5,6 +5,7 @@
  * See https://www.postgresql.org/docs/current/sql-copy.html, "Text Format".
  */
 import { SluiceError } from './errors';
+import { msg } from './i18n';
 import type { SourceRecord } from './record';
 
 const ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
@@ -29,8 +30,8 @@ export function decodeCopyRecord(line: string): SourceRecord {
   const fields = line.split('\t');
   if (fields.length !== 4) throw new Error(`COPY row has ${fields.length} fields, expected 4`);
   const [tenant, key, cursor, json] = fields.map(decodeCopyField);
-  if (key === null) throw new SluiceError('SLUICE_SOURCE_NULL_KEY', 'a row has NULL in a key column');
-  if (tenant === null) throw new SluiceError('SLUICE_SOURCE_NULL_KEY', `row ${key} has NULL in its tenant column`, { key });
+  if (key === null) throw new SluiceError('SLUICE_SOURCE_NULL_KEY', msg('err.core.copy-text.1'));
+  if (tenant === null) throw new SluiceError('SLUICE_SOURCE_NULL_KEY', msg('err.core.copy-text.2', { key }), { key });
   return { tenant, key, cursor: cursor ?? null, json: json ?? null, op: json === null ? 'delete' : 'upsert' };
 }
 

@@ -10,6 +10,7 @@
  *
  * `docs/errors.md` lists exactly these codes; a test keeps the two in step.
  */
+import { t, type Lang, type Msg } from './i18n';
 
 export type ErrorKind = 'config' | 'lock' | 'fatal' | 'retriable' | 'skippable';
 
@@ -61,17 +62,26 @@ export class SluiceError extends Error {
   readonly kind: ErrorKind;
   readonly context: ErrorContext;
 
-  constructor(code: ErrorCode, message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
-    super(message, options);
+  /** The message by code, so it can be said in the user's language (`localized`); `message` is en-US. */
+  readonly msg?: Msg;
+
+  constructor(code: ErrorCode, message: string | Msg, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super(typeof message === 'string' ? message : t('en-US', message.key, message.params), options);
     this.name = 'SluiceError';
     this.code = code;
     this.kind = ERROR_CODES[code].kind;
     this.context = context;
+    if (typeof message !== 'string') this.msg = message;
+  }
+
+  /** The message in a language. */
+  localized(lang: Lang): string {
+    return this.msg ? t(lang, this.msg.key, this.msg.params) : this.message;
   }
 
   /** The same error with more context (the innermost values win: they are the most precise). */
   withContext(context: ErrorContext): SluiceError {
-    const err = new SluiceError(this.code, this.message, { ...context, ...this.context }, { cause: this.cause });
+    const err = new SluiceError(this.code, this.msg ?? this.message, { ...context, ...this.context }, { cause: this.cause });
     err.stack = this.stack;
     return err;
   }

@@ -3,15 +3,26 @@
  * `Accept-Language` header (the first one given wins; anything else is en-US). Messages come from one
  * catalog by stable code (core/messages), with `{name}` placeholders filled in.
  */
-import { z } from 'zod';
-import { enUS, type MessageCode } from './messages/en-US';
+import { enUS, type ApiMessageCode } from './messages/en-US';
+import { errorsEnUS } from './messages/errors.en-US';
+import { errorsZhCN } from './messages/errors.zh-CN';
 import { zhCN } from './messages/zh-CN';
 
-export type { MessageCode } from './messages/en-US';
+export type MessageCode = ApiMessageCode | keyof typeof errorsEnUS;
 export const LANGS = ['en-US', 'zh-CN'] as const;
 export type Lang = (typeof LANGS)[number];
 
-const CATALOGS: Record<Lang, Record<MessageCode, string>> = { 'en-US': enUS, 'zh-CN': zhCN };
+const CATALOGS: Record<Lang, Record<MessageCode, string>> = { 'en-US': { ...enUS, ...errorsEnUS }, 'zh-CN': { ...zhCN, ...errorsZhCN } };
+
+/** A message not yet put in words: its code and what fills its placeholders, rendered in any language. */
+export interface Msg {
+  key: MessageCode;
+  params: Record<string, string | number>;
+}
+
+export function msg(key: MessageCode, params: Record<string, string | number | null | undefined> = {}): Msg {
+  return { key, params: Object.fromEntries(Object.entries(params).map(([k, v]) => [k, v ?? ''])) as Record<string, string | number> };
+}
 
 /** A language tag (`zh`, `zh-Hans-CN`, `en_GB.UTF-8`) as one of ours, or undefined. */
 export function langOf(tag: string | undefined): Lang | undefined {
@@ -43,11 +54,6 @@ export function pickLang(...candidates: (Lang | undefined)[]): Lang {
 
 export function t(lang: Lang, code: MessageCode, params: Record<string, string | number> = {}): string {
   return CATALOGS[lang][code].replace(/\{(\w+)\}/g, (m, name: string) => (name in params ? String(params[name]) : m));
-}
-
-/** Zod's own messages in the language, for request bodies checked against a schema. */
-export function zodErrors(lang: Lang): z.core.$ZodErrorMap | undefined {
-  return lang === 'zh-CN' ? z.locales.zhCN().localeError : undefined;
 }
 
 export const catalogs = CATALOGS;

@@ -7,6 +7,7 @@
  * `id:base64,id:base64` whose first entry is the current key.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { msg } from './i18n';
 import { SluiceError } from './errors';
 
 export class SecretBox {
@@ -16,12 +17,12 @@ export class SecretBox {
   ) {}
 
   static fromEnv(value: string | undefined): SecretBox {
-    if (!value) throw new SluiceError('SLUICE_SECRET_KEY', 'SLUICE_SECRET_KEY is not set: credentials cannot be stored without it (32 random bytes in base64, e.g. `openssl rand -base64 32`)');
+    if (!value) throw new SluiceError('SLUICE_SECRET_KEY', msg('err.core.secret-box.1'));
     const entries = value.includes(':') ? value.split(',').map((e) => e.trim().split(':') as [string, string]) : [['k1', value.trim()] as [string, string]];
     const keys = new Map<string, Buffer>();
     for (const [id, b64] of entries) {
       const key = Buffer.from(b64 ?? '', 'base64');
-      if (!/^[A-Za-z0-9_-]{1,32}$/.test(id) || key.length !== 32) throw new SluiceError('SLUICE_SECRET_KEY', `SLUICE_SECRET_KEY: key ${JSON.stringify(id)} must be 32 bytes in base64 with an id of letters and digits`);
+      if (!/^[A-Za-z0-9_-]{1,32}$/.test(id) || key.length !== 32) throw new SluiceError('SLUICE_SECRET_KEY', msg('err.core.secret-box.2', { value: JSON.stringify(id) }));
       keys.set(id, key);
     }
     return new SecretBox(keys, entries[0]![0]);
@@ -38,14 +39,14 @@ export class SecretBox {
     const [v, id, iv, tag, body] = sealed.split(':');
     const key = id === undefined ? undefined : this.keys.get(id);
     if (v !== 'v1' || !key || !iv || !tag || body === undefined) {
-      throw new SluiceError('SLUICE_SECRET_KEY', `a stored secret was sealed with key ${JSON.stringify(id)}, which SLUICE_SECRET_KEY does not hold`);
+      throw new SluiceError('SLUICE_SECRET_KEY', msg('err.core.secret-box.3', { value: JSON.stringify(id) }));
     }
     try {
       const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'));
       decipher.setAuthTag(Buffer.from(tag, 'base64url'));
       return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
     } catch {
-      throw new SluiceError('SLUICE_SECRET_KEY', `a stored secret does not open with key ${id}: it was changed, or the key is not the one it was sealed with`);
+      throw new SluiceError('SLUICE_SECRET_KEY', msg('err.core.secret-box.4', { id }));
     }
   }
 

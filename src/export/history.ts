@@ -6,6 +6,7 @@
  * diff needs a JSON Lines or JSON export with lineage.
  */
 import { createHash } from 'node:crypto';
+import { msg } from '../core/i18n';
 import { createReadStream, existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -59,7 +60,7 @@ export async function diffExports(entries: readonly ExportEntry[], from: string,
 
 function find(entries: readonly ExportEntry[], id: string): ExportEntry {
   const e = id === 'latest' ? entries.find((x) => x.latest) : entries.find((x) => x.id === id);
-  if (!e) throw new SluiceError('SLUICE_USAGE', `no export ${id} for this tenant (sluice exports list shows them)`);
+  if (!e) throw new SluiceError('SLUICE_USAGE', msg('err.export.history.1', { id }));
   return e;
 }
 
@@ -67,7 +68,7 @@ type State = Map<string, Map<string, string>>; // source → key → hash of the
 
 /** The records an export stands for: the snapshot at or before it, with every change export up to it applied. */
 async function stateAt(entries: readonly ExportEntry[], target: ExportEntry): Promise<State> {
-  if (target.manifest.kind === 'replay') throw new SluiceError('SLUICE_USAGE', `${target.id} is a replay, not a step in the tenant's exports`);
+  if (target.manifest.kind === 'replay') throw new SluiceError('SLUICE_USAGE', msg('err.export.history.2', { id: target.id }));
   const chain = entries.filter((e) => e.manifest.kind !== 'replay' && e.id <= target.id);
   let start = chain.length - 1;
   while (start > 0 && chain[start]!.manifest.kind !== 'snapshot') start--;
@@ -90,7 +91,7 @@ async function* recordsOf(e: ExportEntry, source: string): AsyncGenerator<{ key:
   const format = files[0]?.format;
   if (!format) {
     if (e.manifest.sources[source]!.rows === 0) return;
-    throw new SluiceError('SLUICE_USAGE', `export ${e.id} has no JSON Lines or JSON file of ${source}: a diff reads records from one`);
+    throw new SluiceError('SLUICE_USAGE', msg('err.export.history.3', { id: e.id, source }));
   }
   for (const f of files.filter((x) => x.format === format)) {
     for await (let line of lines(join(e.dir, f.path))) {
@@ -101,7 +102,7 @@ async function* recordsOf(e: ExportEntry, source: string): AsyncGenerator<{ key:
       }
       const { [LINEAGE_FIELD]: lineage, ...data } = JSON.parse(line) as Record<string, unknown>;
       const key = (lineage as { key?: unknown } | undefined)?.key;
-      if (typeof key !== 'string') throw new SluiceError('SLUICE_USAGE', `export ${e.id} (${f.path}) has no lineage: a diff tells records apart by _sluice.key`);
+      if (typeof key !== 'string') throw new SluiceError('SLUICE_USAGE', msg('err.export.history.4', { id: e.id, path: f.path }));
       yield { key, hash: createHash('sha256').update(JSON.stringify(data)).digest('base64') };
     }
   }

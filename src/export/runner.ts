@@ -5,6 +5,7 @@
  * beside it and renames that into place, so an export is whole or absent, then points `latest` at it.
  */
 import { mkdir, open, readdir, rename, rm, symlink } from 'node:fs/promises';
+import { msg } from '../core/i18n';
 import { join } from 'node:path';
 import { SluiceError, messageOf } from '../core/errors';
 import { newExportId } from '../core/ids';
@@ -186,7 +187,7 @@ async function exportTenant(store: StagingStore, req: ExportRequest, group: Expo
   } catch (err) {
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     if (err instanceof SluiceError) throw err.withContext(where);
-    throw new SluiceError('SLUICE_EXPORT_WRITE', `export of ${req.pipeline} for tenant ${tenant} to ${tenantDir} failed: ${messageOf(err)}`, where, {
+    throw new SluiceError('SLUICE_EXPORT_WRITE', msg('err.export.runner.1', { pipeline: req.pipeline, tenant, tenantDir, reason: messageOf(err) }), where, {
       cause: err,
     });
   }

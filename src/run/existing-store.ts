@@ -3,6 +3,7 @@
  * only if it exists and is migrated: they never create one, and say so when the pipeline never ran.
  */
 import { SluiceError } from '../core/errors';
+import { msg } from '../core/i18n';
 import { openExistingStore } from '../stage/open';
 import type { AuditQuery, AuditRow, StagingStore } from '../stage/store';
 import type { Pipeline } from './pipeline';
@@ -15,7 +16,7 @@ export async function withExistingStore<T>(pipeline: Pipeline, opts: Where, lock
   const store = openExistingStore(stagingUrl(pipeline, opts));
   if (!store || !(await store.isMigrated())) {
     await store?.close();
-    throw new SluiceError('SLUICE_USAGE', `pipeline ${pipeline.name} has no staging store yet: run it first`, { pipeline: pipeline.name });
+    throw new SluiceError('SLUICE_USAGE', msg('err.run.existing-store.1', { name: pipeline.name }), { pipeline: pipeline.name });
   }
   try {
     const held = lock ? await store.lock(pipeline.name) : undefined;

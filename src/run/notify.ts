@@ -5,6 +5,7 @@
  * retries, so a receiver that deduplicates by it sees each notice once.
  */
 import { randomUUID } from 'node:crypto';
+import { msg } from '../core/i18n';
 import pRetry, { AbortError } from 'p-retry';
 import { SluiceError, messageOf } from '../core/errors';
 import { signStandardWebhook } from '../extract/push/verify';
@@ -34,6 +35,6 @@ export async function notify(n: NotifierConfig, payload: Record<string, unknown>
     },
     { retries: n.retries, minTimeout: o.retryDelayMs ?? 1000, factor: 2, randomize: true },
   ).catch((err: unknown) => {
-    throw new SluiceError('SLUICE_NOTIFY', `alert notification failed: ${messageOf(err)}`, {});
+    throw new SluiceError('SLUICE_NOTIFY', msg('err.run.notify.1', { reason: messageOf(err) }), {});
   });
 }

@@ -3,6 +3,7 @@
  * component's options are validated by the component's own schema) and loading it from disk.
  */
 import { readFileSync } from 'node:fs';
+import { msg } from '../core/i18n';
 import { z } from 'zod';
 import { EXPORTERS } from '../../exporters';
 import { ConfigErrors, SluiceError, messageOf } from '../core/errors';
@@ -130,7 +131,7 @@ export function loadPipeline(file: string, env: Environment = process.env): Pipe
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new SluiceError('SLUICE_CONFIG_FILE', `cannot read pipeline file ${file}: ${messageOf(err)}`, { file }, { cause: err });
+    throw new SluiceError('SLUICE_CONFIG_FILE', msg('err.run.pipeline.1', { file, reason: messageOf(err) }), { file }, { cause: err });
   }
   const src = parseYaml(text, file);
   const problems: SluiceError[] = [];

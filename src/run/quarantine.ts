@@ -3,6 +3,7 @@
  * again (after a fix, or when a service is back), or release them to be exported as they were staged.
  */
 import { SluiceError } from '../core/errors';
+import { msg } from '../core/i18n';
 import type { ChainOutput } from '../refine/chain';
 import type { HeldRecord } from '../stage/store';
 import { withExistingStore as withStore, type Where } from './existing-store';
@@ -22,7 +23,7 @@ export async function listHeld(pipeline: Pipeline, q: HeldQuery, opts: Where = {
 
 /** Runs the pipeline's chain on held records again; what passes now is exported by the next run. */
 export async function retryHeld(pipeline: Pipeline, q: HeldQuery, opts: Where = {}): Promise<ChainOutput[]> {
-  if (pipeline.refine.length === 0) throw new SluiceError('SLUICE_USAGE', `pipeline ${pipeline.name} has no refine steps`, { pipeline: pipeline.name });
+  if (pipeline.refine.length === 0) throw new SluiceError('SLUICE_USAGE', msg('err.run.quarantine.1', { name: pipeline.name }), { pipeline: pipeline.name });
   return withStore(pipeline, opts, true, async (store) => {
     const chain = refineChain(pipeline, store);
     const held = await store.held(pipeline.name, q);
@@ -39,7 +40,7 @@ export async function retryHeld(pipeline: Pipeline, q: HeldQuery, opts: Where = 
 
 export async function releaseHeld(pipeline: Pipeline, source: string, keys: readonly string[], opts: Where = {}): Promise<number> {
   if (!pipeline.sources.some((s) => s.name === source)) {
-    throw new SluiceError('SLUICE_USAGE', `pipeline ${pipeline.name} has no source ${source}`, { pipeline: pipeline.name });
+    throw new SluiceError('SLUICE_USAGE', msg('err.run.quarantine.2', { name: pipeline.name, source }), { pipeline: pipeline.name });
   }
   return withStore(pipeline, opts, true, async (store) => {
     const n = await store.release(pipeline.name, source, keys);

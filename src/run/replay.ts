@@ -3,6 +3,7 @@
  * since a time — for a consumer that lost data downstream — without staging anything again.
  */
 import { SluiceError } from '../core/errors';
+import { msg } from '../core/i18n';
 import { newRunId } from '../core/ids';
 import { exportDatasets, type TenantExport } from '../export/runner';
 import { openExistingStore } from '../stage/open';
@@ -22,10 +23,10 @@ export async function replayPipeline(
 ): Promise<ReplaySummary> {
   const source = pipeline.sources.find((s) => s.name === opts.source);
   if (!source) {
-    throw new SluiceError('SLUICE_USAGE', `pipeline ${pipeline.name} has no source ${opts.source}; it has ${pipeline.sources.map((s) => s.name).join(', ')}`);
+    throw new SluiceError('SLUICE_USAGE', msg('err.run.replay.1', { name: pipeline.name, source: opts.source, value: pipeline.sources.map((s) => s.name).join(', ') }));
   }
-  if (!source.push) throw new SluiceError('SLUICE_USAGE', `source ${opts.source} is not a pushed source: only deliveries can be replayed`, { pipeline: pipeline.name });
-  if (pipeline.export.length === 0) throw new SluiceError('SLUICE_USAGE', `pipeline ${pipeline.name} has no export to replay into`, { pipeline: pipeline.name });
+  if (!source.push) throw new SluiceError('SLUICE_USAGE', msg('err.run.replay.2', { source: opts.source }), { pipeline: pipeline.name });
+  if (pipeline.export.length === 0) throw new SluiceError('SLUICE_USAGE', msg('err.run.replay.3', { name: pipeline.name }), { pipeline: pipeline.name });
   const since = opts.since.toISOString();
   const url = stagingUrl(pipeline, opts);
   const store = openExistingStore(url);

@@ -5,6 +5,7 @@
  * recorded with its error, and the lock is released.
  */
 import { resolve } from 'node:path';
+import { msg } from '../core/i18n';
 import { EXPORTERS } from '../../exporters';
 import { SluiceError, isSluiceError, messageOf, type ErrorContext } from '../core/errors';
 import { newRunId } from '../core/ids';
@@ -251,9 +252,9 @@ export function exportGroups(pipeline: Pipeline): ExportGroup[] {
 
 function asRunError(err: unknown, signal: AbortSignal, context: ErrorContext): SluiceError {
   if (signal.aborted) {
-    return new SluiceError('SLUICE_RUN_CANCELLED', `${context.pipeline}: the run was cancelled; committed batches are kept and the next run resumes after them`, context);
+    return new SluiceError('SLUICE_RUN_CANCELLED', msg('err.run.run.1', { pipeline: context.pipeline }), context);
   }
   if (isSluiceError(err)) return err.withContext(context);
   const where = [context.pipeline, context.source].filter(Boolean).join('/');
-  return new SluiceError('SLUICE_STAGING_WRITE', `${where}: ${messageOf(err)}`, context, { cause: err });
+  return new SluiceError('SLUICE_STAGING_WRITE', msg('err.run.run.2', { where, reason: messageOf(err) }), context, { cause: err });
 }

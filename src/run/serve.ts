@@ -5,6 +5,7 @@
  * pipeline is still going).
  */
 import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { msg } from '../core/i18n';
 import { hostname } from 'node:os';
 import cron, { type ScheduledTask } from 'node-cron';
 import { messageOf, SluiceError } from '../core/errors';
@@ -124,7 +125,7 @@ export class Service {
   private async pruneAudit(): Promise<void> {
     const text = this.env.SLUICE_AUDIT_RETENTION ?? '365d';
     const kept = duration.safeParse(text);
-    if (!kept.success) throw new SluiceError('SLUICE_USAGE', `SLUICE_AUDIT_RETENTION must be a duration such as 365d, not ${text}`);
+    if (!kept.success) throw new SluiceError('SLUICE_USAGE', msg('err.run.serve.1', { text }));
     const before = new Date(Date.now() - kept.data * 1000).toISOString();
     for (const store of this.stores.values()) await store.pruneAudit(before);
   }
@@ -133,7 +134,7 @@ export class Service {
   get apiRate(): { perSecond: number; burst: number } {
     if (this.opts.apiRate) return this.opts.apiRate;
     const perSecond = Number(this.env.SLUICE_API_RATE ?? 20);
-    if (!(perSecond > 0)) throw new SluiceError('SLUICE_USAGE', `SLUICE_API_RATE must be a positive number of requests a second`);
+    if (!(perSecond > 0)) throw new SluiceError('SLUICE_USAGE', msg('err.run.serve.2'));
     return { perSecond, burst: perSecond * 2 };
   }
 
@@ -146,7 +147,7 @@ export class Service {
   static async open(pipelines: Pipeline[], opts: ServeOptions = {}): Promise<Service> {
     const byName = new Map<string, Pipeline>();
     for (const p of pipelines) {
-      if (byName.has(p.name)) throw new SluiceError('SLUICE_USAGE', `two pipeline files are named ${p.name}; a server serves each pipeline once`);
+      if (byName.has(p.name)) throw new SluiceError('SLUICE_USAGE', msg('err.run.serve.3', { name: p.name }));
       byName.set(p.name, p);
     }
     const stores = new Map<string, StagingStore>();

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { msg } from '../core/i18n';
 import { SluiceError } from '../core/errors';
 import { PostgresStore } from './postgres';
 import { SqliteStore } from './sqlite';
@@ -14,7 +15,7 @@ type StoreLocation = { kind: 'postgres'; url: string } | { kind: 'sqlite'; file:
 export function parseStagingUrl(url: string): StoreLocation {
   if (/^postgres(ql)?:\/\//.test(url)) return { kind: 'postgres', url };
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !/^(sqlite|file):/.test(url)) {
-    throw new SluiceError('SLUICE_STAGING_URL', `unsupported staging store URL ${url.replace(/\/\/[^@/]*@/, '//***@')}: use postgres://… or sqlite:path`);
+    throw new SluiceError('SLUICE_STAGING_URL', msg('err.stage.open.1', { value: url.replace(/\/\/[^@/]*@/, '//***@') }));
   }
   return { kind: 'sqlite', file: resolve(url.replace(/^(sqlite|file):(\/\/)?/, '')) };
 }

@@ -5,6 +5,7 @@
  * dedicated connection, so it holds across machines and is released if the holder dies.
  */
 import { Readable } from 'node:stream';
+import { msg } from '../core/i18n';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import knexFactory, { type Knex } from 'knex';
@@ -50,7 +51,7 @@ export class PostgresStore extends KnexStore {
     try {
       client = (await this.knex.client.acquireConnection()) as pg.Client;
     } catch (err) {
-      throw new SluiceError('SLUICE_STAGING_CONNECT', `cannot connect to the staging store at ${this.location}: ${messageOf(err)}`, {}, { cause: err });
+      throw new SluiceError('SLUICE_STAGING_CONNECT', msg('err.stage.postgres.1', { location: this.location, reason: messageOf(err) }), {}, { cause: err });
     }
     try {
       return await fn(client);
@@ -73,7 +74,7 @@ export class PostgresStore extends KnexStore {
       });
     } catch (err) {
       if (err instanceof SluiceError) throw err;
-      throw new SluiceError('SLUICE_STAGING_CONNECT', `cannot prepare the staging store at ${this.location}: ${messageOf(err)}`, {}, { cause: err });
+      throw new SluiceError('SLUICE_STAGING_CONNECT', msg('err.stage.postgres.2', { location: this.location, reason: messageOf(err) }), {}, { cause: err });
     }
   }
 
@@ -82,7 +83,7 @@ export class PostgresStore extends KnexStore {
     const r = await client.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock($1, hashtext($2)) AS ok`, [RUN_LOCK, pipelineName]);
     if (!r.rows[0]!.ok) {
       await this.knex.client.releaseConnection(client);
-      throw new SluiceError('SLUICE_LOCKED', `pipeline ${pipelineName} is already running (advisory lock held on ${this.location})`, {
+      throw new SluiceError('SLUICE_LOCKED', msg('err.stage.postgres.3', { pipelineName, location: this.location }), {
         pipeline: pipelineName,
       });
     }

@@ -5,6 +5,7 @@
  * process that holds it dies, however it dies.
  */
 import { mkdirSync } from 'node:fs';
+import { msg } from '../core/i18n';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import knexFactory, { type Knex } from 'knex';
@@ -26,7 +27,7 @@ export class SqliteStore extends KnexStore {
     try {
       mkdirSync(dirname(file), { recursive: true });
     } catch (err) {
-      throw new SluiceError('SLUICE_STAGING_CONNECT', `cannot create the staging folder for ${file}: ${messageOf(err)}`, {}, { cause: err });
+      throw new SluiceError('SLUICE_STAGING_CONNECT', msg('err.stage.sqlite.1', { file, reason: messageOf(err) }), {}, { cause: err });
     }
     const knex = knexFactory({
       client: 'better-sqlite3',
@@ -70,7 +71,7 @@ export class SqliteStore extends KnexStore {
     } catch (err) {
       db.close();
       if ((err as { code?: string }).code?.startsWith('SQLITE_BUSY')) {
-        throw new SluiceError('SLUICE_LOCKED', `pipeline ${pipeline} is already running (lock ${file} is held)`, { pipeline });
+        throw new SluiceError('SLUICE_LOCKED', msg('err.stage.sqlite.2', { pipeline, file }), { pipeline });
       }
       throw err;
     }

@@ -1,12 +1,13 @@
 import { writeFile } from 'node:fs/promises';
 import { SluiceError } from '../../core/errors';
+import { msg } from '../../core/i18n';
 import { prometheusRules } from '../../observe/alert-rules';
 import { loadPipeline } from '../../run/pipeline';
 
 /** `sluice alerts export FILE [--out PATH]`: the pipeline's alert rules as a Prometheus rules file. */
 export async function alertsExport(file: string, flags: { out?: string }): Promise<void> {
   const pipeline = loadPipeline(file);
-  if (pipeline.alerts.length === 0) throw new SluiceError('SLUICE_USAGE', `${file} has no alerts: to export`);
+  if (pipeline.alerts.length === 0) throw new SluiceError('SLUICE_USAGE', msg('err.cli.commands.alerts.1', { file }));
   const rules = prometheusRules(pipeline.name, pipeline.alerts);
   if (flags.out) {
     await writeFile(flags.out, rules);

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { SluiceError } from '../../core/errors';
+import { msg } from '../../core/i18n';
 import { diffExports, listExports, type ExportEntry } from '../../export/history';
 import { loadPipeline } from '../../run/pipeline';
 import { table } from '../format';
@@ -14,9 +15,9 @@ interface Flags {
 function entriesFor(file: string, flags: Flags): ExportEntry[] {
   const pipeline = loadPipeline(file);
   const paths = [...new Set(pipeline.export.map((e) => e.path))];
-  if (paths.length === 0) throw new SluiceError('SLUICE_USAGE', `${pipeline.name} exports nothing`);
+  if (paths.length === 0) throw new SluiceError('SLUICE_USAGE', msg('err.cli.commands.exports.1', { name: pipeline.name }));
   const path = flags.path ?? paths[0]!;
-  if (!paths.includes(path)) throw new SluiceError('SLUICE_USAGE', `--path must be one of the pipeline's export paths: ${paths.join(', ')}`);
+  if (!paths.includes(path)) throw new SluiceError('SLUICE_USAGE', msg('err.cli.commands.exports.2', { value: paths.join(', ') }));
   if (flags.path === undefined && paths.length > 1) process.stderr.write(`(exports under ${path}; --path picks another of ${paths.join(', ')})\n`);
   return listExports(resolve(path), pipeline.name, flags.tenant);
 }
@@ -37,7 +38,7 @@ export async function exportsList(file: string, flags: Flags): Promise<void> {
 export async function exportsShow(file: string, id: string, flags: Flags): Promise<void> {
   const entries = entriesFor(file, flags);
   const e = id === 'latest' ? entries.find((x) => x.latest) : entries.find((x) => x.id === id);
-  if (!e) throw new SluiceError('SLUICE_USAGE', `no export ${id} for tenant ${flags.tenant} (sluice exports list shows them)`);
+  if (!e) throw new SluiceError('SLUICE_USAGE', msg('err.cli.commands.exports.3', { id, tenant: flags.tenant }));
   if (flags.json) return void process.stdout.write(`${JSON.stringify({ dir: e.dir, ...e.manifest }, null, 2)}\n`);
   const m = e.manifest;
   const head = [`${m.pipeline} / ${m.tenant} / ${e.id}${e.latest ? ' (latest)' : ''}`, `  ${m.kind}, run ${m.run}, created ${m.createdAt}${m.previous ? `, after ${m.previous}` : ''}`, `  ${e.dir}`];

@@ -1,5 +1,6 @@
 import { SluiceError } from '../../core/errors';
 import { duration } from '../../config/parts';
+import { msg } from '../../core/i18n';
 import { loadPipeline } from '../../run/pipeline';
 import { replayPipeline } from '../../run/replay';
 import { table } from '../format';
@@ -23,6 +24,6 @@ export function parseSince(text: string, now = Date.now()): Date {
   const ago = duration.safeParse(text);
   if (ago.success) return new Date(now - ago.data * 1000);
   const t = Date.parse(text);
-  if (Number.isNaN(t)) throw new SluiceError('SLUICE_USAGE', `--from must be a time (2026-12-01T09:00:00Z) or a duration back from now (2h), not "${text}"`);
+  if (Number.isNaN(t)) throw new SluiceError('SLUICE_USAGE', msg('err.cli.commands.replay.1', { text }));
   return new Date(t);
 }

@@ -1,5 +1,6 @@
 import { SluiceError, messageOf } from '../../core/errors';
 import { loadPipeline } from '../../run/pipeline';
+import { msg } from '../../core/i18n';
 import { Service, type ServeEvent } from '../../run/serve';
 import { buildServer } from '../../server/app';
 
@@ -25,7 +26,7 @@ export async function serveCommand(files: string[], flags: ServeFlags): Promise<
     await app.listen({ port, host: flags.host });
   } catch (err) {
     await service.close();
-    throw new SluiceError('SLUICE_SERVE_LISTEN', `cannot listen on ${flags.host}:${port}: ${messageOf(err)}`);
+    throw new SluiceError('SLUICE_SERVE_LISTEN', msg('err.cli.commands.serve.1', { host: flags.host, port, reason: messageOf(err) }));
   }
   service.startSchedules();
   const address = app.server.address();
@@ -49,7 +50,7 @@ function portFromEnv(): number | undefined {
   const raw = process.env.PORT;
   if (raw === undefined || raw === '') return undefined;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new SluiceError('SLUICE_USAGE', `PORT must be a port number, got "${raw}"`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new SluiceError('SLUICE_USAGE', msg('err.cli.commands.serve.2', { raw }));
   return n;
 }
 

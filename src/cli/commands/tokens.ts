@@ -1,5 +1,6 @@
 import { SluiceError } from '../../core/errors';
 import { duration } from '../../config/parts';
+import { msg } from '../../core/i18n';
 import { createApiToken, revokeApiToken } from '../../run/api-tokens';
 import { loadPipeline } from '../../run/pipeline';
 import { stagingUrl } from '../../run/run';
@@ -24,9 +25,9 @@ async function withStore<T>(file: string, flags: Flags, fn: (store: StagingStore
 
 /** `sluice tokens create FILE --name N (--tenant T | --admin)`: the token is shown this once. */
 export async function tokensCreate(file: string, flags: Flags & { name: string; tenant?: string; admin?: boolean; expires?: string }): Promise<void> {
-  if (Boolean(flags.tenant) === Boolean(flags.admin)) throw new SluiceError('SLUICE_USAGE', 'give either --tenant T (a token for one tenant) or --admin');
+  if (Boolean(flags.tenant) === Boolean(flags.admin)) throw new SluiceError('SLUICE_USAGE', msg('err.cli.commands.tokens.1'));
   const expires = flags.expires === undefined ? undefined : duration.safeParse(flags.expires);
-  if (expires && !expires.success) throw new SluiceError('SLUICE_USAGE', `--expires must be a duration such as 90d, not ${flags.expires}`);
+  if (expires && !expires.success) throw new SluiceError('SLUICE_USAGE', msg('err.cli.commands.tokens.2', { expires: flags.expires }));
   const made = await withStore(file, flags, (store) => createApiToken(store, { name: flags.name, tenant: flags.tenant ?? null, actor: 'cli', expiresInSeconds: expires?.data }));
   if (flags.json) return void process.stdout.write(`${JSON.stringify(made)}\n`);
   process.stdout.write(`${made.token}\n`);
@@ -42,6 +43,6 @@ export async function tokensList(file: string, flags: Flags): Promise<void> {
 
 export async function tokensRevoke(file: string, id: string, flags: Flags): Promise<void> {
   const done = await withStore(file, flags, (store) => revokeApiToken(store, id, 'cli'));
-  if (!done) throw new SluiceError('SLUICE_USAGE', `no live token ${id}`);
+  if (!done) throw new SluiceError('SLUICE_USAGE', msg('err.cli.commands.tokens.3', { id }));
   process.stdout.write(flags.json ? `${JSON.stringify({ revoked: id })}\n` : `revoked ${id}\n`);
 }

@@ -1,5 +1,5 @@
 /**
- * The message catalog, en-US: every message a user reads from the API's refusals, by a stable code.
+ * The message catalog, en-US: the API's refusals, by a stable code (errors are in errors.en-US).
  * Placeholders are `{name}`; zh-CN must have the same codes and the same placeholders (a test checks).
  */
 export const enUS = {
@@ -26,4 +26,4 @@ export const enUS = {
   'what.pipeline_source': 'source {source} in pipeline {pipeline}',
 } as const;
 
-export type MessageCode = keyof typeof enUS;
+export type ApiMessageCode = keyof typeof enUS;

@@ -1,7 +1,7 @@
 /** The message catalog, zh-CN: the same codes and placeholders as en-US. */
-import type { MessageCode } from './en-US';
+import type { ApiMessageCode } from './en-US';
 
-export const zhCN: Record<MessageCode, string> = {
+export const zhCN: Record<ApiMessageCode, string> = {
   'api.unauthorized': '需要有效的 Bearer 令牌',
   'api.forbidden.admin': '此操作需要管理员令牌',
   'api.too_many_requests': '该令牌每秒请求超过 {rate} 次：请在 {seconds} 秒后重试',

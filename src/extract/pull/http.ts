@@ -5,6 +5,7 @@
  * reset). A request that fails for good says which URL, which status and what the body said.
  */
 import pRetry, { AbortError } from 'p-retry';
+import { msg } from '../../core/i18n';
 import { SluiceError, messageOf, type ErrorContext } from '../../core/errors';
 import { metrics } from '../../observe/metrics';
 
@@ -134,14 +135,14 @@ function parseBody(url: string, res: Response, text: string, context: ErrorConte
   } catch {
     const type = res.headers.get('content-type') ?? 'no content type';
     throw new AbortError(
-      new SluiceError('SLUICE_PULL_RESPONSE', `GET ${redactUrl(url)} answered ${res.status} with a body that is not JSON (${type}): ${excerpt(text)}`, context),
+      new SluiceError('SLUICE_PULL_RESPONSE', msg('err.extract.pull.http.1', { url: redactUrl(url), status: res.status, type, body: excerpt(text) }), context),
     );
   }
 }
 
 function httpError(url: string, what: string, attempts: number, context: ErrorContext, status?: number): SluiceError {
   const tries = attempts === 1 ? '' : ` (after ${attempts} attempts)`;
-  return new SluiceError('SLUICE_PULL_HTTP', `GET ${redactUrl(url)} failed${tries}: ${what}`, { ...context, ...(status ? { status } : {}) });
+  return new SluiceError('SLUICE_PULL_HTTP', msg('err.extract.pull.http.2', { url: redactUrl(url), tries, what }), { ...context, ...(status ? { status } : {}) });
 }
 
 function networkReason(err: unknown): string {

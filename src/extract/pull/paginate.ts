@@ -4,6 +4,7 @@
  * so a run that stops (or dies) between pages can continue from there.
  */
 import { formatJsonPath, getJsonPath, type JsonPath } from '../../core/json-path';
+import { msg } from '../../core/i18n';
 import { SluiceError, type ErrorContext } from '../../core/errors';
 import type { Pagination } from './config';
 import type { JsonResponse } from './http';
@@ -82,9 +83,7 @@ function recordsIn(res: JsonResponse, w: Walk): unknown[] {
   const records = getJsonPath(res.body, w.records);
   if (Array.isArray(records)) return records;
   const where = w.records.length === 0 ? 'the body' : `the records path ${formatJsonPath(w.records)}`;
-  throw new SluiceError(
-    'SLUICE_PULL_RESPONSE',
-    `GET ${res.url}: ${where} is ${records === undefined ? 'missing' : `not an array (${typeof records})`}; set \`records:\` to where the records are`,
+  throw new SluiceError('SLUICE_PULL_RESPONSE', msg('err.extract.pull.paginate.1', { url: res.url, where, value: records === undefined ? 'missing' : `not an array (${typeof records})` }),
     w.context,
   );
 }

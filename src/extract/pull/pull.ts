@@ -8,6 +8,7 @@
  * instead of starting over or — worse — skipping what later pages held.
  */
 import { SluiceError, type ErrorContext } from '../../core/errors';
+import { msg } from '../../core/i18n';
 import { formatJsonPath as formatPath, getJsonPath, parseJsonPath, type JsonPath } from '../../core/json-path';
 import type { Batch, Checkpoint, Field, SourceRecord } from '../../core/record';
 import { defineExtractor, type ExtractContext, type Extractor } from '../extractor';
@@ -105,13 +106,13 @@ class PullExtractor implements Extractor {
 
   private recordOf(item: unknown): SourceRecord {
     if (item === null || typeof item !== 'object' || Array.isArray(item)) {
-      throw new SluiceError('SLUICE_PULL_RESPONSE', `${this.where()}: a record is not an object but ${JSON.stringify(item)?.slice(0, 80)}`, this.context);
+      throw new SluiceError('SLUICE_PULL_RESPONSE', msg('err.extract.pull.pull.1', { value: this.where(), value2: JSON.stringify(item)?.slice(0, 80) }), this.context);
     }
     const key = keyText(
       this.config.key.map((path) => {
         const v = getJsonPath(item, path);
         if (v === null || v === undefined || typeof v === 'object') {
-          throw new SluiceError('SLUICE_PULL_RESPONSE', `${this.where()}: a record has no usable key at ${formatPath(path)} (${JSON.stringify(v) ?? 'missing'})`, this.context);
+          throw new SluiceError('SLUICE_PULL_RESPONSE', msg('err.extract.pull.pull.2', { value: this.where(), path: formatPath(path), value2: JSON.stringify(v) ?? 'missing' }), this.context);
         }
         return String(v);
       }),
@@ -121,7 +122,7 @@ class PullExtractor implements Extractor {
     else {
       const v = getJsonPath(item, this.tenant.path);
       if (v === null || v === undefined || typeof v === 'object') {
-        throw new SluiceError('SLUICE_SOURCE_NULL_KEY', `${this.where()}: record ${key} has no tenant at ${formatPath(this.tenant.path)}`, { ...this.context, key });
+        throw new SluiceError('SLUICE_SOURCE_NULL_KEY', msg('err.extract.pull.pull.3', { value: this.where(), key, path: formatPath(this.tenant.path) }), { ...this.context, key });
       }
       tenant = String(v);
     }

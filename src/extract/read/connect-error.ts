@@ -1,4 +1,5 @@
 import { SluiceError, messageOf } from '../../core/errors';
+import { msg } from '../../core/i18n';
 
 /** `postgres://user:secret@db:5432/app` → `db:5432/app`: where, without credentials. */
 export function describeUrl(url: string): string {
@@ -20,9 +21,7 @@ export function connectError(
   const e = err as { code?: string };
   const message = messageOf(err).replace(/^Error: /, '');
   const reason = [e.code && !message.includes(e.code) ? e.code : '', message].filter(Boolean).join(': ');
-  return new SluiceError(
-    'SLUICE_SOURCE_CONNECT',
-    `${where.pipeline}/${where.source}: cannot connect to ${driver} at ${describeUrl(url)}: ${reason || 'connection failed'}`,
+  return new SluiceError('SLUICE_SOURCE_CONNECT', msg('err.extract.read.connect-error.1', { pipeline: where.pipeline, source: where.source, driver, where: describeUrl(url), value: reason || 'connection failed' }),
     { ...where, hint: 'check that the server is running and the URL is right' },
     { cause: err },
   );

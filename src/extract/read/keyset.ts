@@ -10,6 +10,7 @@
  * Values are stored in each driver's own encoding (`encode`/`decode` in the driver).
  */
 import { SluiceError } from '../../core/errors';
+import { msg } from '../../core/i18n';
 import type { Batch, Checkpoint, Json, SourceRecord } from '../../core/record';
 import type { TenantRule } from '../../config/parts';
 import type { ReadConfig } from './config';
@@ -80,7 +81,7 @@ export function recordOf(
   const parts = shape.key.map((k) => {
     const v = row[k];
     if (v === null || v === undefined) {
-      throw new SluiceError('SLUICE_SOURCE_NULL_KEY', `${where.pipeline}/${where.source}: a row has NULL in key column ${k}`, where);
+      throw new SluiceError('SLUICE_SOURCE_NULL_KEY', msg('err.extract.read.keyset.1', { pipeline: where.pipeline, source: where.source, k }), where);
     }
     return valueText(v);
   });
@@ -90,9 +91,7 @@ export function recordOf(
   else {
     const v = row[shape.tenant.column];
     if (v === null || v === undefined) {
-      throw new SluiceError(
-        'SLUICE_SOURCE_NULL_KEY',
-        `${where.pipeline}/${where.source}: row ${key} has NULL in tenant column ${shape.tenant.column}`,
+      throw new SluiceError('SLUICE_SOURCE_NULL_KEY', msg('err.extract.read.keyset.2', { pipeline: where.pipeline, source: where.source, key, column: shape.tenant.column }),
         { ...where, key },
       );
     }
@@ -102,9 +101,7 @@ export function recordOf(
   if (shape.cursor) {
     const v = row[shape.cursor];
     if (v === null || v === undefined) {
-      throw new SluiceError(
-        'SLUICE_SOURCE_NULL_KEY',
-        `${where.pipeline}/${where.source}: row ${key} has NULL in cursor column ${shape.cursor}`,
+      throw new SluiceError('SLUICE_SOURCE_NULL_KEY', msg('err.extract.read.keyset.3', { pipeline: where.pipeline, source: where.source, key, cursor: shape.cursor }),
         { ...where, key, hint: 'use a NOT NULL cursor column, or a query with coalesce(...)' },
       );
     }
@@ -147,9 +144,7 @@ export async function* inBatches<Row>(
 /** Finds the first duplicate key in a source without a unique constraint on the key, before anything is staged. */
 export function duplicateKeyError(where: { pipeline: string; source: string }, keys: string[], count: number): SluiceError {
   const shown = keys.slice(0, 5).join(', ');
-  return new SluiceError(
-    'SLUICE_SOURCE_DUPLICATE_KEY',
-    `${where.pipeline}/${where.source}: the key is not unique: ${count} key value${count === 1 ? '' : 's'} appear more than once (${shown}). Nothing was staged.`,
+  return new SluiceError('SLUICE_SOURCE_DUPLICATE_KEY', msg('err.extract.read.keyset.4', { pipeline: where.pipeline, source: where.source, count, shown }),
     { ...where, key: keys[0], hint: 'choose key columns that identify one row, or fix the duplicates in the source' },
   );
 }
@@ -168,9 +163,7 @@ export function checkColumns(where: { pipeline: string; source: string }, config
   ];
   for (const [role, column] of wanted) {
     if (!columns.includes(column)) {
-      throw new SluiceError(
-        'SLUICE_SOURCE_COLUMN',
-        `${where.pipeline}/${where.source}: ${role} column "${column}" does not exist; the source has: ${columns.join(', ')}`,
+      throw new SluiceError('SLUICE_SOURCE_COLUMN', msg('err.extract.read.keyset.5', { pipeline: where.pipeline, source: where.source, role, column, value: columns.join(', ') }),
         where,
       );
     }
@@ -178,9 +171,7 @@ export function checkColumns(where: { pipeline: string; source: string }, config
 }
 
 export function nullCursorError(where: { pipeline: string; source: string }, rows: number, cursor: string): SluiceError {
-  return new SluiceError(
-    'SLUICE_SOURCE_NULL_KEY',
-    `${where.pipeline}/${where.source}: ${rows} row(s) have NULL in cursor column ${cursor}; an incremental read would never see them`,
+  return new SluiceError('SLUICE_SOURCE_NULL_KEY', msg('err.extract.read.keyset.6', { pipeline: where.pipeline, source: where.source, rows, cursor }),
     { ...where, hint: 'use a NOT NULL cursor column, or a query with coalesce(...)' },
   );
 }

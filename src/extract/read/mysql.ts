@@ -9,6 +9,7 @@
  * information_schema). Keys, cursors and checkpoints keep the driver's raw values so they bind back exactly.
  */
 import type { Socket } from 'node:net';
+import { msg } from '../../core/i18n';
 import type { Readable } from 'node:stream';
 import mysql, { Types, type Connection, type ConnectionOptions, type FieldPacket, type RowDataPacket } from 'mysql2';
 import type { Connection as PromiseConnection } from 'mysql2/promise';
@@ -200,7 +201,7 @@ class MysqlReader implements Extractor {
       this.active = undefined;
       if (!cursor) yield { rows: { kind: 'records', records: [] }, checkpoint: fullReadDone(this.config) };
     } catch (err) {
-      if (this.ctx.signal.aborted) throw new SluiceError('SLUICE_RUN_CANCELLED', `${this.label}: cancelled`, this.where, { cause: err });
+      if (this.ctx.signal.aborted) throw new SluiceError('SLUICE_RUN_CANCELLED', msg('err.extract.read.mysql.1', { where: this.label }), this.where, { cause: err });
       throw queryError(this.label, err, this.where);
     } finally {
       this.ctx.signal.removeEventListener('abort', abort);
@@ -348,5 +349,5 @@ function queryError(label: string, err: unknown, where: { pipeline: string; sour
   if (err instanceof SluiceError) return err;
   const readOnly = (err as { errno?: number }).errno === ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
     ? ' (the source is read in a read-only transaction: Sluice never writes to it)' : '';
-  return new SluiceError('SLUICE_SOURCE_QUERY', `${label}: ${messageOf(err)}${readOnly}`, where, { cause: err });
+  return new SluiceError('SLUICE_SOURCE_QUERY', msg('err.extract.read.mysql.2', { where: label, reason: messageOf(err), readOnly }), where, { cause: err });
 }

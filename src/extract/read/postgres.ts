@@ -13,6 +13,7 @@
  * becomes base64.
  */
 import pg from 'pg';
+import { msg } from '../../core/i18n';
 import { to as copyTo } from 'pg-copy-streams';
 import { SluiceError, messageOf } from '../../core/errors';
 import { decodeCopyRecord } from '../../core/copy-text';
@@ -88,7 +89,7 @@ class PostgresReader implements Extractor {
     const names = this.columns.map((c) => c.name);
     const seen = new Set<string>();
     for (const n of names) {
-      if (seen.has(n)) throw new SluiceError('SLUICE_SOURCE_COLUMN', `${this.label}: the query returns two columns named "${n}"; give them distinct aliases`, this.where);
+      if (seen.has(n)) throw new SluiceError('SLUICE_SOURCE_COLUMN', msg('err.extract.read.postgres.1', { where: this.label, n }), this.where);
       seen.add(n);
     }
     checkColumns(this.where, this.config, this.ctx.tenant, names);
@@ -120,9 +121,7 @@ class PostgresReader implements Extractor {
       if (!this.config.query || !at) throw queryError(this.label, err, this.where);
       const offset = at - 1 - prefix.length;
       const query = this.from.slice(1, -1);
-      throw new SluiceError(
-        'SLUICE_SOURCE_QUERY',
-        `${this.label}: ${messageOf(err)} in the query at character ${offset + 1}: ${query.slice(Math.max(0, offset - 20), offset)}⟶${query.slice(offset, offset + 30)}`,
+      throw new SluiceError('SLUICE_SOURCE_QUERY', msg('err.extract.read.postgres.2', { where: this.label, reason: messageOf(err), value: offset + 1, value2: query.slice(Math.max(0, offset - 20), offset), value3: query.slice(offset, offset + 30) }),
         this.where,
         { cause: err },
       );
@@ -195,7 +194,7 @@ class PostgresReader implements Extractor {
       ${where} ORDER BY ${order.map((c) => `s.${ident(c)}`).join(', ')}) TO STDOUT`;
     const stream = this.client!.query(copyTo(sql));
     this.copying = true;
-    const abort = () => stream.destroy(new SluiceError('SLUICE_RUN_CANCELLED', `${this.label}: cancelled`, this.where));
+    const abort = () => stream.destroy(new SluiceError('SLUICE_RUN_CANCELLED', msg('err.extract.read.postgres.3', { where: this.label }), this.where));
     this.ctx.signal.addEventListener('abort', abort, { once: true });
     try {
       for await (const { data, count } of cutLines(stream as AsyncIterable<Buffer>, batchSize)) {
@@ -347,7 +346,7 @@ function queryError(label: string, err: unknown, where: { pipeline: string; sour
   if (err instanceof SluiceError) return err;
   const pgErr = err as { code?: string; position?: string };
   const readOnly = pgErr.code === '25006' ? ' (the source is read in a read-only transaction: Sluice never writes to it)' : '';
-  return new SluiceError('SLUICE_SOURCE_QUERY', `${label}: ${messageOf(err)}${readOnly}`, where, { cause: err });
+  return new SluiceError('SLUICE_SOURCE_QUERY', msg('err.extract.read.postgres.4', { where: label, reason: messageOf(err), readOnly }), where, { cause: err });
 }
 
 export { describeUrl };

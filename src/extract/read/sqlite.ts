@@ -6,6 +6,7 @@
  * ISO-8601 with an offset (SQLite stores no zone, so UTC is assumed).
  */
 import Database from 'better-sqlite3';
+import { msg } from '../../core/i18n';
 import { SluiceError, messageOf } from '../../core/errors';
 import type { Checkpoint, Field, Json } from '../../core/record';
 import { defineExtractor, type ExtractContext, type Extractor } from '../extractor';
@@ -59,7 +60,7 @@ class SqliteReader implements Extractor {
     try {
       this.db = new Database(file, { readonly: true, fileMustExist: true });
     } catch (err) {
-      throw new SluiceError('SLUICE_SOURCE_CONNECT', `${this.where.pipeline}/${this.where.source}: cannot open SQLite database ${file}: ${messageOf(err)}`, this.where, { cause: err });
+      throw new SluiceError('SLUICE_SOURCE_CONNECT', msg('err.extract.read.sqlite.1', { pipeline: this.where.pipeline, source: this.where.source, file, reason: messageOf(err) }), this.where, { cause: err });
     }
     const columns = this.query(() => this.db!.prepare(`SELECT * FROM ${this.from} AS s LIMIT 0`).columns());
     const names = columns.map((c) => c.name);
@@ -80,7 +81,7 @@ class SqliteReader implements Extractor {
     try {
       return fn();
     } catch (err) {
-      throw new SluiceError('SLUICE_SOURCE_QUERY', `${this.where.pipeline}/${this.where.source}: ${messageOf(err)}`, this.where, { cause: err });
+      throw new SluiceError('SLUICE_SOURCE_QUERY', msg('err.extract.read.sqlite.2', { pipeline: this.where.pipeline, source: this.where.source, reason: messageOf(err) }), this.where, { cause: err });
     }
   }
 

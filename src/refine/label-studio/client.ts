@@ -7,6 +7,7 @@
  * honouring `Retry-After`.
  */
 import pRetry, { AbortError } from 'p-retry';
+import { msg } from '../../core/i18n';
 import { SluiceError, messageOf } from '../../core/errors';
 
 export interface LabelStudioOptions {
@@ -86,7 +87,7 @@ export class LabelStudioClient {
     for (const chunk of chunks(tasks)) {
       const r: { task_ids?: number[]; task_count: number } = await this.request('POST', `/api/projects/${project}/import?return_task_ids=true`, chunk);
       if (!Array.isArray(r.task_ids) || r.task_ids.length !== chunk.length) {
-        throw new SluiceError('SLUICE_LABEL_STUDIO', `Label Studio imported ${r.task_count} of ${chunk.length} tasks into project ${project} without saying which`, {});
+        throw new SluiceError('SLUICE_LABEL_STUDIO', msg('err.refine.label-studio.client.1', { task_count: r.task_count, length: chunk.length, project }), {});
       }
       ids.push(...r.task_ids);
     }
@@ -141,9 +142,7 @@ export class LabelStudioClient {
         }
         if (res.ok) return read(res);
         const text = await res.text();
-        const failure = new SluiceError(
-          'SLUICE_LABEL_STUDIO',
-          `${method} ${this.base}${path.split('?')[0]} answered ${res.status}: ${text.replace(/\s+/g, ' ').slice(0, 300)}`,
+        const failure = new SluiceError('SLUICE_LABEL_STUDIO', msg('err.refine.label-studio.client.2', { method, base: this.base, value: path.split('?')[0], status: res.status, value2: text.replace(/\s+/g, ' ').slice(0, 300) }),
           { status: res.status },
         );
         if (res.status === 429 || res.status >= 500) throw new Transient(failure.message, retryAfterMs(res), failure);
@@ -157,7 +156,7 @@ export class LabelStudioClient {
         onFailedAttempt: async (err) => {
           const t = err as unknown as Transient & { retriesLeft: number };
           if (!(t instanceof Transient)) throw err;
-          if (t.retriesLeft === 0) throw t.failure ?? new SluiceError('SLUICE_LABEL_STUDIO', t.message, {});
+          if (t.retriesLeft === 0) throw t.failure ?? new SluiceError('SLUICE_LABEL_STUDIO', msg('err.refine.label-studio.token_refresh'));
           if (t.waitMs > 0) await new Promise((r) => setTimeout(r, Math.min(t.waitMs, 60_000)));
         },
       },
@@ -172,7 +171,8 @@ export class LabelStudioClient {
       return await fetch(`${this.base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.any(signals) });
     } catch (err) {
       if (this.o.signal?.aborted) throw new AbortError(err instanceof Error ? err : new Error(String(err)));
-      throw new Transient(`cannot reach Label Studio at ${this.base}: ${messageOf(err)}`, 0);
+      const failure = new SluiceError('SLUICE_LABEL_STUDIO', msg('err.refine.label-studio.unreachable', { base: this.base, reason: messageOf(err) }));
+      throw new Transient(failure.message, 0, failure);
     }
   }
 
@@ -186,7 +186,7 @@ export class LabelStudioClient {
         signal: AbortSignal.timeout(this.o.timeoutMs ?? 30_000),
       });
       const text = await res.text();
-      if (!res.ok) throw new AbortError(new SluiceError('SLUICE_LABEL_STUDIO', `Label Studio refused the personal access token (${res.status}): ${text.slice(0, 200)}`, { status: res.status }));
+      if (!res.ok) throw new AbortError(new SluiceError('SLUICE_LABEL_STUDIO', msg('err.refine.label-studio.client.3', { status: res.status, value: text.slice(0, 200) }), { status: res.status }));
       this.access = (JSON.parse(text) as { access: string }).access;
     }
     return `Bearer ${this.access}`;
@@ -210,7 +210,7 @@ export function isPersonalAccessToken(token: string): boolean {
   try {
     const payload = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as { exp?: unknown };
     if (typeof payload.exp !== 'number') return false;
-    if (payload.exp * 1000 < Date.now()) throw new SluiceError('SLUICE_LABEL_STUDIO', 'the Label Studio personal access token has expired: create a new one', {});
+    if (payload.exp * 1000 < Date.now()) throw new SluiceError('SLUICE_LABEL_STUDIO', msg('err.refine.label-studio.client.4'), {});
     return true;
   } catch (err) {
     if (err instanceof SluiceError) throw err;

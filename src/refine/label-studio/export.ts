@@ -7,6 +7,7 @@
  * task as it arrives, never held whole.
  */
 import { Readable } from 'node:stream';
+import { msg } from '../../core/i18n';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { unzipSync } from 'fflate';
 import { parser } from 'stream-json';
@@ -71,7 +72,7 @@ async function readySnapshot(client: LabelStudioClient, project: number, o: Snap
   const base = `/api/projects/${project}/exports/`;
   const created: Snapshot = await client.request('POST', base, { title: 'sluice', ...(o.taskFilter ? { task_filter_options: o.taskFilter } : {}) });
   const remove = async () => void (await client.request('DELETE', `${base}${created.id}`).catch(() => undefined));
-  const fail = (why: string) => new SluiceError('SLUICE_LABEL_STUDIO', `Label Studio export snapshot ${created.id} of project ${project} ${why}`, {});
+  const fail = (why: string) => new SluiceError('SLUICE_LABEL_STUDIO', msg('err.refine.label-studio.export.1', { id: created.id, project, why }), {});
   const deadline = Date.now() + (o.timeoutMs ?? 10 * 60_000);
   const until = async (done: (s: Snapshot) => boolean, what: string): Promise<Snapshot> => {
     for (;;) {

@@ -3,8 +3,8 @@
  * scoping, and request bodies checked against their schemas.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { z } from 'zod';
-import { t, zodErrors, type Lang, type MessageCode } from '../../core/i18n';
+import { z } from 'zod';
+import { t, type Lang, type MessageCode } from '../../core/i18n';
 import type { Principal } from '../../run/api-tokens';
 
 declare module 'fastify' {
@@ -67,3 +67,8 @@ export function parseBody<S extends z.ZodType>(raw: unknown, schema: S, reply: R
   return void badRequest(reply, issue.path.length ? say(reply, 'api.invalid_field', { field: issue.path.join('.'), reason: issue.message }) : issue.message);
 }
 
+
+/** Zod's own messages in the language, for request bodies checked against a schema. */
+function zodErrors(lang: Lang): z.core.$ZodErrorMap | undefined {
+  return lang === 'zh-CN' ? z.locales.zhCN().localeError : undefined;
+}

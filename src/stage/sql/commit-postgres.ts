@@ -9,6 +9,7 @@
  *   leaves a tombstone for the one it left.
  */
 import type pg from 'pg';
+import { msg } from '../../core/i18n';
 import { decodeCopyField } from '../../core/copy-text';
 import { SluiceError } from '../../core/errors';
 import type { Checkpoint } from '../../core/record';
@@ -256,8 +257,8 @@ async function checkIncoming(client: pg.Client): Promise<number> {
     `SELECT count(*) AS n, bool_or(key IS NULL) AS null_key, min(key) FILTER (WHERE tenant IS NULL) AS null_tenant FROM sluice_incoming`,
   );
   const { n, null_key, null_tenant } = stats.rows[0]!;
-  if (null_key) throw new SluiceError('SLUICE_SOURCE_NULL_KEY', 'a row has NULL in a key column');
-  if (null_tenant !== null) throw new SluiceError('SLUICE_SOURCE_NULL_KEY', `row ${null_tenant} has NULL in its tenant column`, { key: null_tenant });
+  if (null_key) throw new SluiceError('SLUICE_SOURCE_NULL_KEY', msg('err.stage.sql.commit-postgres.1'));
+  if (null_tenant !== null) throw new SluiceError('SLUICE_SOURCE_NULL_KEY', msg('err.stage.sql.commit-postgres.2', { null_tenant }), { key: null_tenant });
   const dups = await client.query<{ key: string }>(`SELECT key FROM sluice_incoming GROUP BY key HAVING count(*) > 1 LIMIT 5`);
   if (dups.rows.length > 0) throw duplicateInBatch(dups.rows.map((r) => r.key));
   return Number(n);

@@ -39,3 +39,13 @@ test('create, list, revoke', async () => {
   expect(again.code).toBe(2);
   expect(again.stderr).toMatch(/no live token/);
 }, 30_000);
+
+test('errors in the language asked for: --lang zh-CN, or SLUICE_LANG', async () => {
+  const zh = await sluice(['--lang', 'zh-CN', 'tokens', 'revoke', 'p.yaml', 'tok_000000000000'], { cwd: dir });
+  expect(zh.code).toBe(2);
+  expect(zh.stderr).toContain('error SLUICE_USAGE: 没有有效的令牌 tok_000000000000');
+  const env = await sluice(['tokens', 'create', 'p.yaml', '--name', 'x'], { cwd: dir, env: { SLUICE_LANG: 'zh_CN.UTF-8' } });
+  expect(env.stderr).toContain('请指定 --tenant T');
+  const en = await sluice(['tokens', 'create', 'p.yaml', '--name', 'x'], { cwd: dir });
+  expect(en.stderr).toContain('give either --tenant T');
+}, 30_000);
