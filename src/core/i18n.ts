@@ -4,21 +4,21 @@
  * catalog by stable code (core/messages), with `{name}` placeholders filled in.
  */
 import { enUS, type ApiMessageCode } from './messages/en-US';
-import { cli_helpEnUS } from './messages/cli-help.en-US';
-import { cli_helpZhCN } from './messages/cli-help.zh-CN';
-import { cli_outputEnUS } from './messages/cli-output.en-US';
-import { cli_outputZhCN } from './messages/cli-output.zh-CN';
+import { cliHelpEnUS } from './messages/cli-help.en-US';
+import { cliHelpZhCN } from './messages/cli-help.zh-CN';
+import { cliOutputEnUS } from './messages/cli-output.en-US';
+import { cliOutputZhCN } from './messages/cli-output.zh-CN';
 import { errorsEnUS } from './messages/errors.en-US';
 import { errorsZhCN } from './messages/errors.zh-CN';
 import { zhCN } from './messages/zh-CN';
 
-export type MessageCode = ApiMessageCode | keyof typeof errorsEnUS | keyof typeof cli_outputEnUS | keyof typeof cli_helpEnUS;
+export type MessageCode = ApiMessageCode | keyof typeof errorsEnUS | keyof typeof cliOutputEnUS | keyof typeof cliHelpEnUS;
 export const LANGS = ['en-US', 'zh-CN'] as const;
 export type Lang = (typeof LANGS)[number];
 
 const CATALOGS: Record<Lang, Record<MessageCode, string>> = {
-  'en-US': { ...enUS, ...errorsEnUS, ...cli_outputEnUS, ...cli_helpEnUS },
-  'zh-CN': { ...zhCN, ...errorsZhCN, ...cli_outputZhCN, ...cli_helpZhCN },
+  'en-US': { ...enUS, ...errorsEnUS, ...cliOutputEnUS, ...cliHelpEnUS },
+  'zh-CN': { ...zhCN, ...errorsZhCN, ...cliOutputZhCN, ...cliHelpZhCN },
 };
 
 /** A message not yet put in words: its code and what fills its placeholders, rendered in any language. */

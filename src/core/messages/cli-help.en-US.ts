@@ -1,2 +1,2 @@
 /** The CLI's help: commands, arguments and options, en-US. zh-CN has the same codes and placeholders. */
-export const cli_helpEnUS = {} as const;
+export const cliHelpEnUS = {} as const;

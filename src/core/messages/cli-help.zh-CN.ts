@@ -1,4 +1,4 @@
 /** The same codes and placeholders as cli-help.en-US, in zh-CN. */
-import type { cli_helpEnUS } from './cli-help.en-US';
+import type { cliHelpEnUS } from './cli-help.en-US';
 
-export const cli_helpZhCN: Record<keyof typeof cli_helpEnUS, string> = {};
+export const cliHelpZhCN: Record<keyof typeof cliHelpEnUS, string> = {};

@@ -1,2 +1,2 @@
 /** What the CLI's commands print (labels, statuses, summaries), en-US. zh-CN has the same codes and placeholders. */
-export const cli_outputEnUS = {} as const;
+export const cliOutputEnUS = {} as const;
