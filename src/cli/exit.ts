@@ -1,8 +1,9 @@
 /**
  * Exit codes, in one place. Commands throw typed errors; `main` turns each error's kind into a code.
  */
-import type { Lang } from '../core/i18n';
+import { t, type Lang } from '../core/i18n';
 import { ConfigErrors, isSluiceError, messageOf, type ErrorKind } from '../core/errors';
+import { lang as cliLang } from './format';
 
 export const EXIT = {
   ok: 0,
@@ -33,24 +34,23 @@ export function formatError(err: unknown, verbose: boolean, lang: Lang = 'en-US'
   const lines = problems.map((p) => `error ${p.code}: ${p.localized(lang)}`);
   const c = err.context;
   const where = [
-    c.pipeline && `pipeline ${c.pipeline}`,
-    c.source && `source ${c.source}`,
-    c.tenant !== undefined && `tenant ${c.tenant}`,
-    c.key !== undefined && `key ${c.key}`,
-    c.run && `run ${c.run}`,
+    c.pipeline && t(lang, 'cli.error.pipeline', { pipeline: c.pipeline }),
+    c.source && t(lang, 'cli.error.source', { source: c.source }),
+    c.tenant !== undefined && t(lang, 'cli.error.tenant', { tenant: String(c.tenant) }),
+    c.key !== undefined && t(lang, 'cli.error.key', { key: String(c.key) }),
+    c.run && t(lang, 'cli.error.run', { run: c.run }),
   ].filter(Boolean);
-  if (where.length && !(err instanceof ConfigErrors)) lines.push(`  at ${where.join(', ')}`);
-  if (c.hint) lines.push(`  hint: ${c.hint}`);
+  if (where.length && !(err instanceof ConfigErrors)) lines.push(`  ${t(lang, 'cli.error.at', { where: where.join(t(lang, 'cli.error.where_separator')) })}`);
+  if (c.hint) lines.push(`  ${t(lang, 'cli.error.hint', { hint: c.hint })}`);
   if (verbose) {
     if (err.stack) lines.push(err.stack);
-    if (err.cause) lines.push(`caused by: ${err.cause instanceof Error ? err.cause.stack : String(err.cause)}`);
+    if (err.cause) lines.push(t(lang, 'cli.error.caused_by', { cause: String(err.cause instanceof Error ? err.cause.stack : String(err.cause)) }));
   }
   return lines.join('\n');
 }
 
-export const EXIT_CODES_HELP = `
-Exit codes:
-  0  success
-  1  the run failed (source, staging store or export error)
-  2  invalid input (usage, pipeline file, missing environment variable)
-  3  another run of the same pipeline holds its lock`;
+/** What the exit codes mean, for the end of the help, in a language (by default the CLI's: `--lang`, SLUICE_LANG). */
+export function exitCodesHelp(language: Lang = cliLang()): string {
+  return t(language, 'cli.exit.codes_help');
+}
+

@@ -3,21 +3,24 @@
  * prints them (the stack only with --verbose) and turns them into exit codes.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { langOf, msg, pickLang } from '../core/i18n';
+import { langOf, msg, pickLang, t, type Lang, type MessageCode } from '../core/i18n';
 import { SluiceError } from '../core/errors';
 import { VERSION } from '../core/version';
-import { EXIT, EXIT_CODES_HELP, exitCodeOf, formatError } from './exit';
+import { EXIT, exitCodeOf, exitCodesHelp, formatError } from './exit';
 
-export function program(): Command {
+/** The `sluice` program, its help in `lang`. */
+export function program(lang: Lang = 'en-US'): Command {
+  const h = (code: MessageCode) => t(lang, code);
+  const exitCodes = exitCodesHelp(lang);
   const cli = new Command('sluice')
-    .description('Sluice: read sources into a checkpointed staging store and export per-tenant datasets.')
-    .version(VERSION)
-    .option('--verbose', 'show stack traces and causes of errors')
-    .option('--lang <lang>', 'the language of messages: en-US or zh-CN (default SLUICE_LANG, else en-US)')
+    .description(h('help.sluice_read_sources_into'))
+    .version(VERSION, '-V, --version', h('help.version'))
+    .helpOption('-h, --help', h('help.help'))
+    .option('--verbose', h('help.show_stack_traces_and'))
+    .option('--lang <lang>', h('help.the_language_of_messages'))
     // not --env-file: Node reads that flag itself, even after the script name
-    .option('--dotenv <file>', 'load environment variables from a file (KEY=value lines) before reading pipeline files')
-    .addHelpText('after', `${EXIT_CODES_HELP}\n\nEnvironment:\n  SLUICE_STAGING_URL  the staging store (postgres://… or sqlite:path); default sqlite:.sluice/staging.db
-  SLUICE_LANG         the language of messages: en-US (default) or zh-CN`)
+    .option('--dotenv <file>', h('help.load_environment_variables_from'))
+    .addHelpText('after', `${exitCodes}\n\n${h('help.environment')}`)
     .showHelpAfterError()
     .exitOverride();
 
@@ -32,152 +35,152 @@ export function program(): Command {
     }
   });
 
-  const staging = new Option('--staging <url>', 'staging store URL (overrides SLUICE_STAGING_URL and the file)');
+  const staging = new Option('--staging <url>', h('help.staging_store_url_overrides'));
   cli
     .command('run')
-    .description('read every source from its checkpoint, stage what changed, and export it per tenant')
-    .argument('<file>', 'pipeline file (YAML)')
-    .option('--full', 'write a full snapshot per tenant instead of the changes since the previous export')
-    .option('--dry-run', 'read and report what would be staged, writing nothing')
-    .option('--json', 'print the run summary as JSON')
-    .option('--metrics-file <path>', 'write the run\'s Prometheus metrics there (node_exporter textfile format), whatever the outcome')
+    .description(h('help.read_every_source_from'))
+    .argument('<file>', h('help.pipeline_file_yaml'))
+    .option('--full', h('help.write_a_full_snapshot'))
+    .option('--dry-run', h('help.read_and_report_what'))
+    .option('--json', h('help.print_the_run_summary'))
+    .option('--metrics-file <path>', h('help.write_the_run_s'))
     .addOption(staging)
-    .addHelpText('after', EXIT_CODES_HELP)
+    .addHelpText('after', exitCodes)
     .action((file: string, flags) => command<typeof import('./commands/run')>('./commands/run').runCommand(file, flags));
   cli
     .command('validate')
-    .description('check a pipeline file (YAML, schema, ${VAR}s) without connecting to anything')
-    .argument('<file>', 'pipeline file (YAML)')
-    .option('--json', 'print the result as JSON')
-    .addHelpText('after', EXIT_CODES_HELP)
+    .description(h('help.check_a_pipeline_file'))
+    .argument('<file>', h('help.pipeline_file_yaml'))
+    .option('--json', h('help.print_the_result_as'))
+    .addHelpText('after', exitCodes)
     .action((file: string, flags) => command<typeof import('./commands/validate')>('./commands/validate').validateCommand(file, flags));
   cli
     .command('status')
-    .description('show checkpoints, recent runs, staged records per tenant and the latest exports')
-    .argument('<file>', 'pipeline file (YAML)')
-    .option('--json', 'print the status as JSON')
-    .option('--runs <n>', 'how many recent runs to show', positiveInt, 5)
+    .description(h('help.show_checkpoints_recent_runs'))
+    .argument('<file>', h('help.pipeline_file_yaml'))
+    .option('--json', h('help.print_the_status_as'))
+    .option('--runs <n>', h('help.how_many_recent_runs'), positiveInt, 5)
     .addOption(staging)
     .action((file: string, flags) => command<typeof import('./commands/status')>('./commands/status').statusCommand(file, flags));
   cli
     .command('serve')
-    .description('serve the pipelines: their webhook routes (POST /hooks/<pipeline>/<source>), their schedules and /health')
-    .argument('<files...>', 'pipeline files (YAML)')
-    .option('--port <n>', 'port to listen on (default: PORT, else 8080)', port)
-    .option('--host <address>', 'address to listen on', '0.0.0.0')
-    .option('--json', 'log one JSON object per line')
+    .description(h('help.serve_the_pipelines_their'))
+    .argument('<files...>', h('help.pipeline_files_yaml'))
+    .option('--port <n>', h('help.port_to_listen_on'), port)
+    .option('--host <address>', h('help.address_to_listen_on'), '0.0.0.0')
+    .option('--json', h('help.log_one_json_object'))
     .addOption(staging)
-    .addHelpText('after', EXIT_CODES_HELP)
+    .addHelpText('after', exitCodes)
     .action((files: string[], flags) => command<typeof import('./commands/serve')>('./commands/serve').serveCommand(files, flags));
   cli
     .command('replay')
-    .description('export again the records of a pushed source whose deliveries arrived since a time, without staging them again')
-    .argument('<file>', 'pipeline file (YAML)')
-    .requiredOption('--source <name>', 'the pushed source')
-    .requiredOption('--from <time>', 'an ISO-8601 time, or a duration back from now (2h, 7d)')
-    .option('--json', 'print the summary as JSON')
+    .description(h('help.export_again_the_records'))
+    .argument('<file>', h('help.pipeline_file_yaml'))
+    .requiredOption('--source <name>', h('help.the_pushed_source'))
+    .requiredOption('--from <time>', h('help.an_iso_8601_time'))
+    .option('--json', h('help.print_the_summary_as'))
     .addOption(staging)
-    .addHelpText('after', EXIT_CODES_HELP)
+    .addHelpText('after', exitCodes)
     .action((file: string, flags) => command<typeof import('./commands/replay')>('./commands/replay').replayCommand(file, flags));
-  const quarantine = cli.command('quarantine').description('records the refine chain held back (quarantined) or failed on');
+  const quarantine = cli.command('quarantine').description(h('help.records_the_refine_chain'));
   const held = (c: Command) =>
     c
-      .option('--source <name>', 'only this source')
-      .option('--tenant <tenant>', 'only this tenant')
-      .option('--limit <n>', 'at most this many records', positiveInt, 100)
-      .option('--json', 'print JSON')
+      .option('--source <name>', h('help.only_this_source'))
+      .option('--tenant <tenant>', h('help.only_this_tenant'))
+      .option('--limit <n>', h('help.at_most_this_many'), positiveInt, 100)
+      .option('--json', h('help.print_json'))
       .addOption(staging);
-  held(quarantine.command('list').description('list held records with every reason').argument('<file>', 'pipeline file (YAML)')).action((file: string, flags) =>
+  held(quarantine.command('list').description(h('help.list_held_records_with')).argument('<file>', h('help.pipeline_file_yaml'))).action((file: string, flags) =>
     command<typeof import('./commands/quarantine')>('./commands/quarantine').quarantineList(file, flags),
   );
-  held(quarantine.command('show').description('one held record as staged, with its failures and provenance').argument('<file>', 'pipeline file').argument('<key>', 'record key')).action(
+  held(quarantine.command('show').description(h('help.one_held_record_as')).argument('<file>', h('help.pipeline_file')).argument('<key>', h('help.record_key'))).action(
     (file: string, key: string, flags) => command<typeof import('./commands/quarantine')>('./commands/quarantine').quarantineShow(file, key, flags),
   );
-  held(quarantine.command('retry').description('run the refine chain again on held records').argument('<file>', 'pipeline file (YAML)')).action((file: string, flags) =>
+  held(quarantine.command('retry').description(h('help.run_the_refine_chain')).argument('<file>', h('help.pipeline_file_yaml'))).action((file: string, flags) =>
     command<typeof import('./commands/quarantine')>('./commands/quarantine').quarantineRetry(file, flags),
   );
   quarantine
     .command('release')
-    .description('export held records as they were staged')
-    .argument('<file>', 'pipeline file (YAML)')
-    .argument('<keys...>', 'record keys')
-    .requiredOption('--source <name>', 'their source')
-    .option('--json', 'print JSON')
+    .description(h('help.export_held_records_as'))
+    .argument('<file>', h('help.pipeline_file_yaml'))
+    .argument('<keys...>', h('help.record_keys'))
+    .requiredOption('--source <name>', h('help.their_source'))
+    .option('--json', h('help.print_json'))
     .addOption(staging)
     .action((file: string, keys: string[], flags) => command<typeof import('./commands/quarantine')>('./commands/quarantine').quarantineRelease(file, keys, flags));
   cli
     .command('audit')
-    .description('what happened to a pipeline (runs, exports published, alerts, releases), newest first')
-    .argument('<file>', 'pipeline file (YAML)')
-    .option('--tenant <tenant>', 'only this tenant')
-    .option('--since <time>', 'an ISO-8601 time, or a duration back from now (2h, 7d)')
-    .option('--action <action>', 'an action or its prefix (alert., run.failed)')
-    .option('--limit <n>', 'at most this many entries', positiveInt, 100)
-    .option('--json', 'print JSON')
+    .description(h('help.what_happened_to_a'))
+    .argument('<file>', h('help.pipeline_file_yaml'))
+    .option('--tenant <tenant>', h('help.only_this_tenant'))
+    .option('--since <time>', h('help.an_iso_8601_time'))
+    .option('--action <action>', h('help.an_action_or_its'))
+    .option('--limit <n>', h('help.at_most_this_many_2'), positiveInt, 100)
+    .option('--json', h('help.print_json'))
     .addOption(staging)
     .action((file: string, flags) => command<typeof import('./commands/audit')>('./commands/audit').auditCommand(file, flags));
-  const tokens = cli.command('tokens').description('API tokens, each for one tenant or admin (stored hashed)');
+  const tokens = cli.command('tokens').description(h('help.api_tokens_each_for'));
   tokens
     .command('create')
-    .description('make a token (printed once)')
-    .argument('<file>', 'pipeline file (YAML): its staging store keeps the token')
-    .requiredOption('--name <name>', 'what it is for')
-    .option('--tenant <tenant>', 'the one tenant it may see')
-    .option('--admin', 'may see and do everything')
-    .option('--expires <duration>', 'stop working after this long (90d, 12h); default never')
-    .option('--json', 'print JSON')
+    .description(h('help.make_a_token_printed'))
+    .argument('<file>', h('help.pipeline_file_yaml_its'))
+    .requiredOption('--name <name>', h('help.what_it_is_for'))
+    .option('--tenant <tenant>', h('help.the_one_tenant_it'))
+    .option('--admin', h('help.may_see_and_do'))
+    .option('--expires <duration>', h('help.stop_working_after_this'))
+    .option('--json', h('help.print_json'))
     .addOption(staging)
     .action((file: string, flags) => command<typeof import('./commands/tokens')>('./commands/tokens').tokensCreate(file, flags));
   tokens
     .command('list')
-    .description('tokens and their scope (never their secrets)')
-    .argument('<file>', 'pipeline file (YAML)')
-    .option('--json', 'print JSON')
+    .description(h('help.tokens_and_their_scope'))
+    .argument('<file>', h('help.pipeline_file_yaml'))
+    .option('--json', h('help.print_json'))
     .addOption(staging)
     .action((file: string, flags) => command<typeof import('./commands/tokens')>('./commands/tokens').tokensList(file, flags));
   tokens
     .command('revoke')
-    .description('stop a token working')
-    .argument('<file>', 'pipeline file (YAML)')
-    .argument('<id>', 'token id (tok_…)')
-    .option('--json', 'print JSON')
+    .description(h('help.stop_a_token_working'))
+    .argument('<file>', h('help.pipeline_file_yaml'))
+    .argument('<id>', h('help.token_id_tok'))
+    .option('--json', h('help.print_json'))
     .addOption(staging)
     .action((file: string, id: string, flags) => command<typeof import('./commands/tokens')>('./commands/tokens').tokensRevoke(file, id, flags));
   cli
     .command('secrets')
-    .description('stored credentials')
+    .description(h('help.stored_credentials'))
     .command('rotate')
-    .description('seal every stored credential again with the current key (the first in SLUICE_SECRET_KEY)')
-    .argument('<file>', 'pipeline file (YAML): its staging store keeps the credentials')
-    .option('--json', 'print JSON')
+    .description(h('help.seal_every_stored_credential'))
+    .argument('<file>', h('help.pipeline_file_yaml_its_2'))
+    .option('--json', h('help.print_json'))
     .addOption(staging)
     .action((file: string, flags) => command<typeof import('./commands/secrets')>('./commands/secrets').secretsRotate(file, flags));
   cli
     .command('alerts')
-    .description('alert rules')
+    .description(h('help.alert_rules'))
     .command('export')
-    .description("write the pipeline's alert rules as a Prometheus rules file (promtool check rules accepts it)")
-    .argument('<file>', 'pipeline file (YAML)')
-    .option('--out <path>', 'write there instead of to stdout')
+    .description(h('help.alerts_export'))
+    .argument('<file>', h('help.pipeline_file_yaml'))
+    .option('--out <path>', h('help.write_there_instead_of'))
     .action((file: string, flags) => command<typeof import('./commands/alerts')>('./commands/alerts').alertsExport(file, flags));
-  const exportsCmd = cli.command('exports').description("a tenant's exports: list them, show one, diff two");
+  const exportsCmd = cli.command('exports').description(h('help.exports'));
   const tenantFlags = (c: Command) =>
     c
-      .requiredOption('--tenant <tenant>', 'the tenant (exports are read one tenant at a time)')
-      .option('--path <path>', "which of the pipeline's export paths (default: the first)")
-      .option('--json', 'print JSON');
-  tenantFlags(exportsCmd.command('list').description('every export of the tenant, oldest first').argument('<file>', 'pipeline file (YAML)')).action((file: string, flags) =>
+      .requiredOption('--tenant <tenant>', h('help.the_tenant_exports_are'))
+      .option('--path <path>', h('help.exports_path'))
+      .option('--json', h('help.print_json'));
+  tenantFlags(exportsCmd.command('list').description(h('help.every_export_of_the')).argument('<file>', h('help.pipeline_file_yaml'))).action((file: string, flags) =>
     command<typeof import('./commands/exports')>('./commands/exports').exportsList(file, flags),
   );
-  tenantFlags(exportsCmd.command('show').description("one export's manifest (an id, or latest)").argument('<file>', 'pipeline file (YAML)').argument('<export>', 'export id, or latest')).action(
+  tenantFlags(exportsCmd.command('show').description(h('help.exports_show')).argument('<file>', h('help.pipeline_file_yaml')).argument('<export>', h('help.export_id_or_latest'))).action(
     (file: string, id: string, flags) => command<typeof import('./commands/exports')>('./commands/exports').exportsShow(file, id, flags),
   );
   tenantFlags(
-    exportsCmd.command('diff').description('keys added, changed and removed between two exports').argument('<file>', 'pipeline file (YAML)').argument('<from>', 'export id').argument('<to>', 'export id, or latest'),
+    exportsCmd.command('diff').description(h('help.keys_added_changed_and')).argument('<file>', h('help.pipeline_file_yaml')).argument('<from>', h('help.export_id')).argument('<to>', h('help.export_id_or_latest')),
   ).action((file: string, from: string, to: string, flags) => command<typeof import('./commands/exports')>('./commands/exports').exportsDiff(file, from, to, flags));
   cli
     .command('schema')
-    .description('print the JSON Schema of pipeline files, for editors')
+    .description(h('help.print_the_json_schema'))
     .action(() => command<typeof import('./commands/schema')>('./commands/schema').schemaCommand());
   return cli;
 }
@@ -201,7 +204,12 @@ function positiveInt(value: string): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const cli = program();
+  // the language is needed before the options are parsed: the help itself is in it
+  const asked = argv.findIndex((a) => a === '--lang' || a.startsWith('--lang='));
+  const flag = asked === -1 ? undefined : argv[asked]!.includes('=') ? argv[asked]!.split('=')[1] : argv[asked + 1];
+  const lang = pickLang(langOf(flag), langOf(process.env.SLUICE_LANG));
+  process.env.SLUICE_CLI_LANG = lang; // what the commands print is in it too (cli/format)
+  const cli = program(lang);
   try {
     await cli.parseAsync(argv);
     return EXIT.ok;
@@ -210,7 +218,6 @@ export async function main(argv: string[]): Promise<number> {
       // help and version exit 0; usage errors were already printed by commander
       return err.exitCode === 0 ? EXIT.ok : EXIT.invalid;
     }
-    const lang = pickLang(langOf(cli.opts().lang as string | undefined), langOf(process.env.SLUICE_LANG));
     process.stderr.write(`${formatError(err, Boolean(cli.opts().verbose), lang)}\n`);
     return exitCodeOf(err);
   }

@@ -3,6 +3,7 @@
  * per finished source and export, so logs of cron runs stay readable.
  */
 import type { ProgressEvent } from '../run/run';
+import { say } from './format';
 
 export interface Progress {
   (event: ProgressEvent): void;
@@ -20,7 +21,7 @@ export function progressReporter(out: NodeJS.WriteStream, { quiet }: { quiet: bo
   const finishSource = () => {
     if (!source) return;
     if (tty) out.write('\r\x1b[2K');
-    if (!quiet || tty) out.write(`${source}: ${rows.toLocaleString('en-US')} rows read (${rate().toLocaleString('en-US')} rows/s)\n`);
+    if (!quiet || tty) out.write(`${say('cli.progress.source_done', { source, rows: rows.toLocaleString('en-US'), rate: rate().toLocaleString('en-US') })}\n`);
   };
   const report = ((event: ProgressEvent) => {
     if (event.type === 'source') {
@@ -32,7 +33,7 @@ export function progressReporter(out: NodeJS.WriteStream, { quiet }: { quiet: bo
       rows += event.read;
       if (tty && Date.now() - lastDraw > 100) {
         lastDraw = Date.now();
-        out.write(`\r\x1b[2K${source}: ${rows.toLocaleString('en-US')} rows, ${rate().toLocaleString('en-US')} rows/s`);
+        out.write(`\r\x1b[2K${say('cli.progress.source_reading', { source, rows: rows.toLocaleString('en-US'), rate: rate().toLocaleString('en-US') })}`);
       }
     } else {
       exported += event.rows;
@@ -41,7 +42,7 @@ export function progressReporter(out: NodeJS.WriteStream, { quiet }: { quiet: bo
   report.done = () => {
     finishSource();
     source = '';
-    if (exported && (!quiet || tty)) out.write(`exported ${exported.toLocaleString('en-US')} rows\n`);
+    if (exported && (!quiet || tty)) out.write(`${say('cli.progress.exported', { rows: exported.toLocaleString('en-US') })}\n`);
   };
   return report;
 }

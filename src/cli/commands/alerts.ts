@@ -3,6 +3,7 @@ import { SluiceError } from '../../core/errors';
 import { msg } from '../../core/i18n';
 import { prometheusRules } from '../../observe/alert-rules';
 import { loadPipeline } from '../../run/pipeline';
+import { say } from '../format';
 
 /** `sluice alerts export FILE [--out PATH]`: the pipeline's alert rules as a Prometheus rules file. */
 export async function alertsExport(file: string, flags: { out?: string }): Promise<void> {
@@ -11,6 +12,6 @@ export async function alertsExport(file: string, flags: { out?: string }): Promi
   const rules = prometheusRules(pipeline.name, pipeline.alerts);
   if (flags.out) {
     await writeFile(flags.out, rules);
-    process.stderr.write(`wrote ${pipeline.alerts.length} rule(s) to ${flags.out}\n`);
+    process.stderr.write(`${say('cli.alerts.wrote', { count: pipeline.alerts.length, file: flags.out })}\n`);
   } else process.stdout.write(rules);
 }

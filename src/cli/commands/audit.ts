@@ -1,6 +1,6 @@
 import { listAudit } from '../../run/existing-store';
 import { loadPipeline } from '../../run/pipeline';
-import { table } from '../format';
+import { cols, say, table } from '../format';
 import { parseSince } from './replay';
 
 /** `sluice audit FILE`: what happened to the pipeline, newest first. */
@@ -8,7 +8,7 @@ export async function auditCommand(file: string, flags: { tenant?: string; since
   const since = flags.since ? parseSince(flags.since).toISOString() : undefined;
   const rows = await listAudit(loadPipeline(file), { tenant: flags.tenant, since, action: flags.action, limit: flags.limit }, { stagingUrl: flags.staging });
   if (flags.json) return void process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-  if (rows.length === 0) return void process.stdout.write('nothing in the audit log\n');
+  if (rows.length === 0) return void process.stdout.write(`${say('cli.audit.empty')}\n`);
   const what = (d: Record<string, unknown>) => JSON.stringify(d).slice(0, 100);
-  process.stdout.write(`${table(['at', 'actor', 'action', 'tenant', 'detail'], rows.map((r) => [r.at, r.actor, r.action, r.tenant ?? '', what(r.detail)]))}\n`);
+  process.stdout.write(`${table(cols('at', 'actor', 'action', 'tenant', 'detail'), rows.map((r) => [r.at, r.actor, r.action, r.tenant ?? '', what(r.detail)]))}\n`);
 }

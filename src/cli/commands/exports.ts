@@ -3,7 +3,7 @@ import { SluiceError } from '../../core/errors';
 import { msg } from '../../core/i18n';
 import { diffExports, listExports, type ExportEntry } from '../../export/history';
 import { loadPipeline } from '../../run/pipeline';
-import { table } from '../format';
+import { cols, say, table } from '../format';
 
 interface Flags {
   tenant: string;
@@ -18,7 +18,7 @@ function entriesFor(file: string, flags: Flags): ExportEntry[] {
   if (paths.length === 0) throw new SluiceError('SLUICE_USAGE', msg('err.cli.commands.exports.1', { name: pipeline.name }));
   const path = flags.path ?? paths[0]!;
   if (!paths.includes(path)) throw new SluiceError('SLUICE_USAGE', msg('err.cli.commands.exports.2', { value: paths.join(', ') }));
-  if (flags.path === undefined && paths.length > 1) process.stderr.write(`(exports under ${path}; --path picks another of ${paths.join(', ')})\n`);
+  if (flags.path === undefined && paths.length > 1) process.stderr.write(`${say('cli.exports.path_picked', { path, paths: paths.join(', ') })}\n`);
   return listExports(resolve(path), pipeline.name, flags.tenant);
 }
 
@@ -29,9 +29,9 @@ export async function exportsList(file: string, flags: Flags): Promise<void> {
     const out = entries.map((e) => ({ id: e.id, latest: e.latest, kind: e.manifest.kind, createdAt: e.manifest.createdAt, run: e.manifest.run, previous: e.manifest.previous, rows: rowsOf(e), deleted: deletedOf(e), dir: e.dir }));
     return void process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
   }
-  if (entries.length === 0) return void process.stdout.write(`no exports for tenant ${flags.tenant}\n`);
-  const rows = entries.map((e) => [`${e.id}${e.latest ? ' (latest)' : ''}`, e.manifest.kind, e.manifest.createdAt, rowsOf(e), deletedOf(e), e.manifest.files.length]);
-  process.stdout.write(`${table(['export', 'kind', 'created', 'rows', 'deleted', 'files'], rows)}\n`);
+  if (entries.length === 0) return void process.stdout.write(`${say('cli.exports.none', { tenant: flags.tenant })}\n`);
+  const rows = entries.map((e) => [idOf(e), e.manifest.kind, e.manifest.createdAt, rowsOf(e), deletedOf(e), e.manifest.files.length]);
+  process.stdout.write(`${table(cols('export', 'kind', 'created', 'rows', 'deleted', 'files'), rows)}\n`);
 }
 
 /** `sluice exports show`: one export's manifest. */
@@ -41,8 +41,9 @@ export async function exportsShow(file: string, id: string, flags: Flags): Promi
   if (!e) throw new SluiceError('SLUICE_USAGE', msg('err.cli.commands.exports.3', { id, tenant: flags.tenant }));
   if (flags.json) return void process.stdout.write(`${JSON.stringify({ dir: e.dir, ...e.manifest }, null, 2)}\n`);
   const m = e.manifest;
-  const head = [`${m.pipeline} / ${m.tenant} / ${e.id}${e.latest ? ' (latest)' : ''}`, `  ${m.kind}, run ${m.run}, created ${m.createdAt}${m.previous ? `, after ${m.previous}` : ''}`, `  ${e.dir}`];
-  const files = table(['file', 'format', 'rows', 'bytes', 'sha256'], m.files.map((f) => [f.path, f.format, f.rows, f.bytes, f.sha256.slice(0, 16)]));
+  const after = m.previous ? say('cli.exports.show.after', { previous: m.previous }) : '';
+  const head = [`${m.pipeline} / ${m.tenant} / ${idOf(e)}`, `  ${say('cli.exports.show.detail', { kind: m.kind, run: m.run, created: m.createdAt, after })}`, `  ${e.dir}`];
+  const files = table(cols('file', 'format', 'rows', 'bytes', 'sha256'), m.files.map((f) => [f.path, f.format, f.rows, f.bytes, f.sha256.slice(0, 16)]));
   process.stdout.write(`${head.join('\n')}\n${files}\n`);
 }
 
@@ -52,14 +53,16 @@ export async function exportsDiff(file: string, from: string, to: string, flags:
   if (flags.json) return void process.stdout.write(`${JSON.stringify(diff, null, 2)}\n`);
   const out = [`${diff.from} → ${diff.to}`];
   for (const [source, d] of Object.entries(diff.sources)) {
-    out.push(`  ${source}: ${d.added.length} added, ${d.changed.length} changed, ${d.removed.length} removed`);
+    out.push(`  ${say('cli.exports.diff.counts', { source, added: d.added.length, changed: d.changed.length, removed: d.removed.length })}`);
     for (const [sign, keys] of [['+', d.added], ['~', d.changed], ['-', d.removed]] as const) {
       for (const k of keys.slice(0, 20)) out.push(`    ${sign} ${k}`);
-      if (keys.length > 20) out.push(`    ${sign} … ${keys.length - 20} more (--json lists all)`);
+      if (keys.length > 20) out.push(`    ${sign} ${say('cli.exports.diff.more', { count: keys.length - 20 })}`);
     }
   }
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
+/** The export's id, marked when it is the latest. */
+const idOf = (e: ExportEntry) => (e.latest ? say('cli.exports.latest', { id: e.id }) : e.id);
 const rowsOf = (e: ExportEntry) => Object.values(e.manifest.sources).reduce((n, s) => n + s.rows, 0);
 const deletedOf = (e: ExportEntry) => Object.values(e.manifest.sources).reduce((n, s) => n + s.deleted, 0);

@@ -1,7 +1,7 @@
 import type { HeldRecord } from '../../stage/store';
 import { loadPipeline } from '../../run/pipeline';
 import { listHeld, releaseHeld, retryHeld } from '../../run/quarantine';
-import { table } from '../format';
+import { cols, say, table } from '../format';
 
 interface Flags {
   source?: string;
@@ -23,8 +23,8 @@ export async function quarantineList(file: string, flags: Flags): Promise<void> 
     process.stdout.write(`${JSON.stringify(held.map((h) => ({ ...h, data: JSON.parse(h.data), detail: JSON.parse(h.detail) })), null, 2)}\n`);
     return;
   }
-  if (held.length === 0) return void process.stdout.write('no quarantined or failed records\n');
-  process.stdout.write(`${table(['source', 'tenant', 'key', 'status', 'why'], held.map((h) => [h.source, h.tenant, h.key, h.status, reasons(h)]))}\n`);
+  if (held.length === 0) return void process.stdout.write(`${say('cli.quarantine.empty')}\n`);
+  process.stdout.write(`${table(cols('source', 'tenant', 'key', 'status', 'why'), held.map((h) => [h.source, h.tenant, h.key, h.status, reasons(h)]))}\n`);
 }
 
 /** `sluice quarantine show`: one record as staged, with its failures and provenance. */
@@ -39,11 +39,11 @@ export async function quarantineRetry(file: string, flags: Flags): Promise<void>
   const out = await retryHeld(loadPipeline(file), { source: flags.source, tenant: flags.tenant, limit: flags.limit }, { stagingUrl: flags.staging });
   const passed = out.filter((o) => o.status === 'refined' || o.status === 'filtered').length;
   const summary = { retried: out.length, passed, stillHeld: out.length - passed };
-  process.stdout.write(flags.json ? `${JSON.stringify(summary)}\n` : `retried ${summary.retried}: ${passed} pass now (exported by the next run), ${summary.stillHeld} still held\n`);
+  process.stdout.write(flags.json ? `${JSON.stringify(summary)}\n` : `${say('cli.quarantine.retried', summary)}\n`);
 }
 
 /** `sluice quarantine release`: export these records as they were staged. */
 export async function quarantineRelease(file: string, keys: string[], flags: Flags & { source: string }): Promise<void> {
   const n = await releaseHeld(loadPipeline(file), flags.source, keys, { stagingUrl: flags.staging });
-  process.stdout.write(flags.json ? `${JSON.stringify({ released: n })}\n` : `released ${n} of ${keys.length} record(s): the next run exports them as staged\n`);
+  process.stdout.write(flags.json ? `${JSON.stringify({ released: n })}\n` : `${say('cli.quarantine.released', { released: n, count: keys.length })}\n`);
 }

@@ -3,7 +3,7 @@ import { duration } from '../../config/parts';
 import { msg } from '../../core/i18n';
 import { loadPipeline } from '../../run/pipeline';
 import { replayPipeline } from '../../run/replay';
-import { table } from '../format';
+import { cols, say, table } from '../format';
 
 /** Re-exports the records of deliveries received since `--from`, per tenant, without staging again. */
 export async function replayCommand(file: string, flags: { source: string; from: string; json?: boolean; staging?: string }): Promise<void> {
@@ -14,8 +14,8 @@ export async function replayCommand(file: string, flags: { source: string; from:
     return;
   }
   const rows = summary.exports.reduce((n, e) => n + e.rows, 0);
-  const out = [`${summary.pipeline}/${summary.source}: replayed ${rows.toLocaleString('en-US')} record(s) received since ${summary.since}`];
-  if (summary.exports.length > 0) out.push(table(['tenant', 'rows', 'folder'], summary.exports.map((e) => [e.tenant, e.rows, e.dir])));
+  const out = [say('cli.replay.replayed', { pipeline: summary.pipeline, source: summary.source, rows: rows.toLocaleString('en-US'), since: summary.since })];
+  if (summary.exports.length > 0) out.push(table(cols('tenant', 'rows', 'folder'), summary.exports.map((e) => [e.tenant, e.rows, e.dir])));
   process.stdout.write(`${out.join('\n')}\n`);
 }
 

@@ -3,7 +3,7 @@ import { metrics } from '../../observe/metrics';
 import { dryRun, type DryRunSummary } from '../../run/dry-run';
 import { loadPipeline } from '../../run/pipeline';
 import { runPipeline, type RunSummary } from '../../run/run';
-import { mib, seconds, table } from '../format';
+import { cols, mib, say, seconds, table } from '../format';
 import { progressReporter } from '../progress';
 
 export interface RunFlags {
@@ -38,21 +38,23 @@ export async function runCommand(file: string, flags: RunFlags): Promise<void> {
 function describe(s: RunSummary | DryRunSummary): string {
   if ('dryRun' in s) {
     return [
-      `${s.pipeline}: dry run, nothing written (staging: ${s.staging})`,
-      table(['source', 'read', 'new', 'changed', 'unchanged', 'moved tenant'], s.sources.map((x) => [x.name, x.read, x.new, x.changed, x.unchanged, x.movedTenant])),
-      s.tenants.length ? `would stage for ${s.tenants.length} tenant(s):\n${table(['tenant', 'records'], s.tenants.map((t) => [t.tenant, t.wouldStage]))}` : 'nothing would be staged',
+      say('cli.run.dry_run', { pipeline: s.pipeline, staging: s.staging }),
+      table(cols('source', 'read', 'new', 'changed', 'unchanged', 'moved_tenant'), s.sources.map((x) => [x.name, x.read, x.new, x.changed, x.unchanged, x.movedTenant])),
+      s.tenants.length
+        ? `${say('cli.run.would_stage', { count: s.tenants.length })}\n${table(cols('tenant', 'records'), s.tenants.map((t) => [t.tenant, t.wouldStage]))}`
+        : say('cli.run.nothing_to_stage'),
     ].join('\n');
   }
   const exported = s.exports.reduce((n, e) => n + e.rows, 0);
   const lines = [
-    `${s.pipeline}: run ${s.run} succeeded in ${seconds(s.durationMs)} (staging: ${s.staging}, peak memory ${mib(s.peakRssBytes)})`,
-    table(['source', 'read', 'staged', 'unchanged', 'batches'], s.sources.map((x) => [x.name, x.read, x.staged, x.unchanged, x.batches])),
+    say('cli.run.succeeded', { pipeline: s.pipeline, run: s.run, duration: seconds(s.durationMs), staging: s.staging, memory: mib(s.peakRssBytes) }),
+    table(cols('source', 'read', 'staged', 'unchanged', 'batches'), s.sources.map((x) => [x.name, x.read, x.staged, x.unchanged, x.batches])),
   ];
-  if (s.exports.length === 0) lines.push('no new exports: nothing changed since the previous ones');
+  if (s.exports.length === 0) lines.push(say('cli.run.no_new_exports'));
   else {
     const targets = [...new Set(s.exports.map((e) => e.target))];
-    lines.push(`exported ${exported.toLocaleString('en-US')} rows in ${s.exports.length} tenant export(s) to ${targets.join(', ')}:`);
-    lines.push(table(['tenant', 'kind', 'rows', 'deleted', 'folder'], s.exports.map((e) => [e.tenant, e.kind, e.rows, e.deleted, e.dir])));
+    lines.push(say('cli.run.exported', { rows: exported.toLocaleString('en-US'), count: s.exports.length, targets: targets.join(', ') }));
+    lines.push(table(cols('tenant', 'kind', 'rows', 'deleted', 'folder'), s.exports.map((e) => [e.tenant, e.kind, e.rows, e.deleted, e.dir])));
   }
   return lines.join('\n');
 }

@@ -3,6 +3,7 @@ import { loadPipeline } from '../../run/pipeline';
 import { msg } from '../../core/i18n';
 import { Service, type ServeEvent } from '../../run/serve';
 import { buildServer } from '../../server/app';
+import { lang, say } from '../format';
 
 export interface ServeFlags {
   port?: number;
@@ -18,9 +19,10 @@ export interface ServeFlags {
 export async function serveCommand(files: string[], flags: ServeFlags): Promise<void> {
   const pipelines = files.map((f) => loadPipeline(f));
   const port = flags.port ?? portFromEnv() ?? 8080;
-  const say = (line: string, data: Record<string, unknown>) =>
+  // a line in the CLI's language, or (--json) one JSON object whose words stay as they are
+  const log = (line: string, data: Record<string, unknown>) =>
     process.stdout.write(flags.json ? `${JSON.stringify({ time: new Date().toISOString(), ...data })}\n` : `${line}\n`);
-  const service = await Service.open(pipelines, { stagingUrl: flags.staging, log: (e) => say(describe(e), eventData(e)) });
+  const service = await Service.open(pipelines, { stagingUrl: flags.staging, log: (e) => log(describe(e), eventData(e)) });
   const app = buildServer(service);
   try {
     await app.listen({ port, host: flags.host });
@@ -33,17 +35,17 @@ export async function serveCommand(files: string[], flags: ServeFlags): Promise<
   const url = typeof address === 'object' && address ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address);
   const routes = pipelines.flatMap((p) => p.sources.filter((s) => s.push).map((s) => `POST /hooks/${p.name}/${s.name}`));
   const scheduled = pipelines.flatMap((p) => p.sources.filter((s) => s.schedule).map((s) => `${p.name}/${s.name} "${s.schedule}"`));
-  say(`sluice serve listening on ${url} (${routes.length} webhook route(s), ${scheduled.length} schedule(s))`, { event: 'listening', url, routes, schedules: scheduled });
+  log(say('cli.serve.listening', { url, routes: routes.length, schedules: scheduled.length }), { event: 'listening', url, routes, schedules: scheduled });
 
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  say('stopping: finishing deliveries and runs under way', { event: 'stopping' });
+  log(say('cli.serve.stopping'), { event: 'stopping' });
   await app.close();
   await service.close();
-  say('stopped', { event: 'stopped' });
+  log(say('cli.serve.stopped'), { event: 'stopped' });
 }
 
 function portFromEnv(): number | undefined {
@@ -55,13 +57,21 @@ function portFromEnv(): number | undefined {
 }
 
 function describe(e: ServeEvent): string {
+  const at = { pipeline: e.pipeline, source: e.source, tick: e.tick };
   switch (e.type) {
     case 'run':
-      return `${e.pipeline}/${e.source} tick ${e.tick}: run ${e.summary.run} read ${e.summary.sources.reduce((n, s) => n + s.read, 0)}, exported ${e.summary.exports.reduce((n, x) => n + x.rows, 0)} in ${(e.summary.durationMs / 1000).toFixed(1)} s`;
+      return say('cli.serve.run', {
+        ...at,
+        run: e.summary.run,
+        read: e.summary.sources.reduce((n, s) => n + s.read, 0),
+        exported: e.summary.exports.reduce((n, x) => n + x.rows, 0),
+        seconds: (e.summary.durationMs / 1000).toFixed(1),
+      });
     case 'run-failed':
-      return `${e.pipeline}/${e.source} tick ${e.tick}: run failed: ${e.error.message}`;
+      // the line says the error in the CLI's language; the JSON log keeps its en-US message
+      return say('cli.serve.run_failed', { ...at, error: e.error instanceof SluiceError ? e.error.localized(lang()) : e.error.message });
     case 'tick-skipped':
-      return `${e.pipeline}/${e.source} tick ${e.tick}: skipped: ${e.reason}`;
+      return say('cli.serve.tick_skipped', { ...at, reason: e.reason });
   }
 }
 

@@ -1,7 +1,7 @@
 import { loadPipeline } from '../../run/pipeline';
 import { stagingUrl } from '../../run/run';
 import { openExistingStore } from '../../stage/open';
-import { table } from '../format';
+import { cols, say, table } from '../format';
 
 /** Checkpoints, the last runs, staged records per tenant and the latest exports of a pipeline. */
 export async function statusCommand(file: string, flags: { json?: boolean; staging?: string; runs?: number }): Promise<void> {
@@ -23,35 +23,41 @@ export async function statusCommand(file: string, flags: { json?: boolean; stagi
       process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
       return;
     }
-    const out = [`${status.pipeline} (staging: ${status.staging})`];
-    out.push('checkpoints:', status.sources.length ? table(['source', 'updated', 'checkpoint'], status.sources.map((s) => [s.source, s.updatedAt ?? '-', JSON.stringify(s.checkpoint)])) : '  none yet');
+    // the JSON keeps its words; the text says "does not exist yet" in the CLI's language
+    const staging = store ? status.staging : say('cli.status.staging_missing', { url });
+    const noneYet = `  ${say('cli.status.none_yet')}`;
+    const out = [say('cli.status.header', { pipeline: status.pipeline, staging })];
     out.push(
-      'last runs:',
-      status.runs.length
-        ? table(
-            ['run', 'status', 'started', 'read', 'staged', 'unchanged', 'exported', 'error'],
-            status.runs.map((r) => [r.id, r.status, r.startedAt, r.read, r.staged, r.unchanged, r.exported, r.error ?? '']),
-          )
-        : '  none yet',
+      say('cli.status.checkpoints'),
+      status.sources.length ? table(cols('source', 'updated', 'checkpoint'), status.sources.map((s) => [s.source, s.updatedAt ?? '-', JSON.stringify(s.checkpoint)])) : noneYet,
     );
     out.push(
-      'staged records per tenant:',
+      say('cli.status.last_runs'),
+      status.runs.length
+        ? table(
+            cols('run', 'status', 'started', 'read', 'staged', 'unchanged', 'exported', 'error'),
+            status.runs.map((r) => [r.id, r.status, r.startedAt, r.read, r.staged, r.unchanged, r.exported, r.error ?? '']),
+          )
+        : noneYet,
+    );
+    out.push(
+      say('cli.status.records'),
       status.records.length
         ? pipeline.refine.length > 0
-          ? table(['tenant', 'source', 'records', 'deleted', 'quarantined', 'failed'], status.records.map((r) => [r.tenant, r.source, r.records, r.deleted, r.quarantined, r.failed]))
-          : table(['tenant', 'source', 'records', 'deleted'], status.records.map((r) => [r.tenant, r.source, r.records, r.deleted]))
-        : '  none yet',
+          ? table(cols('tenant', 'source', 'records', 'deleted', 'quarantined', 'failed'), status.records.map((r) => [r.tenant, r.source, r.records, r.deleted, r.quarantined, r.failed]))
+          : table(cols('tenant', 'source', 'records', 'deleted'), status.records.map((r) => [r.tenant, r.source, r.records, r.deleted]))
+        : noneYet,
     );
     if (status.llm.length > 0) {
       out.push(
-        'LLM usage (all runs):',
+        say('cli.status.llm_usage'),
         table(
-          ['tenant', 'model', 'calls', 'cached', 'prompt tokens', 'completion tokens', 'cost'],
+          cols('tenant', 'model', 'calls', 'cached', 'prompt_tokens', 'completion_tokens', 'cost'),
           status.llm.map((u) => [u.tenant, u.model, u.calls, u.cached, u.promptTokens, u.completionTokens, u.cost === null ? '-' : u.cost.toFixed(4)]),
         ),
       );
     }
-    out.push('latest exports:', status.exports.length ? table(['tenant', 'export', 'rows', 'folder'], status.exports.map((e) => [e.tenant, e.id, e.rows, e.dir])) : '  none yet');
+    out.push(say('cli.status.latest_exports'), status.exports.length ? table(cols('tenant', 'export', 'rows', 'folder'), status.exports.map((e) => [e.tenant, e.id, e.rows, e.dir])) : noneYet);
     process.stdout.write(`${out.join('\n')}\n`);
   } finally {
     await store?.close();

@@ -6,7 +6,7 @@ import { loadPipeline } from '../../run/pipeline';
 import { stagingUrl } from '../../run/run';
 import { openStore } from '../../stage/open';
 import type { StagingStore } from '../../stage/store';
-import { table } from '../format';
+import { cols, say, table } from '../format';
 
 interface Flags {
   staging?: string;
@@ -31,18 +31,19 @@ export async function tokensCreate(file: string, flags: Flags & { name: string; 
   const made = await withStore(file, flags, (store) => createApiToken(store, { name: flags.name, tenant: flags.tenant ?? null, actor: 'cli', expiresInSeconds: expires?.data }));
   if (flags.json) return void process.stdout.write(`${JSON.stringify(made)}\n`);
   process.stdout.write(`${made.token}\n`);
-  process.stderr.write(`token ${made.id} (${flags.admin ? 'admin' : `tenant ${flags.tenant}`}): keep it now, it is not shown again\n`);
+  const scope = flags.admin ? say('cli.tokens.scope_admin') : say('cli.tokens.scope_tenant', { tenant: flags.tenant! });
+  process.stderr.write(`${say('cli.tokens.created', { id: made.id, scope })}\n`);
 }
 
 export async function tokensList(file: string, flags: Flags): Promise<void> {
   const tokens = await withStore(file, flags, (store) => store.apiTokens());
   if (flags.json) return void process.stdout.write(`${JSON.stringify(tokens, null, 2)}\n`);
-  if (tokens.length === 0) return void process.stdout.write('no API tokens\n');
-  process.stdout.write(`${table(['id', 'name', 'tenant', 'created', 'expires', 'revoked'], tokens.map((t) => [t.id, t.name, t.tenant ?? '(admin)', t.createdAt, t.expiresAt ?? '', t.revokedAt ?? '']))}\n`);
+  if (tokens.length === 0) return void process.stdout.write(`${say('cli.tokens.none')}\n`);
+  process.stdout.write(`${table(cols('id', 'name', 'tenant', 'created', 'expires', 'revoked'), tokens.map((t) => [t.id, t.name, t.tenant ?? say('cli.tokens.admin_tenant'), t.createdAt, t.expiresAt ?? '', t.revokedAt ?? '']))}\n`);
 }
 
 export async function tokensRevoke(file: string, id: string, flags: Flags): Promise<void> {
   const done = await withStore(file, flags, (store) => revokeApiToken(store, id, 'cli'));
   if (!done) throw new SluiceError('SLUICE_USAGE', msg('err.cli.commands.tokens.3', { id }));
-  process.stdout.write(flags.json ? `${JSON.stringify({ revoked: id })}\n` : `revoked ${id}\n`);
+  process.stdout.write(flags.json ? `${JSON.stringify({ revoked: id })}\n` : `${say('cli.tokens.revoked', { id })}\n`);
 }

@@ -1,2 +1,124 @@
 /** What the CLI's commands print (labels, statuses, summaries), en-US. zh-CN has the same codes and placeholders. */
-export const cliOutputEnUS = {} as const;
+export const cliOutputEnUS = {
+  // table headers, shared by the commands
+  'cli.col.action': 'action',
+  'cli.col.actor': 'actor',
+  'cli.col.at': 'at',
+  'cli.col.batches': 'batches',
+  'cli.col.bytes': 'bytes',
+  'cli.col.cached': 'cached',
+  'cli.col.calls': 'calls',
+  'cli.col.changed': 'changed',
+  'cli.col.checkpoint': 'checkpoint',
+  'cli.col.completion_tokens': 'completion tokens',
+  'cli.col.cost': 'cost',
+  'cli.col.created': 'created',
+  'cli.col.deleted': 'deleted',
+  'cli.col.detail': 'detail',
+  'cli.col.error': 'error',
+  'cli.col.expires': 'expires',
+  'cli.col.export': 'export',
+  'cli.col.exported': 'exported',
+  'cli.col.failed': 'failed',
+  'cli.col.file': 'file',
+  'cli.col.files': 'files',
+  'cli.col.folder': 'folder',
+  'cli.col.format': 'format',
+  'cli.col.id': 'id',
+  'cli.col.key': 'key',
+  'cli.col.kind': 'kind',
+  'cli.col.model': 'model',
+  'cli.col.moved_tenant': 'moved tenant',
+  'cli.col.name': 'name',
+  'cli.col.new': 'new',
+  'cli.col.prompt_tokens': 'prompt tokens',
+  'cli.col.quarantined': 'quarantined',
+  'cli.col.read': 'read',
+  'cli.col.records': 'records',
+  'cli.col.revoked': 'revoked',
+  'cli.col.rows': 'rows',
+  'cli.col.run': 'run',
+  'cli.col.sha256': 'sha256',
+  'cli.col.source': 'source',
+  'cli.col.staged': 'staged',
+  'cli.col.started': 'started',
+  'cli.col.status': 'status',
+  'cli.col.tenant': 'tenant',
+  'cli.col.unchanged': 'unchanged',
+  'cli.col.updated': 'updated',
+  'cli.col.why': 'why',
+  // units (format.ts)
+  'cli.unit.seconds': '{n} s',
+  // progress of a run (progress.ts)
+  'cli.progress.source_done': '{source}: {rows} rows read ({rate} rows/s)',
+  'cli.progress.source_reading': '{source}: {rows} rows, {rate} rows/s',
+  'cli.progress.exported': 'exported {rows} rows',
+  // errors as people read them (exit.ts); the `error CODE:` prefix stays as it is, for scripts
+  'cli.error.at': 'at {where}',
+  'cli.error.where_separator': ', ',
+  'cli.error.pipeline': 'pipeline {pipeline}',
+  'cli.error.source': 'source {source}',
+  'cli.error.tenant': 'tenant {tenant}',
+  'cli.error.key': 'key {key}',
+  'cli.error.run': 'run {run}',
+  'cli.error.hint': 'hint: {hint}',
+  'cli.error.caused_by': 'caused by: {cause}',
+  'cli.exit.codes_help': `
+Exit codes:
+  0  success
+  1  the run failed (source, staging store or export error)
+  2  invalid input (usage, pipeline file, missing environment variable)
+  3  another run of the same pipeline holds its lock`,
+  // sluice alerts export
+  'cli.alerts.wrote': 'wrote {count} rule(s) to {file}',
+  // sluice audit
+  'cli.audit.empty': 'nothing in the audit log',
+  // sluice exports
+  'cli.exports.path_picked': '(exports under {path}; --path picks another of {paths})',
+  'cli.exports.none': 'no exports for tenant {tenant}',
+  'cli.exports.latest': '{id} (latest)',
+  'cli.exports.show.detail': '{kind}, run {run}, created {created}{after}',
+  'cli.exports.show.after': ', after {previous}',
+  'cli.exports.diff.counts': '{source}: {added} added, {changed} changed, {removed} removed',
+  'cli.exports.diff.more': '… {count} more (--json lists all)',
+  // sluice quarantine
+  'cli.quarantine.empty': 'no quarantined or failed records',
+  'cli.quarantine.retried': 'retried {retried}: {passed} pass now (exported by the next run), {stillHeld} still held',
+  'cli.quarantine.released': 'released {released} of {count} record(s): the next run exports them as staged',
+  // sluice replay
+  'cli.replay.replayed': '{pipeline}/{source}: replayed {rows} record(s) received since {since}',
+  // sluice run
+  'cli.run.dry_run': '{pipeline}: dry run, nothing written (staging: {staging})',
+  'cli.run.would_stage': 'would stage for {count} tenant(s):',
+  'cli.run.nothing_to_stage': 'nothing would be staged',
+  'cli.run.succeeded': '{pipeline}: run {run} succeeded in {duration} (staging: {staging}, peak memory {memory})',
+  'cli.run.no_new_exports': 'no new exports: nothing changed since the previous ones',
+  'cli.run.exported': 'exported {rows} rows in {count} tenant export(s) to {targets}:',
+  // sluice secrets rotate
+  'cli.secrets.resealed': 'sealed {count} credential(s) again with key {key}',
+  // sluice serve
+  'cli.serve.listening': 'sluice serve listening on {url} ({routes} webhook route(s), {schedules} schedule(s))',
+  'cli.serve.stopping': 'stopping: finishing deliveries and runs under way',
+  'cli.serve.stopped': 'stopped',
+  'cli.serve.run': '{pipeline}/{source} tick {tick}: run {run} read {read}, exported {exported} in {seconds} s',
+  'cli.serve.run_failed': '{pipeline}/{source} tick {tick}: run failed: {error}',
+  'cli.serve.tick_skipped': '{pipeline}/{source} tick {tick}: skipped: {reason}',
+  // sluice status
+  'cli.status.header': '{pipeline} (staging: {staging})',
+  'cli.status.staging_missing': '{url} (does not exist yet)',
+  'cli.status.checkpoints': 'checkpoints:',
+  'cli.status.last_runs': 'last runs:',
+  'cli.status.records': 'staged records per tenant:',
+  'cli.status.llm_usage': 'LLM usage (all runs):',
+  'cli.status.latest_exports': 'latest exports:',
+  'cli.status.none_yet': 'none yet',
+  // sluice tokens
+  'cli.tokens.created': 'token {id} ({scope}): keep it now, it is not shown again',
+  'cli.tokens.scope_admin': 'admin',
+  'cli.tokens.scope_tenant': 'tenant {tenant}',
+  'cli.tokens.none': 'no API tokens',
+  'cli.tokens.admin_tenant': '(admin)',
+  'cli.tokens.revoked': 'revoked {id}',
+  // sluice validate
+  'cli.validate.valid': '{file}: valid pipeline {pipeline} ({sources} source(s), {exports} export(s))',
+} as const;

@@ -40,7 +40,7 @@ test('create, list, revoke', async () => {
   expect(again.stderr).toMatch(/no live token/);
 }, 30_000);
 
-test('errors in the language asked for: --lang zh-CN, or SLUICE_LANG', async () => {
+test('errors and help in the language asked for: --lang zh-CN, or SLUICE_LANG', async () => {
   const zh = await sluice(['--lang', 'zh-CN', 'tokens', 'revoke', 'p.yaml', 'tok_000000000000'], { cwd: dir });
   expect(zh.code).toBe(2);
   expect(zh.stderr).toContain('error SLUICE_USAGE: 没有有效的令牌 tok_000000000000');
@@ -48,4 +48,8 @@ test('errors in the language asked for: --lang zh-CN, or SLUICE_LANG', async () 
   expect(env.stderr).toContain('请指定 --tenant T');
   const en = await sluice(['tokens', 'create', 'p.yaml', '--name', 'x'], { cwd: dir });
   expect(en.stderr).toContain('give either --tenant T');
+  const help = await sluice(['--lang', 'zh-CN', 'run', '--help'], { cwd: dir });
+  expect(help.stdout).toContain('从检查点读取每个数据源');
+  expect(help.stdout).toContain('流水线文件（YAML）');
+  expect((await sluice(['run', '--help'], { cwd: dir, env: { SLUICE_LANG: 'zh' } })).stdout).toContain('以 JSON 打印运行摘要');
 }, 30_000);
