@@ -161,3 +161,15 @@ export function pipelineJsonSchema(): Record<string, unknown> {
     title: 'Sluice pipeline file',
   };
 }
+
+/**
+ * The one tenant every record of the pipeline belongs to (every source's tenant is the same fixed
+ * value), or null for a pipeline whose records go to many tenants. A tenant's API token may run only
+ * pipelines that are wholly its own.
+ */
+export function ownerOf(p: Pipeline): string | null {
+  const rules = p.sources.map((s) => (s.push?.tenant ? undefined : (s.tenant ?? p.tenant)));
+  const values = new Set(rules.map((r) => (r && 'value' in r ? r.value : undefined)));
+  const [only] = values;
+  return values.size === 1 && only !== undefined ? only : null;
+}

@@ -18,7 +18,7 @@ import type { WebhookHeaders } from '../extract/push/verify';
 import { openStore } from '../stage/open';
 import type { AuditQuery, AuditRow, IntakeResult, StagingStore } from '../stage/store';
 import { Alerting, type AlertingOptions } from './alerting';
-import type { Pipeline, PipelineSource } from './pipeline';
+import { ownerOf, type Pipeline, type PipelineSource } from './pipeline';
 import { runPipeline, stagingUrl, type RunSummary } from './run';
 
 export interface ServeOptions {
@@ -71,8 +71,8 @@ export class Service {
   private readonly intakes = new Map<string, Intake>();
   private readonly schedules: Schedule[] = [];
   private readonly runsUnderWay = new Map<string, Promise<void>>();
-  /** Runs started through the API, by id, so they can be cancelled. */
-  private readonly apiRuns = new Map<string, AbortController>();
+  /** Runs started through the API and not over, by id, so they can be cancelled. */
+  private readonly apiRuns = new Map<string, { pipeline: string; controller: AbortController }>();
   private closing = false;
   /** Pipelines to run once more when their run under way ends. */
   private readonly again = new Set<string>();
@@ -259,10 +259,19 @@ export class Service {
     const run = newRunId();
     const controller = new AbortController();
     const before = this.runsUnderWay.get(p.name);
-    this.apiRuns.set(run, controller);
+    // a pipeline wholly one tenant's also takes one of that tenant's run slots (SLUICE_TENANT_RUNS)
+    const owner = ownerOf(p);
+    const slots = owner === null ? undefined : this.slotsOf(owner);
+    const queued = before !== undefined || (slots?.full ?? false);
+    this.apiRuns.set(run, { pipeline: p.name, controller });
     const work = (async () => {
       await before?.catch(() => undefined);
-      await runPipeline(p, { env: this.opts.env, stagingUrl: this.opts.stagingUrl, full: o.full, actor: o.actor, runId: run, signal: controller.signal });
+      const release = await slots?.acquire();
+      try {
+        await runPipeline(p, { env: this.opts.env, stagingUrl: this.opts.stagingUrl, full: o.full, actor: o.actor, runId: run, signal: controller.signal });
+      } finally {
+        release?.();
+      }
     })()
       // a run's outcome is in the store and the audit log; one that could not even start (its lock held
       // by another process) is logged here
@@ -272,14 +281,31 @@ export class Service {
         if (this.runsUnderWay.get(p.name) === work) this.runsUnderWay.delete(p.name);
       });
     this.runsUnderWay.set(p.name, work);
-    return { run, queued: before !== undefined };
+    return { run, queued };
   }
 
-  /** Cancels a run started here; false when it is not (or no longer) running here. */
+  private readonly tenantSlots = new Map<string, Slots>();
+
+  private slotsOf(tenant: string): Slots {
+    let slots = this.tenantSlots.get(tenant);
+    if (!slots) {
+      const n = Number(this.env.SLUICE_TENANT_RUNS ?? 1);
+      if (!(Number.isInteger(n) && n >= 1)) throw new SluiceError('SLUICE_USAGE', msg('err.run.serve.tenant_runs', { value: String(this.env.SLUICE_TENANT_RUNS) }));
+      this.tenantSlots.set(tenant, (slots = new Slots(n)));
+    }
+    return slots;
+  }
+
+  /** Cancels a run started here; false when it is not (or no longer) under way here. */
   cancelRun(run: string): boolean {
-    const controller = this.apiRuns.get(run);
-    controller?.abort();
-    return controller !== undefined;
+    const started = this.apiRuns.get(run);
+    started?.controller.abort();
+    return started !== undefined;
+  }
+
+  /** The pipeline of a run started here that is not over yet (queued or running). */
+  apiRunPipeline(run: string): string | undefined {
+    return this.apiRuns.get(run)?.pipeline;
   }
 
   /** Stops the schedules, lets runs under way and waiting deliveries finish, and closes the stores. */
@@ -373,4 +399,27 @@ function tooLarge(limit: number): HookAnswer {
 
 function errorName(status: number): string {
   return { 400: 'bad_request', 401: 'unauthorized', 413: 'payload_too_large', 415: 'unsupported_media_type', 422: 'unprocessable' }[status] ?? 'error';
+}
+
+/** At most `size` holders at once; the others wait, first come first served. */
+class Slots {
+  private used = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly size: number) {}
+
+  get full(): boolean {
+    return this.used >= this.size;
+  }
+
+  async acquire(): Promise<() => void> {
+    if (this.used >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.used++;
+    // a waiter is handed the slot of the one that left: `used` stays as it is
+    return () => {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.used--;
+    };
+  }
 }

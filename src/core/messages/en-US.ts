@@ -5,7 +5,7 @@
 export const enUS = {
   'api.unauthorized': 'a valid bearer token is needed',
   'api.forbidden.admin': 'this needs an admin token',
-  'api.too_many_requests': 'more than {rate} requests a second with this token: try again in {seconds} s',
+  'api.too_many_requests': 'more than {rate} requests a second: try again in {seconds} s',
   'api.not_found': 'no {what}',
   'api.not_found.route': 'no route {method} {path}',
   'api.tenant_needed': 'tenant: an admin token names the tenant (?tenant=…)',

@@ -69,6 +69,7 @@ export const errorsEnUS = {
   'err.run.serve.1': 'SLUICE_AUDIT_RETENTION must be a duration such as 365d, not {text}',
   'err.run.serve.2': 'SLUICE_API_RATE must be a positive number of requests a second',
   'err.run.serve.3': 'two pipeline files are named {name}; a server serves each pipeline once',
+  'err.run.serve.tenant_runs': 'SLUICE_TENANT_RUNS must be a whole number of 1 or more, not {value}',
   'err.run.replay.1': 'pipeline {name} has no source {source}; it has {value}',
   'err.run.replay.2': 'source {source} is not a pushed source: only deliveries can be replayed',
   'err.run.replay.3': 'pipeline {name} has no export to replay into',

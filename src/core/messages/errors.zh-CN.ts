@@ -68,6 +68,7 @@ export const errorsZhCN: Record<keyof typeof errorsEnUS, string> = {
   'err.run.serve.1': 'SLUICE_AUDIT_RETENTION 应为时长，例如 365d，而不是 {text}',
   'err.run.serve.2': 'SLUICE_API_RATE 应为每秒请求数，且须为正数',
   'err.run.serve.3': '有两个流水线文件都名为 {name}；一个服务器只能提供每条流水线一次',
+  'err.run.serve.tenant_runs': 'SLUICE_TENANT_RUNS 应为不小于 1 的整数，而不是 {value}',
   'err.run.replay.1': '流水线 {name} 没有数据源 {source}；它有：{value}',
   'err.run.replay.2': '数据源 {source} 不是推送型数据源：只有投递可以重放',
   'err.run.replay.3': '流水线 {name} 没有可重放到的导出',

@@ -4,7 +4,7 @@ import type { ApiMessageCode } from './en-US';
 export const zhCN: Record<ApiMessageCode, string> = {
   'api.unauthorized': '需要有效的 Bearer 令牌',
   'api.forbidden.admin': '此操作需要管理员令牌',
-  'api.too_many_requests': '该令牌每秒请求超过 {rate} 次：请在 {seconds} 秒后重试',
+  'api.too_many_requests': '每秒请求超过 {rate} 次：请在 {seconds} 秒后重试',
   'api.not_found': '不存在：{what}',
   'api.not_found.route': '没有路由 {method} {path}',
   'api.tenant_needed': 'tenant：管理员令牌须指明租户（?tenant=…）',

@@ -1,7 +1,7 @@
 /**
  * Who is calling: a bearer token — `SLUICE_ADMIN_TOKEN`, or a token kept (hashed) in a staging store —
- * becomes the request's principal, or the request ends with 401; then each token's request rate is held
- * to its limit (429 with Retry-After).
+ * becomes the request's principal, or the request ends with 401; then each tenant's request rate (an
+ * admin token's own) is held to its limit (429 with Retry-After).
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
@@ -20,7 +20,8 @@ export function registerAuth(app: FastifyInstance, service: Service): void {
     if (given && admin && sameText(given, admin)) req.principal = { id: 'admin', tenant: null };
     else if (given) req.principal = await authenticate(service.allStores, given);
     if (!req.principal) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', reason: say(reply, 'api.unauthorized') });
-    const wait = limiter.take(req.principal.id);
+    // the request rate is a tenant's (all its tokens together), or an admin token's own
+    const wait = limiter.take(req.principal.tenant === null ? `token:${req.principal.id}` : `tenant:${req.principal.tenant}`);
     if (wait > 0) {
       return reply
         .code(429)

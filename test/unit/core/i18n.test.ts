@@ -29,7 +29,7 @@ test('languages from tags, SLUICE_LANG-style values and Accept-Language', () => 
   expect(fromAcceptLanguage('zh;q=0')).toBeUndefined();
   expect(pickLang(undefined, 'zh-CN')).toBe('zh-CN');
   expect(pickLang()).toBe('en-US');
-  expect(t('zh-CN', 'api.too_many_requests', { rate: 5, seconds: 2 })).toBe('该令牌每秒请求超过 5 次：请在 2 秒后重试');
+  expect(t('zh-CN', 'api.too_many_requests', { rate: 5, seconds: 2 })).toBe('每秒请求超过 5 次：请在 2 秒后重试');
 });
 
 test('every SluiceError says its message through the catalog: no message written out where it is raised', () => {
