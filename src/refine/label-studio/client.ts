@@ -9,6 +9,7 @@
 import pRetry, { AbortError } from 'p-retry';
 import { msg } from '../../core/i18n';
 import { SluiceError, messageOf } from '../../core/errors';
+import { metrics } from '../../observe/metrics';
 
 export interface LabelStudioOptions {
   url: string;
@@ -157,6 +158,7 @@ export class LabelStudioClient {
           const t = err as unknown as Transient & { retriesLeft: number };
           if (!(t instanceof Transient)) throw err;
           if (t.retriesLeft === 0) throw t.failure ?? new SluiceError('SLUICE_LABEL_STUDIO', msg('err.refine.label-studio.token_refresh'));
+          metrics.retries.inc({ pipeline: '', component: 'label_studio' }); // the client serves any pipeline's step
           if (t.waitMs > 0) await new Promise((r) => setTimeout(r, Math.min(t.waitMs, 60_000)));
         },
       },

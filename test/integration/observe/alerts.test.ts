@@ -5,7 +5,7 @@
 // each move is in the audit log and in GET /api/v1/alerts (behind the admin token).
 import { createHmac } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -192,6 +192,27 @@ test('a notice answered 503 is retried with the same message id; one that never 
     } finally {
       await store.close();
     }
+  } finally {
+    await service.close();
+  }
+});
+
+test('each kind of signal: no successful run for too long, and too many records held', async () => {
+  const quiet = `  - { name: Quiet, when: "since_last_success_seconds > 3600", notify: [ops] }
+  - { name: Held, when: "quarantined_records >= 2", notify: [ops] }`;
+  const file = pipelineFile('src.db', quiet);
+  writeFileSync(join(dir, 'refined.yaml'), readFileSync(file, 'utf8').replace('tenant: { value: acme }', 'tenant: { value: acme }\nrefine:\n  - rules:\n      - validate: { updated_at: { pattern: "^1999" } }'));
+  const p = loadPipeline(join(dir, 'refined.yaml'), {});
+  await runPipeline(p, {}); // succeeds; both records fail the check and are held
+  const service = await open(p);
+  try {
+    expect(await service.alerting!.evaluate()).toEqual([{ pipeline: 'shop', alert: 'Held', instance: '', event: 'firing' }]);
+    now += 3601_000; // an hour and a second since the last success
+    expect(await service.alerting!.evaluate()).toEqual([{ pipeline: 'shop', alert: 'Quiet', instance: '', event: 'firing' }]);
+    await runPipeline(p, {}); // a success again (at real time, before the test's clock)
+    now = Date.now() + 1000;
+    expect((await service.alerting!.evaluate()).map((e) => `${e.alert}:${e.event}`)).toEqual(['Quiet:resolved']);
+    expect(kinds()).toEqual(['Held:alert.firing', 'Quiet:alert.firing', 'Quiet:alert.resolved']);
   } finally {
     await service.close();
   }
