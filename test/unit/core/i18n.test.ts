@@ -52,3 +52,49 @@ test('the API answers refusals only through the catalog: no reason written out i
     expect({ file, badRequestLiteral: /badRequest\(reply,\s*[`'"]/.test(text) }).toEqual({ file, badRequestLiteral: false });
   }
 });
+
+/** The text parts of a file's string literals (quoted, and template literals outside their `${…}`), comments left out. */
+function literalTexts(source: string): string[] {
+  const out: string[] = [];
+  let i = 0;
+  const template = (): void => {
+    let text = '';
+    for (i++; i < source.length && source[i] !== '`'; i++) {
+      if (source[i] === '\\') text += source[i++]! + source[i]!;
+      else if (source[i] === '$' && source[i + 1] === '{') {
+        out.push(text);
+        text = '';
+        let depth = 1;
+        for (i += 2; depth > 0; i++) {
+          if (source[i] === '`') template();
+          else if (source[i] === '{') depth++;
+          else if (source[i] === '}') depth--;
+        }
+        i--;
+      } else text += source[i];
+    }
+    out.push(text);
+  };
+  while (i < source.length) {
+    const c = source[i]!;
+    if (c === '/' && source[i + 1] === '/') i = source.indexOf('\n', i);
+    else if (c === '/' && source[i + 1] === '*') i = source.indexOf('*/', i) + 1;
+    else if (c === "'" || c === '"') {
+      const end = source.indexOf(c, i + 1);
+      out.push(source.slice(i + 1, end));
+      i = end;
+    } else if (c === '`') template();
+    if (i === -1) break;
+    i++;
+  }
+  return out;
+}
+
+test('the CLI says nothing in words of its own: every phrase comes from the catalog', () => {
+  const root = join(__dirname, '../../../src/cli');
+  const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? walk(join(dir, d.name)) : d.name.endsWith('.ts') ? [join(dir, d.name)] : []));
+  // values that are data, not messages: the JSON status of a store that is not there yet
+  const data = new Set([' (does not exist yet)']);
+  const phrases = walk(root).flatMap((file) => literalTexts(readFileSync(file, 'utf8')).filter((t) => /[A-Za-z]{2,} [A-Za-z]{2,}/.test(t) && !data.has(t)).map((t) => `${file.slice(root.length)}: ${t}`));
+  expect(phrases).toEqual([]);
+});
