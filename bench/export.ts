@@ -7,11 +7,10 @@
 import { tmpdir } from 'node:os';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import type pg from 'pg';
 import { connect, checkPsql, databaseUrl, dropDatabase, environment, recreateDatabase, redact } from './db';
 import { generateOrders } from './generate';
-import { psqlCopy, sluiceRun, type SluiceRun } from './measure';
+import { psqlCopy, sluiceRun, type SluiceRun, step } from './measure';
 import type { Check, Report, Row, Target } from './report';
 
 export interface ExportOptions {
@@ -38,14 +37,6 @@ sources:
     read: { driver: postgres, url: \${SLUICE_BENCH_SOURCE_URL}, table: orders, key: id, cursor: updated_at, batchSize: ${batch} }
     tenant: { column: tenant }
 ${exportEntry ? `export:\n  - ${exportEntry}\n    path: out\n` : ''}`;
-}
-
-async function step<T>(label: string, work: () => Promise<T>): Promise<T> {
-  process.stderr.write(`${label}… `);
-  const started = performance.now();
-  const result = await work();
-  process.stderr.write(`${((performance.now() - started) / 1000).toFixed(1)} s\n`);
-  return result;
 }
 
 interface Size {

@@ -81,3 +81,12 @@ export async function rowsInLatestExports(pipelineDir: string, file: string): Pr
   for (const t of tenants) rows += await countLines(join(pipelineDir, t.name, 'latest', file));
   return { rows, tenants: tenants.length };
 }
+
+/** Runs `work`, saying on stderr what it is doing and how long it took. */
+export async function step<T>(label: string, work: () => Promise<T>): Promise<T> {
+  process.stderr.write(`${label}… `);
+  const started = performance.now();
+  const result = await work();
+  process.stderr.write(`${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  return result;
+}

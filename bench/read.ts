@@ -9,10 +9,9 @@
 import { tmpdir } from 'node:os';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { connect, checkPsql, databaseUrl, dropDatabase, environment, recreateDatabase, redact } from './db';
 import { generateOrders, updateSome } from './generate';
-import { ROOT, countLines, psqlCopy, rowsInLatestExports, sluiceRun, type Measured } from './measure';
+import { countLines, type Measured, psqlCopy, ROOT, rowsInLatestExports, sluiceRun, step } from './measure';
 import type { Check, Report, Row, Target } from './report';
 
 export interface ReadOptions {
@@ -45,15 +44,6 @@ export:
   - format: jsonl
     path: out
 `;
-}
-
-/** Runs `work`, saying on stderr what it is doing and how long it took. */
-async function step<T>(label: string, work: () => Promise<T>): Promise<T> {
-  process.stderr.write(`${label}… `);
-  const started = performance.now();
-  const result = await work();
-  process.stderr.write(`${((performance.now() - started) / 1000).toFixed(1)} s\n`);
-  return result;
 }
 
 export async function readBenchmark(o: ReadOptions): Promise<Report> {

@@ -11,6 +11,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import { messageOf, SluiceError } from '../core/errors';
 import { GroupCommit, Overloaded, type GroupCommitOptions } from '../core/group-commit';
 import { newRunId } from '../core/ids';
+import { Slots } from '../core/slots';
 import type { Environment } from '../config/env';
 import { duration } from '../config/parts';
 import { pushReceiver, type PushDelivery } from '../extract/push/receive';
@@ -399,27 +400,4 @@ function tooLarge(limit: number): HookAnswer {
 
 function errorName(status: number): string {
   return { 400: 'bad_request', 401: 'unauthorized', 413: 'payload_too_large', 415: 'unsupported_media_type', 422: 'unprocessable' }[status] ?? 'error';
-}
-
-/** At most `size` holders at once; the others wait, first come first served. */
-class Slots {
-  private used = 0;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(private readonly size: number) {}
-
-  get full(): boolean {
-    return this.used >= this.size;
-  }
-
-  async acquire(): Promise<() => void> {
-    if (this.used >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.used++;
-    // a waiter is handed the slot of the one that left: `used` stays as it is
-    return () => {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.used--;
-    };
-  }
 }
