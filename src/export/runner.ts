@@ -77,7 +77,8 @@ export async function exportDatasets(store: StagingStore, req: ExportRequest): P
   for (const group of req.groups) {
     const id = newExportId();
     // as many tenants at once as the group's formats gain from (see Exporter.tenantsAtOnce)
-    const atOnce = Math.max(1, ...group.formats.map((f) => f.exporter.tenantsAtOnce ?? 1));
+    // (a compressed file is written one at a time: zlib's buffers would pile up behind a second one)
+    const atOnce = Math.max(1, ...group.formats.map((f) => (f.compress ? 1 : (f.exporter.tenantsAtOnce ?? 1))));
     const results = await mapLimit(tenants, atOnce, (tenant) => {
       req.signal.throwIfAborted();
       return exportTenant(store, req, group, { id, tenant, streams, highWater });
