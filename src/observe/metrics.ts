@@ -9,9 +9,19 @@ export class Metrics {
   readonly registry = new Registry();
   private readonly on = { registers: [this.registry] };
 
-  readonly recordsRead = new Counter({ name: 'sluice_records_read_total', help: 'Records read from sources.', labelNames: ['pipeline', 'source'], ...this.on });
-  readonly recordsStaged = new Counter({ name: 'sluice_records_staged_total', help: 'Records written to the staging store (new or changed).', labelNames: ['pipeline', 'source'], ...this.on });
-  readonly recordsUnchanged = new Counter({ name: 'sluice_records_unchanged_total', help: 'Records read again with the same content, not written.', labelNames: ['pipeline', 'source'], ...this.on });
+  readonly recordsRead = new Counter({ name: 'sluice_records_read_total', help: 'Records read from sources.', labelNames: ['pipeline', 'source', 'tenant'], ...this.on });
+  readonly recordsStaged = new Counter({
+    name: 'sluice_records_staged_total',
+    help: 'Records written to the staging store (new or changed).',
+    labelNames: ['pipeline', 'source', 'tenant'],
+    ...this.on,
+  });
+  readonly recordsUnchanged = new Counter({
+    name: 'sluice_records_unchanged_total',
+    help: 'Records read again with the same content, not written.',
+    labelNames: ['pipeline', 'source', 'tenant'],
+    ...this.on,
+  });
   readonly recordsRefined = new Counter({
     name: 'sluice_records_refined_total',
     help: 'Refine outcomes: refined, filtered, quarantined, failed, pending.',

@@ -185,9 +185,11 @@ async function stageSource(
       const committed = metrics.batchCommit.startTimer(labels);
       const c = await store.commit({ id: run, pipeline: pipeline.name, source: source.name }, batch);
       committed();
-      metrics.recordsRead.inc(labels, c.read);
-      metrics.recordsStaged.inc(labels, c.staged);
-      metrics.recordsUnchanged.inc(labels, c.unchanged);
+      for (const [tenant, n] of Object.entries(c.byTenant ?? {})) {
+        metrics.recordsRead.inc({ ...labels, tenant }, n.read);
+        metrics.recordsStaged.inc({ ...labels, tenant }, n.staged);
+        metrics.recordsUnchanged.inc({ ...labels, tenant }, n.read - n.staged);
+      }
       const cursorAt = Date.parse(newestCursor(batch.checkpoint) ?? '');
       if (!Number.isNaN(cursorAt)) metrics.cursorStaged(pipeline.name, source.name, cursorAt);
       counts.read += c.read;

@@ -112,7 +112,7 @@ export class PostgresStore extends KnexStore {
       }),
     );
     this.firstLoads.set(loadKey, result.firstLoad);
-    return { read: result.read, staged: result.staged, unchanged: result.unchanged };
+    return { read: result.read, staged: result.staged, unchanged: result.unchanged, byTenant: result.byTenant };
   }
 
   async contentHashes(json: readonly (string | null)[]): Promise<string[]> {

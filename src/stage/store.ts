@@ -32,6 +32,16 @@ export interface CommitCounts {
   staged: number;
   /** records whose content hash matched what was staged */
   unchanged: number;
+  /** the same by tenant (read and staged; unchanged is their difference), for the metrics */
+  byTenant?: Record<string, { read: number; staged: number }>;
+}
+
+/** Counts by tenant from the tenants of the records read and of those written. */
+export function countByTenant(read: Iterable<string>, staged: Iterable<string>): Record<string, { read: number; staged: number }> {
+  const out: Record<string, { read: number; staged: number }> = {};
+  for (const t of read) (out[t] ??= { read: 0, staged: 0 }).read++;
+  for (const t of staged) (out[t] ??= { read: 0, staged: 0 }).staged++;
+  return out;
 }
 
 /** Which records of one tenant and source to read: changes after `afterSeq` up to `upToSeq`. */

@@ -14,7 +14,7 @@ import { decodeCopyField } from '../../core/copy-text';
 import { SluiceError } from '../../core/errors';
 import type { Checkpoint } from '../../core/record';
 import { freshDeliveries, type Delivery, type IntakeResult } from '../intake';
-import type { CommitCounts } from '../store';
+import { countByTenant, type CommitCounts } from '../store';
 import { duplicateInBatch } from './errors';
 
 export interface PostgresCommit {
@@ -156,24 +156,25 @@ async function loadDirectly(client: pg.Client, c: PostgresCommit): Promise<Commi
   }
   await client.query(`INSERT INTO sluice_tenants (stream_id, tenant) SELECT $1, t FROM unnest($2::text[]) AS t ON CONFLICT DO NOTHING`, [
     c.stream,
-    [...scan.tenants],
+    [...scan.tenants.keys()],
   ]);
-  return { read: scan.rows, staged: scan.rows, unchanged: 0 };
+  const byTenant = Object.fromEntries([...scan.tenants].map(([t, n]) => [t, { read: n, staged: n }]));
+  return { read: scan.rows, staged: scan.rows, unchanged: 0, byTenant };
 }
 
 /**
- * The rows and tenants of a batch of COPY lines; undefined if one is a delete or has a NULL tenant.
+ * The rows of a batch of COPY lines, and how many each tenant has; undefined if one is a delete or has a NULL tenant.
  * Works on the buffers as they are (a line may span two), reading only each line's tenant as text.
  */
-function scanLines(data: readonly Buffer[]): { rows: number; tenants: Set<string> } | undefined {
-  const tenants = new Set<string>();
+function scanLines(data: readonly Buffer[]): { rows: number; tenants: Map<string, number> } | undefined {
+  const tenants = new Map<string, number>();
   let rows = 0;
   const take = (line: Buffer): boolean => {
     rows++;
     const tenant = decodeCopyField(line.toString('utf8', 0, line.indexOf(TAB)));
     const deleted = line.length >= 3 && line[line.length - 3] === TAB && line[line.length - 2] === BACKSLASH && line[line.length - 1] === N;
     if (tenant === null || deleted) return false;
-    tenants.add(tenant);
+    tenants.set(tenant, (tenants.get(tenant) ?? 0) + 1);
     return true;
   };
   let carry: Buffer | undefined;
@@ -210,18 +211,21 @@ async function mergeIncoming(client: pg.Client, c: Pick<PostgresCommit, 'stream'
     `INSERT INTO sluice_tenants (stream_id, tenant) SELECT DISTINCT $1::int, tenant FROM sluice_incoming ON CONFLICT DO NOTHING`,
     [c.stream],
   );
-  const staged = await upsert(client, c.stream, c.run.id, 'SELECT tenant, key, cursor, data FROM sluice_incoming', []);
-  return { read: n, staged, unchanged: n - staged };
+  const written = await upsert(client, c.stream, c.run.id, 'SELECT tenant, key, cursor, data FROM sluice_incoming', []);
+  const read = await client.query<{ tenant: string; n: string }>(`SELECT tenant, count(*) AS n FROM sluice_incoming GROUP BY tenant`);
+  const byTenant = countByTenant([], written);
+  for (const r of read.rows) (byTenant[r.tenant] ??= { read: 0, staged: 0 }).read = Number(r.n);
+  return { read: n, staged: written.length, unchanged: n - written.length, byTenant };
 }
 
 /**
  * Upserts the rows `(tenant, key, cursor, data)` of `rowsSql` (its parameters start at $3): what changed
  * is written, and each record that moved to another tenant leaves a tombstone for the one it left.
- * Returns how many records were written.
+ * Returns the tenant of each record written.
  */
-async function upsert(client: pg.Client, stream: number, run: string, rowsSql: string, params: unknown[]): Promise<number> {
+async function upsert(client: pg.Client, stream: number, run: string, rowsSql: string, params: unknown[]): Promise<string[]> {
   // In DO UPDATE, `r.` is the row as it was: a record whose tenant changes remembers the one it left.
-  const merged = await client.query<{ moved: boolean }>(
+  const merged = await client.query<{ moved: boolean; tenant: string }>(
     `INSERT INTO sluice_records AS r (stream_id, key, tenant, op, data, cursor, run_id, seq, staged_at)
      SELECT $1, key, tenant, CASE WHEN data IS NULL THEN 'delete' ELSE 'upsert' END, data,
             cursor, $2, nextval('sluice_record_seq'), now()
@@ -232,11 +236,11 @@ async function upsert(client: pg.Client, stream: number, run: string, rowsSql: s
        run_id = excluded.run_id, seq = excluded.seq, staged_at = excluded.staged_at,
        refined = NULL, refine_status = NULL, refine_detail = NULL, refine_version = NULL
      WHERE r.hash <> excluded.hash OR r.op <> excluded.op OR r.tenant <> excluded.tenant
-     RETURNING r.moved_from IS NOT NULL AS moved`,
+     RETURNING r.moved_from IS NOT NULL AS moved, r.tenant`,
     [stream, run, ...params],
   );
   if (merged.rows.some((r) => r.moved)) await writeTombstones(client, stream, run);
-  return merged.rowCount ?? 0;
+  return merged.rows.map((r) => r.tenant);
 }
 
 /** Each record that just moved to another tenant leaves a tombstone for the one it left. */

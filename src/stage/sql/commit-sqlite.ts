@@ -5,7 +5,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { Checkpoint, SourceRecord } from '../../core/record';
-import type { CommitCounts } from '../store';
+import { countByTenant, type CommitCounts } from '../store';
 import { duplicateInBatch } from './errors';
 
 export interface SqliteCommit {
@@ -23,7 +23,7 @@ export function commitSqlite(db: Database.Database, c: SqliteCommit): CommitCoun
     const now = new Date().toISOString();
     db.exec(`CREATE TEMP TABLE IF NOT EXISTS sluice_incoming (tenant TEXT NOT NULL, key TEXT NOT NULL, cursor TEXT, data TEXT, hash TEXT NOT NULL)`);
     db.exec('DELETE FROM sluice_incoming');
-    let staged = 0;
+    let stagedTenants: string[] = [];
     const n = c.rows.length;
     if (n > 0) {
       for (let i = 0; i < n; i += CHUNK) {
@@ -38,8 +38,8 @@ export function commitSqlite(db: Database.Database, c: SqliteCommit): CommitCoun
       db.prepare(`INSERT INTO sluice_tenants (stream_id, tenant) SELECT DISTINCT ?, tenant FROM sluice_incoming WHERE true ON CONFLICT DO NOTHING`).run(c.stream);
       const base = Number(db.prepare(`SELECT value FROM sluice_counters WHERE name = 'record_seq'`).pluck().get());
       // In DO UPDATE, bare column names are the row as it was: a record whose tenant changes remembers the one it left.
-      staged = db
-        .prepare(
+      stagedTenants = (
+        db.prepare(
           `INSERT INTO sluice_records (stream_id, key, tenant, op, data, hash, cursor, run_id, seq, staged_at)
            SELECT ?, key, tenant, CASE WHEN data IS NULL THEN 'delete' ELSE 'upsert' END, data, hash, cursor, ?, ? + rowid, ?
              FROM sluice_incoming WHERE true
@@ -48,9 +48,10 @@ export function commitSqlite(db: Database.Database, c: SqliteCommit): CommitCoun
              tenant = excluded.tenant, op = excluded.op, data = excluded.data, hash = excluded.hash, cursor = excluded.cursor,
              run_id = excluded.run_id, seq = excluded.seq, staged_at = excluded.staged_at,
              refined = NULL, refine_status = NULL, refine_detail = NULL, refine_version = NULL
-           WHERE hash <> excluded.hash OR op <> excluded.op OR tenant <> excluded.tenant`,
-        )
-        .run(c.stream, c.run.id, base, now).changes;
+           WHERE hash <> excluded.hash OR op <> excluded.op OR tenant <> excluded.tenant
+           RETURNING tenant`,
+        ).all(c.stream, c.run.id, base, now) as { tenant: string }[]
+      ).map((r) => r.tenant);
       db.prepare(
         `INSERT INTO sluice_tombstones (stream_id, tenant, key, seq, run_id, staged_at)
          SELECT stream_id, moved_from, key, ? + row_number() OVER (), ?, ? FROM sluice_records
@@ -67,9 +68,10 @@ export function commitSqlite(db: Database.Database, c: SqliteCommit): CommitCoun
       now,
       c.stream,
     );
+    const staged = stagedTenants.length;
     db.prepare(
       `UPDATE sluice_runs SET rows_read = rows_read + ?, rows_staged = rows_staged + ?, rows_unchanged = rows_unchanged + ? WHERE id = ?`,
     ).run(n, staged, n - staged, c.run.id);
-    return { read: n, staged, unchanged: n - staged };
+    return { read: n, staged, unchanged: n - staged, byTenant: countByTenant(c.rows.map((r) => r.tenant), stagedTenants) };
   })();
 }

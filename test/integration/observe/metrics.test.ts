@@ -68,8 +68,11 @@ test('sluice run --metrics-file: what the run did, in a file promtool accepts', 
   expectExit(r, 0);
   const text = readFileSync(join(dir, 'metrics.prom'), 'utf8');
   const shop = { pipeline: 'shop', source: 'items' };
-  expect(sample(text, 'sluice_records_read_total', shop)).toBe(30);
-  expect(sample(text, 'sluice_records_staged_total', shop)).toBe(30);
+  expect(sample(text, 'sluice_records_read_total', { ...shop, tenant: 'acme' })).toBe(20);
+  expect(sample(text, 'sluice_records_read_total', { ...shop, tenant: 'globex' })).toBe(10);
+  expect(sample(text, 'sluice_records_staged_total', { ...shop, tenant: 'acme' })).toBe(20);
+  expect(sample(text, 'sluice_records_staged_total', { ...shop, tenant: 'globex' })).toBe(10);
+  expect(sample(text, 'sluice_records_unchanged_total', { ...shop, tenant: 'acme' })).toBe(0);
   expect(sample(text, 'sluice_records_exported_total', { pipeline: 'shop', tenant: 'acme' })).toBe(20);
   expect(sample(text, 'sluice_records_exported_total', { pipeline: 'shop', tenant: 'globex' })).toBe(10);
   expect(sample(text, 'sluice_runs_total', { pipeline: 'shop', outcome: 'succeeded' })).toBe(1);

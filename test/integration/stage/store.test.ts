@@ -57,9 +57,19 @@ describe.each(backends)('%s store', (_name, make) => {
 
   test('a batch and its checkpoint are committed together; identical records are not staged again', async () => {
     expect(await store.checkpoint('p', 's')).toBeUndefined();
-    expect(await store.commit(run, batch([rec('1', 'a', { v: 1 }), rec('2', 'b', { v: 2 })], 1))).toEqual({ read: 2, staged: 2, unchanged: 0 });
+    expect(await store.commit(run, batch([rec('1', 'a', { v: 1 }), rec('2', 'b', { v: 2 })], 1))).toEqual({
+      read: 2,
+      staged: 2,
+      unchanged: 0,
+      byTenant: { a: { read: 1, staged: 1 }, b: { read: 1, staged: 1 } },
+    });
     expect(await store.checkpoint('p', 's')).toEqual({ at: 1 });
-    expect(await store.commit(run, batch([rec('1', 'a', { v: 1 }), rec('2', 'b', { v: 3 })], 2))).toEqual({ read: 2, staged: 1, unchanged: 1 });
+    expect(await store.commit(run, batch([rec('1', 'a', { v: 1 }), rec('2', 'b', { v: 3 })], 2))).toEqual({
+      read: 2,
+      staged: 1,
+      unchanged: 1,
+      byTenant: { a: { read: 1, staged: 0 }, b: { read: 1, staged: 1 } },
+    });
     expect((await readAll(store, 'b')).map((r) => JSON.parse(r.json!))).toEqual([{ v: 3 }]);
     const [runRow] = await store.runs('p', 1);
     expect(runRow).toMatchObject({ read: 4, staged: 3, unchanged: 1, status: 'running' });
@@ -111,9 +121,9 @@ describe.each(backends)('%s store', (_name, make) => {
   test('COPY-text batches stage the same as record batches', async () => {
     const records = [rec('k\t1', 'tab\\tenant', { note: 'line\nbreak\\' }), rec('k2', 'Ünïcødé', { n: null })];
     const data = [Buffer.from(records.map(encodeCopyRecord).join(''), 'utf8')];
-    expect(await store.commit(run, { rows: { kind: 'copy', data, count: 2 }, checkpoint: { at: 9 } })).toEqual({ read: 2, staged: 2, unchanged: 0 });
+    expect(await store.commit(run, { rows: { kind: 'copy', data, count: 2 }, checkpoint: { at: 9 } })).toMatchObject({ read: 2, staged: 2, unchanged: 0 });
     expect((await readAll(store, 'tab\\tenant'))[0]).toMatchObject({ key: 'k\t1', json: JSON.stringify({ note: 'line\nbreak\\' }) });
-    expect(await store.commit(run, batch(records, 10))).toEqual({ read: 2, staged: 0, unchanged: 2 });
+    expect(await store.commit(run, batch(records, 10))).toMatchObject({ read: 2, staged: 0, unchanged: 2 });
   });
 
   test('a COPY batch with a NULL tenant or key is refused with its reason, first load or not, and stages nothing', async () => {
