@@ -13,8 +13,6 @@ export const jsonlExporter = defineExporter({
     lineage: z.boolean().default(true).describe('Add `_sluice: { source, key, run, refinedBy }` to each record.'),
   }),
   create: (options) => ({
-    // one tenant's lines are copied out of the store while another's are written and hashed
-    tenantsAtOnce: 2,
     async write(target, input) {
       const out = target.open('jsonl');
       const schema = schemaFor(target, options.lineage);
