@@ -11,6 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import { z } from 'zod';
 import { mapLimit } from '../../core/map-limit';
+import { metrics } from '../../observe/metrics';
 import type { RefineOutcome, RefineRecord, RefineStep } from '../step';
 import type { LlmConfig, OutputSpec } from './config';
 
@@ -60,7 +61,7 @@ export function llmStep(config: LlmConfig, deps: { cache: LlmCache; usage: Usage
   const answerSchema = outputSchema(config.output);
   const jsonSchema = z.toJSONSchema(answerSchema) as Record<string, unknown>;
   const version = createHash('sha256').update(JSON.stringify([config.model, config.task, template, jsonSchema])).digest('hex').slice(0, 12);
-  const client = new OpenAI({ apiKey: config.apiKey, baseURL: config.baseURL, timeout: config.timeout * 1000, maxRetries: config.maxRetries });
+  const client = new OpenAI({ apiKey: config.apiKey, baseURL: config.baseURL, timeout: config.timeout * 1000, maxRetries: config.maxRetries, fetch: countingFailures });
   const budget = config.budget?.maxTokensPerRun;
 
   const one = async (r: RefineRecord): Promise<RefineOutcome> => {
@@ -151,4 +152,20 @@ export function render(template: string, data: Record<string, unknown>): string 
 
 function excerpt(text: string): string {
   return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
+/**
+ * `fetch` for the openai client, counting the answers it retries (408, 409, 429, 5xx, no answer) in the
+ * retries metric: the client retries inside itself, so this is where they can be seen. (The last failed
+ * attempt of a request that runs out of retries is counted too.)
+ */
+async function countingFailures(url: string | URL | Request, init?: RequestInit): Promise<Response> {
+  try {
+    const res = await fetch(url, init);
+    if ([408, 409, 429].includes(res.status) || res.status >= 500) metrics.retries.inc({ pipeline: '', component: 'llm' });
+    return res;
+  } catch (err) {
+    metrics.retries.inc({ pipeline: '', component: 'llm' });
+    throw err;
+  }
 }

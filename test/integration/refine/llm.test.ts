@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { loadPipeline } from '../../../src/run/pipeline';
 import { runPipeline, type RunSummary } from '../../../src/run/run';
+import { metrics } from '../../../src/observe/metrics';
 import { openStore } from '../../../src/stage/open';
 import { readRecords } from '../../helpers/cli-sluice';
 import { FakeOpenAI, replies, type ChatRequest } from '../../servers/openai';
@@ -121,8 +122,9 @@ test('prose, a cut-off answer, a wrong field and a dead server fail only their r
   } finally {
     await store.close();
   }
-  // 500 is retried (maxRetries: 1): two requests for record 4
+  // 500 is retried (maxRetries: 1): two requests for record 4, both counted as failed attempts
   expect(api.requests.filter((r) => userPrompt(r.body as ChatRequest).includes('Where is my parcel')).length).toBe(2);
+  expect(await metrics.text()).toMatch(/^sluice_retries_total\{pipeline="",component="llm"\} [2-9]/m);
 });
 
 test('a token budget stops the step cleanly: the rest stay unrefined (not failed, not exported) and are refined next run', async () => {
