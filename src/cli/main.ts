@@ -23,6 +23,15 @@ export function program(lang: Lang = 'en-US'): Command {
     .addHelpText('after', `${exitCodes}\n\n${h('help.environment')}`)
     .showHelpAfterError()
     .exitOverride();
+  // commander's own headings, in the language too (every subcommand inherits this)
+  const titles: Record<string, MessageCode> = {
+    'Usage:': 'help.title.usage',
+    'Arguments:': 'help.title.arguments',
+    'Options:': 'help.title.options',
+    'Global Options:': 'help.title.global_options',
+    'Commands:': 'help.title.commands',
+  };
+  cli.configureHelp({ styleTitle: (title) => (titles[title] ? h(titles[title]) : title) });
 
   cli.hook('preAction', (cmd) => {
     const envFile = cmd.opts().dotenv as string | undefined;

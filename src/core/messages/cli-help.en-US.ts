@@ -1,5 +1,10 @@
 /** The CLI's help: commands, arguments and options, en-US. zh-CN has the same codes and placeholders. */
 export const cliHelpEnUS = {
+  'help.title.usage': 'Usage:',
+  'help.title.arguments': 'Arguments:',
+  'help.title.options': 'Options:',
+  'help.title.global_options': 'Global Options:',
+  'help.title.commands': 'Commands:',
   'help.version': 'output the version number',
   'help.help': 'display help for command',
   'help.sluice_read_sources_into': 'Sluice: read sources into a checkpointed staging store and export per-tenant datasets.',

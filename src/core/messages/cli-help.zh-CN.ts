@@ -2,6 +2,11 @@
 import type { cliHelpEnUS } from './cli-help.en-US';
 
 export const cliHelpZhCN: Record<keyof typeof cliHelpEnUS, string> = {
+  'help.title.usage': '用法：',
+  'help.title.arguments': '参数：',
+  'help.title.options': '选项：',
+  'help.title.global_options': '全局选项：',
+  'help.title.commands': '命令：',
   'help.version': '输出版本号',
   'help.help': '显示命令的帮助',
   'help.sluice_read_sources_into': 'Sluice：把数据源读入带检查点的暂存库，并按租户导出数据集。',
