@@ -1,5 +1,5 @@
-// Debian's real Prometheus server scrapes `sluice serve`: after webhook deliveries and a refused
-// request, the counters are there to query through Prometheus's own HTTP API.
+// Debian's real Prometheus server scrapes `sluice serve`: after webhook deliveries, a refused request
+// and a run, the counters are there to query through Prometheus's own HTTP API.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -56,6 +56,9 @@ staging: sqlite:${join(dir, 'hooks.db')}
       expect(res.status).toBe(200);
     }
     await fetch(`${target.origin}/hooks/hooks/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': 'sha256=00' }, body: '{}' });
+    // and a run, as the API starts one
+    const started = service.startRun('hooks', { actor: 'test' })!;
+    while (service.apiRunPipeline(started.run) !== undefined) await new Promise((r) => setTimeout(r, 20));
 
     const port = await freePort();
     writeFileSync(join(dir, 'prometheus.yml'), `global: { scrape_interval: 1s, evaluation_interval: 1s }\nscrape_configs:\n  - job_name: sluice\n    static_configs: [{ targets: ["${target.host}"] }]\n`);
@@ -69,6 +72,8 @@ staging: sqlite:${join(dir, 'hooks.db')}
     expect(await value('up{job="sluice"} == 1')).toBe(1);
     expect(await value('sum(sluice_webhook_requests_total{pipeline="hooks",status="200"})')).toBe(3);
     expect(await value('sum(sluice_webhook_requests_total{status="401"})')).toBe(1);
+    expect(await value('sluice_runs_total{pipeline="hooks",outcome="succeeded"}')).toBe(1);
+    expect(await value('sluice_run_duration_seconds_count{pipeline="hooks"}')).toBe(1);
   } finally {
     prometheus?.kill('SIGTERM');
     await app.close();
