@@ -4,13 +4,14 @@
  * tick runs once per cluster of servers sharing a store, and never while the last run of the same
  * pipeline is still going).
  */
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { msg } from '../core/i18n';
 import { hostname } from 'node:os';
 import cron, { type ScheduledTask } from 'node-cron';
 import { messageOf, SluiceError } from '../core/errors';
 import { GroupCommit, Overloaded, type GroupCommitOptions } from '../core/group-commit';
 import { newRunId } from '../core/ids';
+import { sameSecret } from '../core/same-secret';
 import { Slots } from '../core/slots';
 import type { Environment } from '../config/env';
 import { duration } from '../config/parts';
@@ -389,9 +390,7 @@ const ANNOTATION_ACTIONS = new Set(['ANNOTATION_CREATED', 'ANNOTATIONS_CREATED',
 function secretMatches(value: string | string[] | undefined, secret: string): boolean {
   const given = Array.isArray(value) ? value[0] : value;
   if (given === undefined) return false;
-  const a = Buffer.from(given.replace(/^Bearer\s+/i, ''));
-  const b = Buffer.from(secret.replace(/^Bearer\s+/i, ''));
-  return a.length === b.length && timingSafeEqual(a, b);
+  return sameSecret(given.replace(/^Bearer\s+/i, ''), secret.replace(/^Bearer\s+/i, ''));
 }
 
 function tooLarge(limit: number): HookAnswer {

@@ -3,9 +3,9 @@
  * becomes the request's principal, or the request ends with 401; then each tenant's request rate (an
  * admin token's own) is held to its limit (429 with Retry-After).
  */
-import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { fromAcceptLanguage, langOf, pickLang } from '../../core/i18n';
+import { sameSecret } from '../../core/same-secret';
 import { authenticate } from '../../run/api-tokens';
 import type { Service } from '../../run/serve';
 import { say } from './http';
@@ -17,7 +17,7 @@ export function registerAuth(app: FastifyInstance, service: Service): void {
     req.lang = pickLang(fromAcceptLanguage(req.headers['accept-language']), langOf(service.env.SLUICE_LANG));
     const admin = service.adminToken;
     const given = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
-    if (given && admin && sameText(given, admin)) req.principal = { id: 'admin', tenant: null };
+    if (given && admin && sameSecret(given, admin)) req.principal = { id: 'admin', tenant: null };
     else if (given) req.principal = await authenticate(service.allStores, given);
     if (!req.principal) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', reason: say(reply, 'api.unauthorized') });
     // the request rate is a tenant's (all its tokens together), or an admin token's own
@@ -55,11 +55,3 @@ class TokenBuckets {
     return ((1 - b.tokens) / this.perSecond) * 1000;
   }
 }
-
-/** Compares secrets in constant time (for equal lengths; a length mismatch answers at once). */
-function sameText(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
