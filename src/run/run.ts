@@ -123,10 +123,10 @@ export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Pr
         });
         await store.finishRun(run, { status: 'succeeded', exported: exports.reduce((n, e) => n + e.rows, 0) });
         const actor = opts.actor ?? 'cli';
-        for (const e of exports) {
-          await store.appendAudit({ actor, action: 'export.published', pipeline: pipeline.name, tenant: e.tenant, detail: { run, export: e.id, kind: e.kind, rows: e.rows, deleted: e.deleted, dir: e.dir } });
-        }
-        await store.appendAudit({ actor, action: 'run.succeeded', pipeline: pipeline.name, detail: { run, read: sources.reduce((n, x) => n + x.read, 0), exported: exports.length } });
+        await store.appendAudit([
+          ...exports.map((e) => ({ actor, action: 'export.published', pipeline: pipeline.name, tenant: e.tenant, detail: { run, export: e.id, kind: e.kind, rows: e.rows, deleted: e.deleted, dir: e.dir } })),
+          { actor, action: 'run.succeeded', pipeline: pipeline.name, detail: { run, read: sources.reduce((n, x) => n + x.read, 0), exported: exports.length } },
+        ]);
         const finished = new Date();
         countRun(pipeline.name, { refined, llm, exports });
         metrics.lastSuccess.set({ pipeline: pipeline.name }, finished.getTime() / 1000);

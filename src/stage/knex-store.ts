@@ -114,8 +114,8 @@ export abstract class KnexStore implements StagingStore {
     return ops.saveAlertState(this.knex, next);
   }
 
-  appendAudit(entry: AuditEntry) {
-    return ops.appendAudit(this.knex, entry);
+  appendAudit(entries: AuditEntry | readonly AuditEntry[]) {
+    return ops.appendAudit(this.knex, entries);
   }
 
   audit(query: AuditQuery) {

@@ -232,7 +232,7 @@ export interface StagingStore {
   /** Saves an alert state if nobody moved it since it was read (its version is the one before); false otherwise. */
   saveAlertState(next: AlertStateRow): Promise<boolean>;
   /** The audit log: appended to, never changed. */
-  appendAudit(entry: AuditEntry): Promise<void>;
+  appendAudit(entries: AuditEntry | readonly AuditEntry[]): Promise<void>;
   audit(query: AuditQuery): Promise<AuditRow[]>;
   /** Retention: removes entries older than `before` (ISO-8601); returns how many. */
   pruneAudit(before: string): Promise<number>;

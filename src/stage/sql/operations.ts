@@ -37,8 +37,13 @@ export async function saveAlertState(knex: Knex, next: AlertStateRow): Promise<b
   return (await knex('sluice_alert_states').where({ ...key, version: next.version - 1 }).update(row)) === 1;
 }
 
-export async function appendAudit(knex: Knex, e: AuditEntry): Promise<void> {
-  await knex('sluice_audit').insert({ at: new Date().toISOString(), actor: e.actor, action: e.action, pipeline: e.pipeline ?? null, tenant: e.tenant ?? null, detail: JSON.stringify(e.detail ?? {}) });
+export async function appendAudit(knex: Knex, entries: AuditEntry | readonly AuditEntry[]): Promise<void> {
+  const list = Array.isArray(entries) ? entries : [entries as AuditEntry];
+  if (list.length === 0) return;
+  const at = new Date().toISOString();
+  const rows = list.map((e) => ({ at, actor: e.actor, action: e.action, pipeline: e.pipeline ?? null, tenant: e.tenant ?? null, detail: JSON.stringify(e.detail ?? {}) }));
+  // few statements (500 rows each, inside every bound-parameter limit), in order: ids grow as the entries are given
+  for (let i = 0; i < rows.length; i += 500) await knex('sluice_audit').insert(rows.slice(i, i + 500));
 }
 
 export async function audit(knex: Knex, q: AuditQuery): Promise<AuditRow[]> {
