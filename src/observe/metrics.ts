@@ -74,7 +74,25 @@ export class Metrics {
   readonly retries = new Counter({ name: 'sluice_retries_total', help: 'Retried requests to sources and services.', labelNames: ['pipeline', 'component'], ...this.on });
   readonly llmTokens = new Counter({ name: 'sluice_llm_tokens_total', help: 'LLM tokens used.', labelNames: ['pipeline', 'tenant', 'model', 'kind'], ...this.on });
   readonly llmCost = new Counter({ name: 'sluice_llm_cost_total', help: 'LLM cost, in the currency of the pipeline file\'s prices.', labelNames: ['pipeline', 'tenant', 'model'], ...this.on });
-  readonly quarantined = new Gauge({ name: 'sluice_records_quarantined', help: 'Records held in quarantine now.', labelNames: ['pipeline', 'source'], ...this.on });
+  /** who can count held records (a staging store), asked only when the metrics are read */
+  private readonly heldCounters = new Map<string, () => Promise<{ pipeline: string; source: string; n: number }[]>>();
+  readonly quarantined = new Gauge({
+    name: 'sluice_records_quarantined',
+    help: 'Records held in quarantine now.',
+    labelNames: ['pipeline', 'source'],
+    ...this.on,
+    // counting means a scan of the records: done when scraped, never on a run's way
+    collect: async () => {
+      this.quarantined.reset();
+      for (const count of this.heldCounters.values()) for (const c of await count()) this.quarantined.set({ pipeline: c.pipeline, source: c.source }, c.n);
+    },
+  });
+
+  /** Counts held records when the metrics are read; the returned function stops it. */
+  countHeld(id: string, count: () => Promise<{ pipeline: string; source: string; n: number }[]>): () => void {
+    this.heldCounters.set(id, count);
+    return () => void this.heldCounters.delete(id);
+  }
   readonly pending = new Gauge({
     name: 'sluice_records_pending',
     help: 'Records the last refine pass left waiting (Label Studio tasks awaiting annotation, an LLM budget).',

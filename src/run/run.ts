@@ -21,7 +21,7 @@ import { recordUsage, refineChain, refineSource, type RefineCounts } from './ref
 import { pullExtractor, readerFor } from '../extract/registry';
 import type { Exporter } from '../export/exporter';
 import { exportDatasets, type ExportGroup, type TenantExport } from '../export/runner';
-import { DEFAULT_STAGING_URL, openStore } from '../stage/open';
+import { DEFAULT_STAGING_URL, openExistingStore, openStore } from '../stage/open';
 import type { StagingStore } from '../stage/store';
 import type { Pipeline, PipelineSource } from './pipeline';
 
@@ -105,9 +105,6 @@ export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Pr
         const refined: Record<string, RefineCounts> = {};
         if (!chain.empty) {
           for (const source of pipeline.sources) refined[source.name] = await refineSource(store, pipeline, source.name, chain, before.get(source.name)!, signal);
-          const held = new Map(pipeline.sources.map((s) => [s.name, 0]));
-          for (const c of await store.countRecords(pipeline.name)) held.set(c.source, (held.get(c.source) ?? 0) + c.quarantined);
-          for (const [source, n] of held) metrics.quarantined.set({ pipeline: pipeline.name, source }, n);
         }
         const llm = await recordUsage(store, pipeline, run, usage);
         const exports = await exportDatasets(store, {
@@ -259,4 +256,24 @@ function asRunError(err: unknown, signal: AbortSignal, context: ErrorContext): S
   if (isSluiceError(err)) return err.withContext(context);
   const where = [context.pipeline, context.source].filter(Boolean).join('/');
   return new SluiceError('SLUICE_STAGING_WRITE', msg('err.run.run.2', { where, reason: messageOf(err) }), context, { cause: err });
+}
+
+/** Held records per source of a refining pipeline, for the `sluice_records_quarantined` gauge. */
+export async function heldCounts(store: StagingStore, pipeline: Pipeline): Promise<{ pipeline: string; source: string; n: number }[]> {
+  if (pipeline.refine.length === 0) return [];
+  const held = new Map(pipeline.sources.map((s) => [s.name, 0]));
+  for (const c of await store.countRecords(pipeline.name)) held.set(c.source, (held.get(c.source) ?? 0) + c.quarantined);
+  return [...held].map(([source, n]) => ({ pipeline: pipeline.name, source, n }));
+}
+
+/** The process's metrics as text, with the pipeline's held records counted now (the store is opened if it exists). */
+export async function metricsText(pipeline: Pipeline, opts: Pick<RunOptions, 'stagingUrl' | 'env'>): Promise<string> {
+  const store = openExistingStore(stagingUrl(pipeline, opts));
+  const stop = store ? metrics.countHeld('run', () => heldCounts(store, pipeline)) : undefined;
+  try {
+    return await metrics.text();
+  } finally {
+    stop?.();
+    await store?.close();
+  }
 }

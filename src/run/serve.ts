@@ -11,6 +11,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import { messageOf, SluiceError } from '../core/errors';
 import { GroupCommit, Overloaded, type GroupCommitOptions } from '../core/group-commit';
 import { newRunId } from '../core/ids';
+import { metrics } from '../observe/metrics';
 import { sameSecret } from '../core/same-secret';
 import { Slots } from '../core/slots';
 import type { Environment } from '../config/env';
@@ -21,7 +22,7 @@ import { openStore } from '../stage/open';
 import type { AuditQuery, AuditRow, IntakeResult, StagingStore } from '../stage/store';
 import { Alerting, type AlertingOptions } from './alerting';
 import { ownerOf, type Pipeline, type PipelineSource } from './pipeline';
-import { runPipeline, stagingUrl, type RunSummary } from './run';
+import { heldCounts, runPipeline, stagingUrl, type RunSummary } from './run';
 
 export interface ServeOptions {
   env?: Environment;
@@ -82,6 +83,8 @@ export class Service {
   /** Alert rules of the pipelines that have any, evaluated on a timer. */
   readonly alerting?: Alerting;
   private pruning?: NodeJS.Timeout;
+  /** what this server reports into the metrics, taken back when it closes */
+  private readonly untrack: (() => void)[] = [];
 
   private constructor(
     private readonly pipelines: ReadonlyMap<string, Pipeline>,
@@ -167,6 +170,7 @@ export class Service {
     }
     const service = new Service(byName, stores, opts);
     for (const p of pipelines) for (const s of p.sources) if (s.push) service.addIntake(p, s);
+    for (const p of pipelines) service.untrack.push(metrics.countHeld(`serve/${p.name}`, () => heldCounts(service.storeOf(p), p)));
     if ((opts.alertIntervalMs ?? 30_000) > 0) service.alerting?.start(opts.alertIntervalMs ?? 30_000);
     await service.pruneAudit();
     service.pruning = setInterval(() => void service.pruneAudit().catch(() => undefined), 24 * 3600_000);
@@ -314,6 +318,7 @@ export class Service {
   async close(): Promise<void> {
     this.closing = true;
     clearInterval(this.pruning);
+    for (const stop of this.untrack) stop();
     await this.alerting?.stop();
     await Promise.all(this.schedules.map((s) => s.task?.destroy()));
     await Promise.all([...this.intakes.values()].map((i) => i.commits.drain()));

@@ -1,8 +1,7 @@
 import { rename, writeFile } from 'node:fs/promises';
-import { metrics } from '../../observe/metrics';
 import { dryRun, type DryRunSummary } from '../../run/dry-run';
-import { loadPipeline } from '../../run/pipeline';
-import { runPipeline, type RunSummary } from '../../run/run';
+import { loadPipeline, type Pipeline } from '../../run/pipeline';
+import { metricsText, runPipeline, type RunSummary } from '../../run/run';
 import { cols, mib, say, seconds, table } from '../format';
 import { progressReporter } from '../progress';
 
@@ -31,7 +30,7 @@ export async function runCommand(file: string, flags: RunFlags): Promise<void> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     // a failed run is worth seeing too: the file is written whatever the outcome
-    if (flags.metricsFile) await writeMetricsFile(flags.metricsFile);
+    if (flags.metricsFile) await writeMetricsFile(flags.metricsFile, pipeline, flags.staging);
   }
 }
 
@@ -63,8 +62,8 @@ function describe(s: RunSummary | DryRunSummary): string {
  * The run's metrics in the node_exporter textfile format: written beside the target and renamed over
  * it, so the collector never reads half a file.
  */
-async function writeMetricsFile(file: string): Promise<void> {
+async function writeMetricsFile(file: string, pipeline: Pipeline, staging: string | undefined): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, await metrics.text());
+  await writeFile(tmp, await metricsText(pipeline, { stagingUrl: staging }));
   await rename(tmp, file);
 }

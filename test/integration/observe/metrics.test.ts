@@ -132,3 +132,12 @@ staging: sqlite:${join(dir, 'hooks.db')}
   }
 });
 
+
+test('records held in quarantine are counted when the metrics are written, not on the run\'s way', async () => {
+  const file = pipeline(join(dir, 'src.db'));
+  writeFileSync(join(dir, file), readFileSync(join(dir, file), 'utf8').replace('tenant: { column: tenant }', 'tenant: { column: tenant }\nrefine:\n  - rules:\n      - validate: { id: { max: 25 } }'));
+  expectExit(await sluice(['run', file, '--metrics-file', 'metrics.prom'], { cwd: dir }), 0);
+  const text = readFileSync(join(dir, 'metrics.prom'), 'utf8');
+  expect(sample(text, 'sluice_records_quarantined', { pipeline: 'shop', source: 'items' })).toBe(5);
+  promtoolCheck(text);
+});
