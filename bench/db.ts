@@ -66,3 +66,15 @@ export async function recreateDatabase(admin: pg.Client, name: string): Promise<
   await dropDatabase(admin, name);
   await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
 }
+
+/** The databases the data benchmarks (read, export) make and drop: the generated source, and the staging store. */
+export const SOURCE_DB = 'sluice_bench_src';
+export const STAGE_DB = 'sluice_bench_stage';
+
+/** The options of the data benchmarks. */
+export interface DataBenchOptions {
+  rows: number;
+  pg: string;
+  batch: number;
+  keep: boolean;
+}

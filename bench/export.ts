@@ -8,20 +8,13 @@ import { tmpdir } from 'node:os';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type pg from 'pg';
-import { connect, checkPsql, databaseUrl, dropDatabase, environment, recreateDatabase, redact } from './db';
+import { checkPsql, connect, databaseUrl, type DataBenchOptions, dropDatabase, environment, recreateDatabase, redact, SOURCE_DB, STAGE_DB } from './db';
 import { generateOrders } from './generate';
 import { psqlCopy, sluiceRun, type SluiceRun, step } from './measure';
 import type { Check, Report, Row, Target } from './report';
 
-export interface ExportOptions {
-  rows: number;
-  pg: string;
-  batch: number;
-  keep: boolean;
-}
+export type ExportOptions = DataBenchOptions;
 
-const SOURCE_DB = 'sluice_bench_src';
-const STAGE_DB = 'sluice_bench_stage';
 const PIPELINE = 'bench_export';
 const TARGETS = { ratioToCeiling: 0.5, peakRssMiB: 300, rssGrowth: 1.25 };
 const FORMATS = [

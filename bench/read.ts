@@ -9,20 +9,13 @@
 import { tmpdir } from 'node:os';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { connect, checkPsql, databaseUrl, dropDatabase, environment, recreateDatabase, redact } from './db';
+import { checkPsql, connect, databaseUrl, type DataBenchOptions, dropDatabase, environment, recreateDatabase, redact, SOURCE_DB, STAGE_DB } from './db';
 import { generateOrders, updateSome } from './generate';
 import { countLines, type Measured, psqlCopy, ROOT, rowsInLatestExports, sluiceRun, step } from './measure';
 import type { Check, Report, Row, Target } from './report';
 
-export interface ReadOptions {
-  rows: number;
-  pg: string;
-  batch: number;
-  keep: boolean;
-}
+export type ReadOptions = DataBenchOptions;
 
-const SOURCE_DB = 'sluice_bench_src';
-const STAGE_DB = 'sluice_bench_stage';
 const PIPELINE = 'bench_read';
 const UPDATED_SHARE = 0.01;
 const TARGETS = { ratioToCeiling: 0.5, peakRssMiB: 300, incrementalShareOfFull: 0.05 };
