@@ -8,10 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { signGithub } from '../../../src/extract/push/verify';
-import { loadPipeline } from '../../../src/run/pipeline';
-import { Service } from '../../../src/run/serve';
-import { buildServer } from '../../../src/server/app';
 import { expectExit, sluice } from '../../helpers/cli-sluice';
+import { HOOKS_SECRET, serveHooks } from '../../helpers/hooks-server';
 
 const PROMTOOL = process.env.SLUICE_TEST_PROMTOOL ?? '/usr/bin/promtool';
 const required = process.env.SLUICE_REQUIRE_SERVICES === '1';
@@ -97,23 +95,12 @@ test('a failed run writes its metrics too, with the failure counted', async () =
 });
 
 test('GET /metrics on sluice serve: webhook requests by route and status, made-up routes not named', async () => {
-  writeFileSync(
-    join(dir, 'hooks.yaml'),
-    `name: hooks
-sources:
-  - name: events
-    push: { verify: github, secret: s3cret, key: $.id, tenant: $.org }
-staging: sqlite:${join(dir, 'hooks.db')}
-`,
-  );
-  const service = await Service.open([loadPipeline(join(dir, 'hooks.yaml'), {})]);
-  const app = buildServer(service);
-  const base = await app.listen({ host: '127.0.0.1', port: 0 });
+  const { base, close } = await serveHooks(dir);
   try {
     const body = JSON.stringify({ id: 'e1', org: 'acme' });
     const post = (path: string, signature: string) =>
       fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': signature, 'x-github-delivery': 'd1' }, body });
-    expect((await post('/hooks/hooks/events', signGithub('s3cret', Buffer.from(body)))).status).toBe(200);
+    expect((await post('/hooks/hooks/events', signGithub(HOOKS_SECRET, Buffer.from(body)))).status).toBe(200);
     expect((await post('/hooks/hooks/events', 'sha256=00')).status).toBe(401);
     expect((await post('/hooks/made-up/route', 'sha256=00')).status).toBe(404);
     const res = await fetch(`${base}/metrics`);
@@ -127,11 +114,9 @@ staging: sqlite:${join(dir, 'hooks.db')}
     expect(sample(text, 'sluice_staging_pool_connections_in_use', { store: join(dir, 'hooks.db') })).toBeDefined();
     promtoolCheck(text);
   } finally {
-    await app.close();
-    await service.close();
+    await close();
   }
 });
-
 
 test('records held in quarantine are counted when the metrics are written, not on the run\'s way', async () => {
   const file = pipeline(join(dir, 'src.db'));

@@ -6,9 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signGithub } from '../../../src/extract/push/verify';
-import { loadPipeline } from '../../../src/run/pipeline';
-import { Service } from '../../../src/run/serve';
-import { buildServer } from '../../../src/server/app';
+import { HOOKS_SECRET, serveHooks } from '../../helpers/hooks-server';
 
 const PROMETHEUS = process.env.SLUICE_TEST_PROMETHEUS ?? '/usr/bin/prometheus';
 const available = spawnSync(PROMETHEUS, ['--version']).status === 0;
@@ -37,22 +35,12 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 
 maybe('Prometheus scrapes /metrics and answers queries over its counters', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-prometheus-'));
   let prometheus: ChildProcess | undefined;
-  writeFileSync(
-    join(dir, 'hooks.yaml'),
-    `name: hooks
-sources:
-  - name: events
-    push: { verify: github, secret: s3cret, key: $.id, tenant: $.org }
-staging: sqlite:${join(dir, 'hooks.db')}
-`,
-  );
-  const service = await Service.open([loadPipeline(join(dir, 'hooks.yaml'), {})]);
-  const app = buildServer(service);
+  const { base, service, close } = await serveHooks(dir);
   try {
-    const target = new URL(await app.listen({ host: '127.0.0.1', port: 0 }));
+    const target = new URL(base);
     for (const [i, org] of ['acme', 'acme', 'globex'].entries()) {
       const body = JSON.stringify({ id: `e${i}`, org });
-      const res = await fetch(`${target.origin}/hooks/hooks/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': signGithub('s3cret', body), 'x-github-delivery': `d${i}` }, body });
+      const res = await fetch(`${target.origin}/hooks/hooks/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': signGithub(HOOKS_SECRET, body), 'x-github-delivery': `d${i}` }, body });
       expect(res.status).toBe(200);
     }
     await fetch(`${target.origin}/hooks/hooks/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-hub-signature-256': 'sha256=00' }, body: '{}' });
@@ -76,8 +64,7 @@ staging: sqlite:${join(dir, 'hooks.db')}
     expect(await value('sluice_run_duration_seconds_count{pipeline="hooks"}')).toBe(1);
   } finally {
     prometheus?.kill('SIGTERM');
-    await app.close();
-    await service.close();
+    await close();
     rmSync(dir, { recursive: true, force: true });
   }
 }, 60_000);
