@@ -36,6 +36,11 @@ export const ERROR_CODES = {
   SLUICE_STAGING_WRITE: { kind: 'fatal', summary: 'A batch could not be committed to the staging store.' },
   SLUICE_LOCKED: { kind: 'lock', summary: 'Another run of the same pipeline holds its lock.' },
   SLUICE_EXPORT_WRITE: { kind: 'fatal', summary: 'An export could not be written or published.' },
+  SLUICE_SYNC_COLUMN: { kind: 'config', summary: 'A sync mapping, key or default names a field that does not exist on its side.' },
+  SLUICE_SYNC_SIDE: { kind: 'fatal', summary: 'A sync side cannot be reached, or failed after every retry; repeated failures open its circuit breaker.' },
+  SLUICE_SYNC_BREAKER: { kind: 'fatal', summary: 'The circuit breaker of a sync side is open after repeated failures: the side is left alone until its cool-down ends.' },
+  SLUICE_SYNC_WRITE: { kind: 'skippable', summary: 'A side refused one write (a constraint, a type): that record waits in the conflict queue and the run goes on.' },
+  SLUICE_SYNC_CONFLICT: { kind: 'config', summary: 'A conflict to resolve does not exist or is no longer open, or the resolution names a field that is not in conflict.' },
   SLUICE_RUN_CANCELLED: { kind: 'fatal', summary: 'The run was cancelled before it finished; committed batches stay committed.' },
 } as const satisfies Record<string, { kind: ErrorKind; summary: string }>;
 
@@ -51,6 +56,8 @@ export interface ErrorContext {
   file?: string;
   line?: number;
   column?: number;
+  /** A field of a record (a mapped field of a sync side). */
+  field?: string;
   /** A hint that says what to change. */
   hint?: string;
   /** The HTTP status an outside service answered with. */

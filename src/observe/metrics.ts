@@ -74,6 +74,19 @@ export class Metrics {
   readonly retries = new Counter({ name: 'sluice_retries_total', help: 'Retried requests to sources and services.', labelNames: ['pipeline', 'component'], ...this.on });
   readonly llmTokens = new Counter({ name: 'sluice_llm_tokens_total', help: 'LLM tokens used.', labelNames: ['pipeline', 'tenant', 'model', 'kind'], ...this.on });
   readonly llmCost = new Counter({ name: 'sluice_llm_cost_total', help: 'LLM cost, in the currency of the pipeline file\'s prices.', labelNames: ['pipeline', 'tenant', 'model'], ...this.on });
+  readonly syncRecords = new Counter({
+    name: 'sluice_sync_records_total',
+    help: 'Records two-way sync handled, by side and action (created, updated, deleted, conflicts, queued, skipped, failed).',
+    labelNames: ['pipeline', 'side', 'action'],
+    ...this.on,
+  });
+  readonly syncQueued = new Gauge({ name: 'sluice_sync_conflicts_open', help: 'Sync conflicts waiting in the queue after the last run.', labelNames: ['pipeline'], ...this.on });
+  readonly syncBreakerOpen = new Gauge({
+    name: 'sluice_sync_breaker_open',
+    help: '1 while the circuit breaker of a sync side is open (the side is left alone), else 0.',
+    labelNames: ['pipeline', 'side'],
+    ...this.on,
+  });
   /** who can count held records (a staging store), asked only when the metrics are read */
   private readonly heldCounters = new Map<string, () => Promise<{ pipeline: string; source: string; n: number }[]>>();
   readonly quarantined = new Gauge({

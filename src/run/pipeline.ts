@@ -16,6 +16,7 @@ import { alertSchema, notifierSchema } from '../observe/alert-config';
 import { labelStudioStepSchema } from '../refine/label-studio/config';
 import { llmStepSchema } from '../refine/llm/config';
 import { rulesStepSchema } from '../refine/rules/config';
+import { syncConfig } from '../sync/config';
 
 const refineStepSchema = z.union([rulesStepSchema, labelStudioStepSchema, llmStepSchema]).describe('A refine step: `rules:`, `labelStudio:` or `llm:`.');
 
@@ -79,7 +80,10 @@ export const pipelineSchema = z
       .optional()
       .describe('The staging store: `postgres://…` or `sqlite:path`. `SLUICE_STAGING_URL` overrides it; the default is `sqlite:.sluice/staging.db`.'),
     tenant: tenantRule.optional(),
-    sources: z.array(source).min(1).describe('Where records come from.'),
+    sources: z.array(source).default([]).describe('Where records come from.'),
+    sync: syncConfig({ read: readSchema, pull: pullConfig })
+      .optional()
+      .describe('Two-way sync: keeps two systems in step (instead of, or beside, `sources`).'),
     refine: z
       .array(refineStepSchema)
       .default([])
@@ -93,6 +97,7 @@ export const pipelineSchema = z
     notifiers: z.record(identifier, notifierSchema).default({}).describe('Where alert notifications go, by name.'),
   })
   .superRefine((p, ctx) => {
+    if (p.sources.length === 0 && !p.sync) ctx.addIssue({ code: 'custom', path: ['sources'], message: 'give at least one source (or a `sync:` section)' });
     const names = new Set<string>();
     p.sources.forEach((s, i) => {
       if (names.has(s.name)) ctx.addIssue({ code: 'custom', path: ['sources', i, 'name'], message: `another source is already named ${s.name}` });
@@ -123,6 +128,7 @@ export const pipelineSchema = z
 
 export type Pipeline = z.output<typeof pipelineSchema>;
 export type PipelineSource = Pipeline['sources'][number];
+export type PipelineSync = NonNullable<Pipeline['sync']>;
 export type ExportEntry = Pipeline['export'][number];
 
 /** Reads, interpolates `${VAR}`s in, validates and freezes a pipeline file. Every problem names file:line:column. */

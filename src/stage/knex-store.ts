@@ -7,6 +7,8 @@ import type { Batch, BatchRows, Checkpoint, Field, StagedRecord } from '../core/
 import { MIGRATION_TABLE, migrationSource } from './migrations';
 import { metrics } from '../observe/metrics';
 import * as ops from './sql/operations';
+import { KnexSyncStore } from './sql/sync';
+import type { SyncStore } from './sync-store';
 import type {
   AlertStateRow,
   ConnectionRow,
@@ -156,6 +158,10 @@ export abstract class KnexStore implements StagingStore {
 
   deleteConnection(id: string, tenant: string | null) {
     return ops.deleteConnection(this.knex, id, tenant);
+  }
+
+  sync(pipeline: string): SyncStore {
+    return new KnexSyncStore(this.knex, pipeline);
   }
 
   async run(id: string): Promise<RunRow | undefined> {

@@ -7,6 +7,7 @@
  */
 import type { Batch, BatchRows, Checkpoint, Field, StagedRecord } from '../core/record';
 import type { Delivery, IntakeResult } from './intake';
+import type { SyncStore } from './sync-store';
 
 export type { Delivery, IntakeResult } from './intake';
 
@@ -318,6 +319,9 @@ export interface StagingStore {
   addExport(row: ExportRow): Promise<void>;
   /** The newest export of each target and tenant. */
   latestExports(pipeline: string): Promise<ExportRow[]>;
+
+  /** A sync pipeline's links, bases, checkpoints, conflict queue and events. */
+  sync(pipeline: string): SyncStore;
 
   close(): Promise<void>;
 }

@@ -81,4 +81,9 @@ export const errorsEnUS = {
   'err.core.secret-box.4': 'a stored secret does not open with key {id}: it was changed, or the key is not the one it was sealed with',
   'err.core.copy-text.1': 'a row has NULL in a key column',
   'err.core.copy-text.2': 'row {key} has NULL in its tenant column',
+  'err.sync.table.connect': '{side}: cannot connect: {reason}',
+  'err.sync.table.column': '{side}: column "{column}" does not exist in {table}; it has: {columns}',
+  'err.sync.table.write': '{side}: {op} of {key} failed: {reason}',
+  'err.sync.run.failed': '{pipeline}: sync failed: {reason}',
+  'err.sync.run.breaker': '{side}: the circuit breaker is open until {until} after repeated failures ({reason}); the side is left alone until then',
 } as const;

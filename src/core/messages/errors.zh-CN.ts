@@ -80,4 +80,9 @@ export const errorsZhCN: Record<keyof typeof errorsEnUS, string> = {
   'err.core.secret-box.4': '某个已保存的密文无法用密钥 {id} 解开：它被改动过，或密钥不是加密时所用的那个',
   'err.core.copy-text.1': '有一行的键列为 NULL',
   'err.core.copy-text.2': '行 {key} 的租户列为 NULL',
+  'err.sync.table.connect': '{side}：无法连接：{reason}',
+  'err.sync.table.column': '{side}：{table} 中不存在列 "{column}"；现有的列：{columns}',
+  'err.sync.table.write': '{side}：对 {key} 的 {op} 失败：{reason}',
+  'err.sync.run.failed': '{pipeline}：同步失败：{reason}',
+  'err.sync.run.breaker': '{side}：多次失败后熔断器已打开，直到 {until}（{reason}）；在此之前不会访问该端',
 };

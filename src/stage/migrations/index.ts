@@ -16,6 +16,7 @@ import * as m010 from './010_alerts_and_audit';
 import * as m011 from './011_api_tokens';
 import * as m012 from './012_connections';
 import * as m013 from './013_token_expiry';
+import * as m014 from './014_sync';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '001_initial': m001,
@@ -31,6 +32,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '011_api_tokens': m011,
   '012_connections': m012,
   '013_token_expiry': m013,
+  '014_sync': m014,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

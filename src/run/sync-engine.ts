@@ -1,0 +1,518 @@
+/**
+ * One sync run's decisions and writes, batch by batch. For each side in turn, the records changed since
+ * its checkpoint are compared with their base and with the other side's current record (three-way
+ * merge); what one side changed is written to the other; conflicts are decided by the policy or queued.
+ * Then the links whose record is gone on a side are dealt with as the delete policy says.
+ *
+ * Order of effects, which is what makes a crash harmless:
+ *  1. a create is noted (link in state `creating_*`, with the values sent) before it is sent;
+ *  2. the writes go to the sides (one transaction per side per batch);
+ *  3. links, bases, the queue, events and the side's checkpoint are committed together.
+ * A run that dies after 2 and before 3 finds, next time, both sides already holding the values: the
+ * merge sees them agree and writes nothing; a noted create is found by its values and linked.
+ */
+import type { Checkpoint, Json, JsonObject } from '../core/record';
+import type { SideId, SyncConfig } from '../sync/config';
+import type { CustomResolver } from '../sync/custom';
+import { merge, type LinkedState, type MergeOutcome, type Resolution } from '../sync/merge';
+import { other, translate, type Mapping } from '../sync/mapping';
+import type { ApplyResult, Side, SideOp, SideRow } from '../sync/side';
+import { changedFields, jsonOf, pick, sameValue } from '../sync/values';
+import type { ConflictReason, ConflictWrite, LinkWrite, SideCounts, SyncCommit, SyncConflict, SyncEvent, SyncLink, SyncStore } from '../stage/sync-store';
+
+export interface PlannedUpdate {
+  key: string;
+  changes: Record<string, [Json, Json]>;
+}
+
+export interface SidePlan {
+  name: string;
+  creates: { from: string; values: JsonObject }[];
+  updates: PlannedUpdate[];
+  deletes: string[];
+  archives: PlannedUpdate[];
+}
+
+export interface PlannedConflict {
+  aKey: string | null;
+  bKey: string | null;
+  reason: ConflictReason;
+  fields: string[];
+  detail: string | null;
+  values: SyncConflict['values'];
+}
+
+export interface SyncPlan {
+  a: SidePlan;
+  b: SidePlan;
+  conflicts: PlannedConflict[];
+}
+
+export const emptyCounts = (): SideCounts => ({ created: 0, updated: 0, deleted: 0, conflicts: 0, queued: 0, skipped: 0, failed: 0 });
+
+export interface EngineContext {
+  run: string;
+  config: SyncConfig;
+  mapping: Mapping;
+  sides: Record<SideId, Side>;
+  state: SyncStore;
+  custom?: CustomResolver;
+  /** Plans instead of writing: nothing is sent to the sides or committed to the store. */
+  dryRun: boolean;
+  signal: AbortSignal;
+  onBatch?(side: SideId, rows: number): void;
+}
+
+/** What happens to one record in a batch, before the writes are sent. */
+interface Work {
+  /** The side whose change (or queue entry, or delete) brought the record here: counts go to it. */
+  from: SideId;
+  link?: SyncLink;
+  /** The records as read now (absent: gone on that side). */
+  rows: Partial<Record<SideId, SideRow>>;
+  ops: Partial<Record<SideId, SideOp>>;
+  /** The base to keep after the writes, before written values are read back (per side). */
+  keep?: { waiting: string[] };
+  decided: Record<string, string>;
+  queue?: { reason: ConflictReason; fields: string[]; detail: string | null };
+  /** Queue entries this record's outcome closes. */
+  close: { id: number; status: 'applied' | 'obsolete' }[];
+  events: Omit<SyncEvent, 'linkId' | 'aKey' | 'bKey'>[];
+  /** A link that ends: both records gone, or one deleted by the policy. */
+  drop?: boolean;
+  /** The link's state after the writes. */
+  state?: SyncLink['state'];
+  /** A create to the other side: the link is noted before it is sent. */
+  create?: { to: SideId; ref: string };
+}
+
+/** Events that say a write was made: kept only when it was. */
+const WRITES = new Set<SyncEvent['action']>(['create', 'update', 'delete', 'archive']);
+
+export class SyncEngine {
+  readonly counts: Record<SideId, SideCounts> = { a: emptyCounts(), b: emptyCounts() };
+  readonly plan: SyncPlan;
+  private refs = 0;
+
+  constructor(private readonly ctx: EngineContext) {
+    this.plan = { a: emptySidePlan(ctx.config.a.name), b: emptySidePlan(ctx.config.b.name), conflicts: [] };
+  }
+
+  private get names(): Mapping['names'] {
+    return this.ctx.mapping.names;
+  }
+
+  /** Links whose create did not finish: find the created record by the values sent, or forget the note. */
+  async recover(): Promise<void> {
+    const unfinished = await this.ctx.state.unfinishedCreates();
+    if (unfinished.length === 0) return;
+    const links: LinkWrite[] = [];
+    const drop: number[] = [];
+    for (const link of unfinished) {
+      const to: SideId = link.state === 'creating_a' ? 'a' : 'b';
+      const found = await this.findCreated(to, link.intent ?? {});
+      if (!found) {
+        drop.push(link.id); // never made: the record is still after the checkpoint and is created again
+        continue;
+      }
+      const base = pick(found.data, this.names[to]);
+      links.push({ ...link, ...(to === 'a' ? { aKey: found.key, baseA: base } : { bKey: found.key, baseB: base }), state: 'linked', intent: null });
+    }
+    if (!this.ctx.dryRun) await this.ctx.state.commit(this.ctx.run, { links, dropLinks: drop });
+  }
+
+  /** The record a create made: by `match`, else by the first sent value, checked against every sent value. */
+  private async findCreated(side: SideId, intent: JsonObject): Promise<SideRow | undefined> {
+    const field = this.ctx.config.match?.[side] ?? this.names[side].find((f) => intent[f] !== null && intent[f] !== undefined);
+    if (!field || intent[field] === null || intent[field] === undefined) return undefined;
+    const candidates = await this.ctx.sides[side].findBy(field, [String(intent[field])]);
+    const row = candidates.get(String(intent[field]));
+    if (!row || !Object.entries(intent).every(([f, v]) => !this.names[side].includes(f) || sameValue(row.data[f], v))) return undefined;
+    const linked = await this.ctx.state.links(side, [row.key]);
+    return linked.has(row.key) ? undefined : row;
+  }
+
+  /** Entries a person resolved, and failed writes and conversions, are tried again first. */
+  async retryQueue(): Promise<void> {
+    const entries = await this.ctx.state.conflicts({ status: ['open', 'resolved'] });
+    const retry = entries.filter((e) => e.status === 'resolved' || e.reason === 'write' || e.reason === 'transform' || e.reason === 'custom');
+    for (let i = 0; i < retry.length; i += this.ctx.config.batchSize) {
+      const chunk = retry.slice(i, i + this.ctx.config.batchSize);
+      const linkIds = chunk.map((e) => e.linkId).filter((id): id is number => id !== null);
+      const links = new Map<number, SyncLink>();
+      for (const side of ['a', 'b'] as const) {
+        const keys = chunk.map((e) => (side === 'a' ? e.aKey : e.bKey)).filter((k): k is string => k !== null);
+        for (const l of (await this.ctx.state.links(side, keys)).values()) links.set(l.id, l);
+      }
+      const rows = await this.current([...links.values()].filter((l) => linkIds.includes(l.id)));
+      const work: Work[] = [];
+      for (const e of chunk) {
+        const link = e.linkId === null ? undefined : links.get(e.linkId);
+        if (!link) {
+          // an unlinked record whose create failed: read it again and create it again
+          const from: SideId = e.aKey !== null ? 'a' : 'b';
+          const row = (await this.ctx.sides[from].get([(from === 'a' ? e.aKey : e.bKey)!])).get((from === 'a' ? e.aKey : e.bKey)!);
+          const w = row ? this.planCreate(from, row) : undefined;
+          if (w) work.push({ ...w, close: [{ id: e.id, status: row ? 'applied' : 'obsolete' }] });
+          continue;
+        }
+        const resolution = e.status === 'resolved' ? this.stillValid(e, link, rows) : undefined;
+        const from: SideId = e.aKey !== null ? 'a' : 'b';
+        const w = await this.planLinked(from, link, { a: rows.a.get(link.aKey!), b: rows.b.get(link.bKey!) }, resolution ?? undefined, e.resolvedBy ?? undefined);
+        w.close.push({ id: e.id, status: resolution === null ? 'obsolete' : 'applied' });
+        work.push(w);
+      }
+      await this.execute(work);
+    }
+  }
+
+  /**
+   * A person's resolution, if the record still holds the values it was given for; null when either side
+   * changed a conflicting field since (the conflict it answered no longer exists: the record is merged
+   * afresh and, if it still conflicts, queued again).
+   */
+  private stillValid(e: SyncConflict, link: SyncLink, rows: Record<SideId, Map<string, SideRow>>): Resolution | null {
+    const a = rows.a.get(link.aKey!);
+    const b = rows.b.get(link.bKey!);
+    if (!a || !b || !e.values.a || !e.values.b) return null;
+    const same = e.fields.every((field) => {
+      const f = this.ctx.mapping.fields.find((x) => x.a === field);
+      return f !== undefined && sameValue(a.data[f.a], e.values.a![f.a]) && sameValue(b.data[f.b], e.values.b![f.b]);
+    });
+    return same ? (e.resolution as unknown as Resolution) : null;
+  }
+
+  /** One side's changes since its checkpoint, batch by batch, each committed with the checkpoint after it. */
+  async pass(from: SideId, since: Checkpoint | undefined): Promise<void> {
+    const side = this.ctx.sides[from];
+    for await (const batch of side.changes(since, this.ctx.signal)) {
+      const work = await this.planBatch(from, batch.rows);
+      await this.execute(work, { side: from, value: batch.checkpoint });
+      this.ctx.onBatch?.(from, batch.rows.length);
+      this.ctx.signal.throwIfAborted();
+    }
+  }
+
+  private async planBatch(from: SideId, rows: SideRow[]): Promise<Work[]> {
+    const to = other(from);
+    const links = await this.ctx.state.links(from, rows.map((r) => r.key));
+    const changed: { row: SideRow; link: SyncLink }[] = [];
+    const unlinked: SideRow[] = [];
+    for (const row of rows) {
+      const link = links.get(row.key);
+      if (!link) unlinked.push(row);
+      else if (link.state !== 'linked') this.counts[from].skipped++; // gone on the other side, or a create under way
+      else if (sameValue(pick(row.data, this.names[from]), from === 'a' ? link.baseA : link.baseB)) this.counts[from].skipped++; // nothing mapped changed: an echo of a write, or an unmapped column
+      else changed.push({ row, link });
+    }
+    const others = await this.ctx.sides[to].get(changed.map((c) => (to === 'a' ? c.link.aKey! : c.link.bKey!)));
+    const work: Work[] = [];
+    for (const { row, link } of changed) {
+      const otherRow = others.get((to === 'a' ? link.aKey : link.bKey)!);
+      work.push(await this.planLinked(from, link, { [from]: row, [to]: otherRow } as Partial<Record<SideId, SideRow>>));
+    }
+    work.push(...(await this.planUnlinked(from, unlinked)));
+    return work;
+  }
+
+  /** Records not linked yet: linked to their match on the other side, or created there. */
+  private async planUnlinked(from: SideId, rows: SideRow[]): Promise<Work[]> {
+    if (rows.length === 0) return [];
+    const to = other(from);
+    const match = this.ctx.config.match;
+    const matched = new Map<string, SideRow>();
+    if (match) {
+      const values = rows.map((r) => r.data[match[from]]).filter((v) => v !== null && v !== undefined).map(String);
+      const found = await this.ctx.sides[to].findBy(match[to], values);
+      const taken = await this.ctx.state.links(to, [...found.values()].map((r) => r.key));
+      for (const [value, row] of found) if (!taken.has(row.key)) matched.set(value, row);
+    }
+    const work: Work[] = [];
+    for (const row of rows) {
+      const value = match ? row.data[match[from]] : undefined;
+      const twin = value === null || value === undefined ? undefined : matched.get(String(value));
+      if (twin) {
+        matched.delete(String(value)); // one record links to one
+        const link: SyncLink = { id: 0, aKey: null, bKey: null, baseA: null, baseB: null, state: 'linked', intent: null };
+        const w = await this.planLinked(from, link, { [from]: row, [to]: twin } as Partial<Record<SideId, SideRow>>);
+        w.events.unshift({ side: to, action: 'link', changes: {}, decidedBy: 'match' });
+        work.push(w);
+        continue;
+      }
+      const w = this.planCreate(from, row);
+      if (w) work.push(w);
+      else this.counts[from].skipped++;
+    }
+    return work;
+  }
+
+  private planCreate(from: SideId, row: SideRow): Work | undefined {
+    const to = other(from);
+    const direction = this.ctx.config.direction;
+    if (direction === (to === 'a' ? 'a_to_b' : 'b_to_a')) return undefined;
+    const rows = { [from]: row } as Partial<Record<SideId, SideRow>>;
+    const translated = translate(row.data, from, this.ctx.mapping, direction);
+    if (!translated.ok) {
+      return { from, rows, ops: {}, decided: {}, close: [], events: [], queue: { reason: 'transform', fields: [translated.field], detail: translated.reason } };
+    }
+    const ref = `new${++this.refs}`;
+    return {
+      from,
+      rows,
+      ops: { [to]: { op: 'create', ref, values: translated.values } },
+      decided: {},
+      close: [],
+      events: [{ side: to, action: 'create', changes: Object.fromEntries(Object.entries(translated.values).map(([f, v]) => [f, [null, v]])), decidedBy: from }],
+      create: { to, ref },
+    };
+  }
+
+  /** A linked record (or a matched pair, `link.id` 0) changed on a side: merge, or deal with a delete. */
+  private async planLinked(from: SideId, link: SyncLink, rows: Partial<Record<SideId, SideRow>>, resolution?: Resolution, by?: string): Promise<Work> {
+    const w: Work = { from, link, rows, ops: {}, decided: {}, close: [], events: [] };
+    const { a, b } = rows;
+    if (!a || !b) return this.planGone(w, a ? 'b' : 'a');
+    const state: LinkedState = { a, b, ...(link.baseA && link.baseB ? { baseA: link.baseA, baseB: link.baseB } : {}) };
+    const rules = { policy: this.ctx.config.conflicts, direction: this.ctx.config.direction, ...(resolution ? { resolution } : {}) };
+    let outcome = merge(state, this.ctx.mapping, rules);
+    let customFailure: string | undefined;
+    if (this.ctx.config.conflicts === 'custom' && outcome.waiting.length > 0 && this.ctx.custom && !resolution) {
+      const answer = await this.ctx.custom({ aKey: a.key, bKey: b.key, base: { a: link.baseA, b: link.baseB }, a: a.data, b: b.data, fields: outcome.waiting });
+      if (answer.ok) outcome = merge(state, this.ctx.mapping, { ...rules, resolution: answer.resolution });
+      else customFailure = answer.reason;
+    }
+    for (const id of ['a', 'b'] as const) {
+      const base = id === 'a' ? link.baseA : link.baseB;
+      const seen = base ? changedFields(base, rows[id]!.data, this.names[id]) : [];
+      if (seen.length > 0) w.events.push({ side: id, action: 'changed', changes: Object.fromEntries(seen.map((f) => [f, [jsonOf(base![f]), jsonOf(rows[id]!.data[f])]])), decidedBy: null });
+    }
+    this.noteOutcome(w, outcome, by ?? null, customFailure);
+    return w;
+  }
+
+  private noteOutcome(w: Work, outcome: MergeOutcome, by: string | null, customFailure: string | undefined): void {
+    const conflicting = Object.keys(outcome.decided).length + outcome.waiting.length;
+    if (conflicting > 0) this.counts[w.from].conflicts++;
+    if (outcome.failure) {
+      w.queue = { reason: 'transform', fields: [outcome.failure.field], detail: outcome.failure.reason };
+      return;
+    }
+    for (const id of ['a', 'b'] as const) {
+      const values = id === 'a' ? outcome.writeA : outcome.writeB;
+      if (Object.keys(values).length === 0) continue;
+      w.ops[id] = { op: 'update', key: w.rows[id]!.key, values };
+      const decided = (f: string) => outcome.decided[this.aName(id, f)];
+      w.events.push({
+        side: id,
+        action: 'update',
+        changes: Object.fromEntries(Object.entries(values).map(([f, v]) => [f, [jsonOf(w.rows[id]!.data[f]), v]])),
+        decidedBy: by ?? ([...new Set(Object.keys(values).map(decided).filter(Boolean))].join(',') || other(id)),
+      });
+    }
+    w.decided = outcome.decided;
+    if (outcome.waiting.length > 0) {
+      w.keep = { waiting: outcome.waiting.map((c) => c.field) };
+      w.queue = { reason: customFailure ? 'custom' : 'conflict', fields: w.keep.waiting, detail: customFailure ?? null };
+    }
+  }
+
+  /** The a-side name of side `id`'s field `f`. */
+  private aName(id: SideId, f: string): string {
+    return id === 'a' ? f : (this.ctx.mapping.fields.find((x) => x.b === f)?.a ?? f);
+  }
+
+  /** The record is gone on `gone`: a delete to carry over, or (edited on the other side) a conflict. */
+  private planGone(w: Work, gone: SideId): Work {
+    const stays = other(gone);
+    const row = w.rows[stays];
+    const link = w.link!;
+    if (!row) {
+      w.drop = true; // gone on both sides
+      w.events.push({ side: gone, action: 'unlink', changes: {}, decidedBy: null });
+      return w;
+    }
+    const base = stays === 'a' ? link.baseA : link.baseB;
+    const edited = !base || changedFields(base, row.data, this.names[stays]).length > 0;
+    const policy = this.ctx.config.conflicts;
+    const winner = policy === 'a_wins' ? 'a' : policy === 'b_wins' ? 'b' : undefined;
+    if (edited && winner === undefined) {
+      w.queue = { reason: 'delete_edit', fields: [], detail: `deleted on ${this.ctx.config[gone].name}, changed on ${this.ctx.config[stays].name}` };
+      this.counts[w.from].conflicts++;
+      return w;
+    }
+    if (edited && winner === stays) {
+      // the edit wins over the delete: the record is made again where it was deleted
+      const create = this.planCreate(stays, row);
+      if (create) return { ...create, from: w.from, link, close: w.close };
+    }
+    if (this.ctx.config.deletes === 'ignore' || this.ctx.config.direction === (gone === 'a' ? 'b_to_a' : 'a_to_b')) {
+      w.state = gone === 'a' ? 'gone_a' : 'gone_b';
+      return w;
+    }
+    if (this.ctx.config.deletes === 'archive' && this.ctx.config.archive?.[stays]) {
+      const values = this.ctx.config.archive[stays] as JsonObject;
+      w.ops[stays] = { op: 'update', key: row.key, values };
+      w.state = gone === 'a' ? 'gone_a' : 'gone_b';
+      w.events.push({ side: stays, action: 'archive', changes: Object.fromEntries(Object.entries(values).map(([f, v]) => [f, [jsonOf(row.data[f]), v]])), decidedBy: `deletes: archive` });
+      return w;
+    }
+    w.ops[stays] = { op: 'delete', key: row.key };
+    w.drop = true;
+    w.events.push({ side: stays, action: 'delete', changes: {}, decidedBy: `deleted on ${this.ctx.config[gone].name}` });
+    return w;
+  }
+
+  /** Linked records whose record is gone on a side (a page of links at a time). */
+  async detectDeletes(): Promise<void> {
+    let after = 0;
+    for (;;) {
+      this.ctx.signal.throwIfAborted();
+      const all = await this.ctx.state.linkPage(after, this.ctx.config.batchSize);
+      if (all.length === 0) return;
+      after = all.at(-1)!.id;
+      const page = all.filter((l) => l.state === 'linked');
+      const gone = {
+        a: new Set(await this.ctx.sides.a.missing(page.map((l) => l.aKey!))),
+        b: new Set(await this.ctx.sides.b.missing(page.map((l) => l.bKey!))),
+      };
+      const hit = page.filter((l) => gone.a.has(l.aKey!) || gone.b.has(l.bKey!));
+      if (hit.length === 0) continue;
+      const rows = await this.current(hit);
+      const work: Work[] = [];
+      for (const link of hit) work.push(await this.planLinked(gone.a.has(link.aKey!) ? 'a' : 'b', link, { a: rows.a.get(link.aKey!), b: rows.b.get(link.bKey!) }));
+      await this.execute(work);
+    }
+  }
+
+  /** Both sides' current records of these links. */
+  private async current(links: readonly SyncLink[]): Promise<Record<SideId, Map<string, SideRow>>> {
+    return {
+      a: await this.ctx.sides.a.get(links.map((l) => l.aKey).filter((k): k is string => k !== null)),
+      b: await this.ctx.sides.b.get(links.map((l) => l.bKey).filter((k): k is string => k !== null)),
+    };
+  }
+
+  /** Notes creates, sends each side's writes, then commits links, bases, queue, events and the checkpoint. */
+  private async execute(work: Work[], checkpoint?: { side: SideId; value: Checkpoint }): Promise<void> {
+    if (this.ctx.dryRun) {
+      this.record(work);
+      return;
+    }
+    const creates = work.filter((w) => w.create);
+    let noted = new Map<string, number>();
+    if (creates.length > 0) {
+      noted = await this.ctx.state.commit(this.ctx.run, {
+        links: creates.map((w) => {
+          const from = other(w.create!.to);
+          const op = w.ops[w.create!.to] as Extract<SideOp, { op: 'create' }>;
+          const existing = w.link && w.link.id > 0 ? { id: w.link.id } : { ref: w.create!.ref };
+          return { ...existing, aKey: from === 'a' ? w.rows.a!.key : null, bKey: from === 'b' ? w.rows.b!.key : null, baseA: null, baseB: null, state: `creating_${w.create!.to}`, intent: op.values } as LinkWrite;
+        }),
+      });
+    }
+    const results: Record<SideId, Map<Work, ApplyResult>> = { a: new Map(), b: new Map() };
+    for (const id of ['b', 'a'] as const) {
+      const mine = work.filter((w) => w.ops[id]);
+      if (mine.length === 0) continue;
+      const answers = await this.ctx.sides[id].apply(mine.map((w) => w.ops[id]!));
+      mine.forEach((w, i) => results[id].set(w, answers[i]!));
+    }
+    const change: Required<Omit<SyncCommit, 'checkpoint'>> = { links: [], dropLinks: [], queue: [], close: [], events: [] };
+    for (const w of work) this.settle(w, results, noted, change);
+    await this.ctx.state.commit(this.ctx.run, { ...change, ...(checkpoint ? { checkpoint } : {}) });
+  }
+
+  /** One record's writes are in (or failed): its link, base, queue entry and events for the commit. */
+  private settle(w: Work, results: Record<SideId, Map<Work, ApplyResult>>, noted: Map<string, number>, change: Required<Omit<SyncCommit, 'checkpoint'>>): void {
+    const existing = w.link && w.link.id > 0 ? w.link : undefined;
+    const linkId = existing?.id ?? (w.create ? noted.get(w.create.ref) : undefined) ?? null;
+    const after: Partial<Record<SideId, SideRow>> = { ...w.rows };
+    const failures: string[] = [];
+    const written = new Set<SideId>();
+    for (const id of ['a', 'b'] as const) {
+      const r = results[id].get(w);
+      if (!r) continue;
+      if (!r.ok) {
+        failures.push(r.error.message);
+        this.counts[id].failed++;
+        continue;
+      }
+      written.add(id);
+      if (r.row) after[id] = r.row;
+      const op = w.ops[id]!.op;
+      this.counts[id][op === 'create' ? 'created' : op === 'delete' ? 'deleted' : 'updated']++;
+    }
+    const keyOf = (id: SideId) => after[id]?.key ?? (id === 'a' ? w.link?.aKey : w.link?.bKey) ?? null;
+    const events = w.events.filter((e) => !WRITES.has(e.action) || written.has(e.side));
+    change.events.push(...events.map((e) => ({ ...e, linkId, aKey: keyOf('a'), bKey: keyOf('b') })));
+    change.close.push(...w.close);
+    const queued = w.queue ?? (failures.length > 0 ? { reason: 'write' as const, fields: [], detail: failures.join('; ') } : undefined);
+    if (queued) {
+      change.queue.push({ linkId, aKey: keyOf('a'), bKey: keyOf('b'), reason: queued.reason, fields: queued.fields, detail: queued.detail, values: this.conflictValues(w) });
+      change.events.push({ linkId, aKey: keyOf('a'), bKey: keyOf('b'), side: w.from, action: 'queue', changes: {}, decidedBy: queued.reason });
+      this.counts[w.from].queued++;
+    }
+    if (failures.length > 0) {
+      // nothing moves: the base stays, so the record is merged again when the queue is retried
+      if (w.create && linkId !== null) {
+        if (existing) change.links.push(existing);
+        else change.dropLinks.push(linkId);
+      }
+      return;
+    }
+    if (queued && !w.keep) return; // not written at all (a conversion, a delete against an edit)
+    if (w.drop) {
+      if (existing) change.dropLinks.push(existing.id);
+      return;
+    }
+    const link = { aKey: keyOf('a'), bKey: keyOf('b'), baseA: this.baseAfter(w, 'a', after.a), baseB: this.baseAfter(w, 'b', after.b), state: w.state ?? 'linked', intent: null };
+    change.links.push(linkId !== null ? { id: linkId, ...link } : { ref: `m${++this.refs}`, ...link });
+  }
+
+  /** The base a side keeps after the writes: what it holds now, except fields still waiting for a decision. */
+  private baseAfter(w: Work, id: SideId, row: SideRow | undefined): JsonObject | null {
+    const old = (id === 'a' ? w.link?.baseA : w.link?.baseB) ?? null;
+    if (!row || (w.queue && this.ctx.config.conflicts === 'manual')) return old;
+    const next = pick(row.data, this.names[id]);
+    for (const field of w.keep?.waiting ?? []) {
+      const f = this.ctx.mapping.fields.find((x) => x.a === field)!;
+      next[f[id]] = old?.[f[id]] ?? null;
+    }
+    return next;
+  }
+
+  private conflictValues(w: Work): SyncConflict['values'] {
+    return {
+      base: { a: w.link?.baseA ?? null, b: w.link?.baseB ?? null },
+      a: w.rows.a ? pick(w.rows.a.data, this.names.a) : null,
+      b: w.rows.b ? pick(w.rows.b.data, this.names.b) : null,
+    };
+  }
+
+  /** A dry run's record of what would be written and queued. */
+  private record(work: Work[]): void {
+    for (const w of work) {
+      for (const id of ['a', 'b'] as const) {
+        const op = w.ops[id];
+        if (!op) continue;
+        const plan = this.plan[id];
+        const from = w.rows[other(id)];
+        if (op.op === 'create') plan.creates.push({ from: from?.key ?? '', values: op.values });
+        else if (op.op === 'delete') plan.deletes.push(op.key);
+        else {
+          const entry = { key: op.key, changes: Object.fromEntries(Object.entries(op.values).map(([f, v]) => [f, [jsonOf(w.rows[id]?.data[f]), v]])) as Record<string, [Json, Json]> };
+          (w.events.some((e) => e.action === 'archive') ? plan.archives : plan.updates).push(entry);
+        }
+        this.counts[id][op.op === 'create' ? 'created' : op.op === 'delete' ? 'deleted' : 'updated']++;
+      }
+      if (w.queue) {
+        this.plan.conflicts.push({ aKey: w.rows.a?.key ?? w.link?.aKey ?? null, bKey: w.rows.b?.key ?? w.link?.bKey ?? null, reason: w.queue.reason, fields: w.queue.fields, detail: w.queue.detail, values: this.conflictValues(w) });
+        this.counts[w.from].queued++;
+      }
+    }
+  }
+}
+
+function emptySidePlan(name: string): SidePlan {
+  return { name, creates: [], updates: [], deletes: [], archives: [] };
+}

@@ -1,0 +1,212 @@
+/** Two-way sync's state (migration 014) on knex, for both stores. See ../sync-store.ts for the contract. */
+import type { Knex } from 'knex';
+import type { Checkpoint, JsonObject } from '../../core/record';
+import type {
+  ConflictStatus,
+  Side,
+  SideState,
+  SyncCommit,
+  SyncConflict,
+  SyncEventRow,
+  SyncLink,
+  SyncRunRow,
+  SyncStore,
+} from '../sync-store';
+
+const CHUNK = 500;
+const now = () => new Date().toISOString();
+const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : String(v));
+const json = <T>(v: unknown): T | null => (v === null || v === undefined ? null : (JSON.parse(String(v)) as T));
+const text = (v: unknown): string => JSON.stringify(v);
+
+export class KnexSyncStore implements SyncStore {
+  constructor(
+    private readonly knex: Knex,
+    private readonly pipeline: string,
+  ) {}
+
+  async links(side: Side, keys: readonly string[]): Promise<Map<string, SyncLink>> {
+    const out = new Map<string, SyncLink>();
+    const column = side === 'a' ? 'a_key' : 'b_key';
+    for (let i = 0; i < keys.length; i += CHUNK) {
+      const rows = await this.knex('sluice_sync_links').where({ pipeline: this.pipeline }).whereIn(column, keys.slice(i, i + CHUNK));
+      for (const r of rows) out.set(String(r[column]), linkOf(r));
+    }
+    return out;
+  }
+
+  async linkPage(after: number, limit: number): Promise<SyncLink[]> {
+    const rows = await this.knex('sluice_sync_links').where({ pipeline: this.pipeline }).where('id', '>', after).orderBy('id').limit(limit);
+    return rows.map(linkOf);
+  }
+
+  async unfinishedCreates(): Promise<SyncLink[]> {
+    const rows = await this.knex('sluice_sync_links').where({ pipeline: this.pipeline }).whereIn('state', ['creating_a', 'creating_b']).orderBy('id');
+    return rows.map(linkOf);
+  }
+
+  async linkCount(): Promise<number> {
+    const r = await this.knex('sluice_sync_links').where({ pipeline: this.pipeline, state: 'linked' }).count({ n: '*' }).first();
+    return Number(r?.n ?? 0);
+  }
+
+  async sides(): Promise<Record<Side, SideState>> {
+    const rows = await this.knex('sluice_sync_sides').where({ pipeline: this.pipeline });
+    const empty = (): SideState => ({ checkpoint: undefined, failures: 0, openUntil: null, lastError: null });
+    const out: Record<Side, SideState> = { a: empty(), b: empty() };
+    for (const r of rows) {
+      out[r.side as Side] = {
+        checkpoint: json<Checkpoint>(r.checkpoint) ?? undefined,
+        failures: Number(r.failures),
+        openUntil: r.open_until === null ? null : iso(r.open_until),
+        lastError: r.last_error ?? null,
+      };
+    }
+    return out;
+  }
+
+  async saveSide(side: Side, state: Partial<Omit<SideState, 'checkpoint'>>): Promise<void> {
+    const row: Record<string, unknown> = {};
+    if (state.failures !== undefined) row.failures = state.failures;
+    if (state.openUntil !== undefined) row.open_until = state.openUntil;
+    if (state.lastError !== undefined) row.last_error = state.lastError;
+    await this.upsertSide(this.knex, side, row);
+  }
+
+  private async upsertSide(db: Knex, side: Side, row: Record<string, unknown>): Promise<void> {
+    await db('sluice_sync_sides').insert({ pipeline: this.pipeline, side, ...row }).onConflict(['pipeline', 'side']).merge(Object.keys(row));
+  }
+
+  async commit(run: string, change: SyncCommit): Promise<Map<string, number>> {
+    return this.knex.transaction(async (tx) => {
+      const ids = new Map<string, number>();
+      const at = now();
+      for (const l of change.links ?? []) {
+        const row = {
+          a_key: l.aKey,
+          b_key: l.bKey,
+          base_a: l.baseA === null ? null : text(l.baseA),
+          base_b: l.baseB === null ? null : text(l.baseB),
+          state: l.state,
+          intent: l.intent === null ? null : text(l.intent),
+          updated_at: at,
+        };
+        if ('id' in l) await tx('sluice_sync_links').where({ id: l.id }).update(row);
+        else {
+          const [inserted] = await tx('sluice_sync_links').insert({ pipeline: this.pipeline, ...row }).returning('id');
+          ids.set(l.ref, Number(typeof inserted === 'object' ? inserted.id : inserted));
+        }
+      }
+      const linkId = (id: number | string | null) => (typeof id === 'string' ? (ids.get(id) ?? null) : id);
+      for (let i = 0; i < (change.dropLinks ?? []).length; i += CHUNK) {
+        await tx('sluice_sync_links').whereIn('id', change.dropLinks!.slice(i, i + CHUNK)).delete();
+      }
+      for (const q of change.queue ?? []) {
+        const link = linkId(q.linkId);
+        const row = { a_key: q.aKey, b_key: q.bKey, reason: q.reason, fields: text(q.fields), values: text(q.values), detail: q.detail, status: 'open', resolution: null, resolved_by: null, updated_at: at };
+        const same = tx('sluice_sync_conflicts').where({ pipeline: this.pipeline }).whereIn('status', ['open', 'resolved']);
+        if (link !== null) same.where({ link_id: link });
+        else same.whereNull('link_id').where({ a_key: q.aKey, b_key: q.bKey });
+        const existing = await same.first('id');
+        if (existing) await tx('sluice_sync_conflicts').where({ id: existing.id }).update(row);
+        else await tx('sluice_sync_conflicts').insert({ pipeline: this.pipeline, link_id: link, created_at: at, ...row });
+      }
+      for (const c of change.close ?? []) await tx('sluice_sync_conflicts').where({ id: c.id }).update({ status: c.status, updated_at: at });
+      const events = (change.events ?? []).map((e) => ({
+        pipeline: this.pipeline,
+        run_id: run,
+        at,
+        link_id: linkId(e.linkId),
+        a_key: e.aKey,
+        b_key: e.bKey,
+        side: e.side,
+        action: e.action,
+        changes: text(e.changes),
+        decided_by: e.decidedBy,
+      }));
+      for (let i = 0; i < events.length; i += CHUNK) await tx('sluice_sync_events').insert(events.slice(i, i + CHUNK));
+      if (change.checkpoint) await this.upsertSide(tx, change.checkpoint.side, { checkpoint: text(change.checkpoint.value) });
+      return ids;
+    });
+  }
+
+  async conflicts(q: { status?: ConflictStatus[]; id?: number; linkIds?: number[]; limit?: number }): Promise<SyncConflict[]> {
+    const query = this.knex('sluice_sync_conflicts').where({ pipeline: this.pipeline }).orderBy('id');
+    if (q.status) query.whereIn('status', q.status);
+    if (q.id !== undefined) query.where({ id: q.id });
+    if (q.linkIds) query.whereIn('link_id', q.linkIds);
+    if (q.limit !== undefined) query.limit(q.limit);
+    const rows = await query;
+    return rows.map((r: Record<string, unknown>) => ({
+      id: Number(r.id),
+      linkId: r.link_id === null ? null : Number(r.link_id),
+      aKey: (r.a_key as string | null) ?? null,
+      bKey: (r.b_key as string | null) ?? null,
+      reason: r.reason as SyncConflict['reason'],
+      fields: json<string[]>(r.fields) ?? [],
+      values: json<SyncConflict['values']>(r.values)!,
+      detail: (r.detail as string | null) ?? null,
+      status: r.status as ConflictStatus,
+      resolution: json<JsonObject>(r.resolution),
+      resolvedBy: (r.resolved_by as string | null) ?? null,
+      createdAt: iso(r.created_at),
+      updatedAt: iso(r.updated_at),
+    }));
+  }
+
+  async resolve(id: number, resolution: JsonObject, by: string): Promise<boolean> {
+    const n = await this.knex('sluice_sync_conflicts')
+      .where({ pipeline: this.pipeline, id, status: 'open' })
+      .update({ status: 'resolved', resolution: text(resolution), resolved_by: by, updated_at: now() });
+    return n === 1;
+  }
+
+  async saveRun(run: string, stats: SyncRunRow['stats']): Promise<void> {
+    await this.knex('sluice_sync_runs').insert({ run_id: run, pipeline: this.pipeline, stats: text(stats) }).onConflict('run_id').merge(['stats']);
+  }
+
+  async runs(limit: number): Promise<SyncRunRow[]> {
+    const rows = await this.knex('sluice_sync_runs as s')
+      .join('sluice_runs as r', 'r.id', 's.run_id')
+      .where('s.pipeline', this.pipeline)
+      .orderBy('r.started_at', 'desc')
+      .limit(limit)
+      .select('s.run_id', 's.stats');
+    return rows.map((r: Record<string, unknown>) => ({ run: String(r.run_id), stats: json<SyncRunRow['stats']>(r.stats)! }));
+  }
+
+  async events(q: { key?: string; since?: string; limit: number }): Promise<SyncEventRow[]> {
+    const query = this.knex('sluice_sync_events').where({ pipeline: this.pipeline }).orderBy('id', 'desc').limit(q.limit);
+    if (q.key !== undefined) {
+      // a key names a record on either side; its link's events follow it across key changes
+      const links = this.knex('sluice_sync_links').where({ pipeline: this.pipeline }).where((w) => w.where({ a_key: q.key }).orWhere({ b_key: q.key })).select('id');
+      query.where((w) => w.where({ a_key: q.key }).orWhere({ b_key: q.key }).orWhereIn('link_id', links));
+    }
+    if (q.since !== undefined) query.where('at', '>=', q.since);
+    const rows = await query;
+    return rows.reverse().map((r: Record<string, unknown>) => ({
+      id: Number(r.id),
+      run: String(r.run_id),
+      at: iso(r.at),
+      linkId: r.link_id === null ? null : Number(r.link_id),
+      aKey: (r.a_key as string | null) ?? null,
+      bKey: (r.b_key as string | null) ?? null,
+      side: r.side as Side,
+      action: r.action as SyncEventRow['action'],
+      changes: json<SyncEventRow['changes']>(r.changes) ?? {},
+      decidedBy: (r.decided_by as string | null) ?? null,
+    }));
+  }
+}
+
+function linkOf(r: Record<string, unknown>): SyncLink {
+  return {
+    id: Number(r.id),
+    aKey: (r.a_key as string | null) ?? null,
+    bKey: (r.b_key as string | null) ?? null,
+    baseA: json<JsonObject>(r.base_a),
+    baseB: json<JsonObject>(r.base_b),
+    state: r.state as SyncLink['state'],
+    intent: json<JsonObject>(r.intent),
+  };
+}

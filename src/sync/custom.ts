@@ -1,0 +1,57 @@
+/**
+ * `conflicts: custom`: a user's module decides conflicts. It exports `resolve(conflict)` (named or
+ * default) and answers, per conflicting field, which side to take or the value to set — or `"queue"` to
+ * leave the record to a person. Whatever else it does (throws, answers nonsense) queues the record with
+ * the reason; it never stops the run.
+ */
+import { resolve as resolvePath } from 'node:path';
+import { createJiti } from 'jiti';
+import { messageOf } from '../core/errors';
+import type { JsonObject } from '../core/record';
+import type { FieldConflict, Resolution } from './merge';
+
+export interface CustomConflict {
+  aKey: string;
+  bKey: string;
+  base: { a: JsonObject | null; b: JsonObject | null };
+  a: JsonObject;
+  b: JsonObject;
+  /** The conflicting fields with their base, a and b values. */
+  fields: FieldConflict[];
+}
+
+export type CustomAnswer = { ok: true; resolution: Resolution } | { ok: false; reason: string };
+
+export type CustomResolver = (conflict: CustomConflict) => Promise<CustomAnswer>;
+
+export function customResolver(path: string): CustomResolver {
+  let fn: ((c: CustomConflict) => unknown) | undefined;
+  return async (conflict) => {
+    try {
+      if (!fn) {
+        const loaded = createJiti(__filename)(resolvePath(path)) as { resolve?: unknown; default?: unknown };
+        const candidate = typeof loaded.resolve === 'function' ? loaded.resolve : typeof loaded.default === 'function' ? loaded.default : (loaded.default as { resolve?: unknown } | undefined)?.resolve;
+        if (typeof candidate !== 'function') return { ok: false, reason: `${path} exports no resolve(conflict) function` };
+        fn = candidate as (c: CustomConflict) => unknown;
+      }
+      const answer = await fn(structuredClone(conflict));
+      if (answer === 'queue') return { ok: false, reason: `${path} left it to a person` };
+      return checkAnswer(path, answer, conflict.fields);
+    } catch (err) {
+      return { ok: false, reason: `${path} threw: ${messageOf(err)}` };
+    }
+  };
+}
+
+/** The answer must settle every conflicting field with `{ take: a | b | base }` or `{ value }`. */
+function checkAnswer(path: string, answer: unknown, fields: readonly FieldConflict[]): CustomAnswer {
+  if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) return { ok: false, reason: `${path} answered ${JSON.stringify(answer)?.slice(0, 120)}, not a resolution` };
+  const resolution: Resolution = {};
+  for (const { field } of fields) {
+    const r = (answer as Record<string, unknown>)[field] as Record<string, unknown> | undefined;
+    if (r && typeof r === 'object' && (r.take === 'a' || r.take === 'b' || r.take === 'base')) resolution[field] = { take: r.take };
+    else if (r && typeof r === 'object' && 'value' in r) resolution[field] = { value: r.value };
+    else return { ok: false, reason: `${path} did not settle ${field} (expected { take: "a" | "b" | "base" } or { value })` };
+  }
+  return { ok: true, resolution };
+}

@@ -1,0 +1,295 @@
+/**
+ * The three SQL databases a table side writes to, behind one small interface: parameterised statements,
+ * a transaction with savepoints, and rows read back in the spelling the read extractors use (times
+ * ISO-8601 with an offset, big integers and decimals exact, binary as base64), so a value Sluice wrote
+ * and read back compares equal to the same value read by the change feed.
+ */
+import Database from 'better-sqlite3';
+import mysql, { type FieldPacket, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
+import pg from 'pg';
+import type { JsonObject } from '../../core/record';
+
+export interface SqlSession {
+  /** Rows of a SELECT (or of a statement with RETURNING) as plain JSON objects. */
+  rows(sql: string, params?: readonly unknown[]): Promise<JsonObject[]>;
+  /** A statement without rows; `insertId` for an INSERT into a table with an auto-increment key. */
+  run(sql: string, params?: readonly unknown[]): Promise<{ changes: number; insertId?: string }>;
+}
+
+export interface SqlDatabase extends SqlSession {
+  readonly driver: 'postgres' | 'mysql' | 'sqlite';
+  quote(name: string): string;
+  /** The bind placeholder of the i-th parameter (1-based). */
+  param(i: number): string;
+  /** Whether INSERT/UPDATE … RETURNING gives the written row back. */
+  readonly returning: boolean;
+  /** The SQL that selects whole rows of `table` aliased `s` (the part before WHERE). */
+  selectRows(table: string): string;
+  /** What RETURNING lists to give the written row back (with `returning`). */
+  returningRow(alias: string): string;
+  /** An expression for the current time, for `touch`. */
+  readonly now: string;
+  columns(table: string): Promise<string[]>;
+  transaction<T>(work: (s: SqlSession) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export async function connectSql(driver: 'postgres' | 'mysql' | 'sqlite', url: string): Promise<SqlDatabase> {
+  if (driver === 'postgres') return PostgresDb.connect(url);
+  if (driver === 'mysql') return MysqlDb.connect(url);
+  return new SqliteDb(url);
+}
+
+const tableParts = (table: string) => table.split('.');
+
+class PostgresDb implements SqlDatabase {
+  readonly driver = 'postgres';
+  readonly returning = true;
+  readonly now = 'clock_timestamp()';
+
+  private constructor(private readonly client: pg.Client) {}
+
+  static async connect(url: string): Promise<PostgresDb> {
+    const client = new pg.Client({ connectionString: url, application_name: 'sluice-sync' });
+    client.on('error', () => undefined); // a dropped connection surfaces through the pending query instead
+    await client.connect();
+    // as the reader: times in UTC, so row_to_json spells them with +00:00
+    await client.query(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'`);
+    return new PostgresDb(client);
+  }
+
+  quote(name: string): string {
+    return `"${name.replace(/"/g, '""')}"`;
+  }
+
+  param(i: number): string {
+    return `$${i}`;
+  }
+
+  selectRows(table: string): string {
+    return `SELECT row_to_json(s)::text AS j FROM ${tableParts(table).map((p) => this.quote(p)).join('.')} AS s`;
+  }
+
+  returningRow(alias: string): string {
+    return `row_to_json(${alias})::text AS j`;
+  }
+
+  async columns(table: string): Promise<string[]> {
+    const r = await this.client.query(`SELECT * FROM ${tableParts(table).map((p) => this.quote(p)).join('.')} LIMIT 0`);
+    return r.fields.map((f) => f.name);
+  }
+
+  async rows(sql: string, params: readonly unknown[] = []): Promise<JsonObject[]> {
+    const r = await this.client.query<{ j: string }>(sql, params as unknown[]);
+    return r.rows.map((row) => JSON.parse(row.j) as JsonObject);
+  }
+
+  async run(sql: string, params: readonly unknown[] = []): Promise<{ changes: number }> {
+    const r = await this.client.query(sql, params as unknown[]);
+    return { changes: r.rowCount ?? 0 };
+  }
+
+  async transaction<T>(work: (s: SqlSession) => Promise<T>): Promise<T> {
+    await this.client.query('BEGIN');
+    try {
+      const out = await work(this);
+      await this.client.query('COMMIT');
+      return out;
+    } catch (err) {
+      await this.client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.end().catch(() => undefined);
+  }
+}
+
+/** The connection options the MySQL reader forces, so both read values alike. */
+const MYSQL_OPTIONS = {
+  charset: 'UTF8MB4_UNICODE_CI',
+  timezone: 'Z',
+  supportBigNumbers: true,
+  bigNumberStrings: true,
+  decimalNumbers: false,
+  dateStrings: true,
+  jsonStrings: true,
+  multipleStatements: false,
+} as const;
+
+const MYSQL_DATETIME = new Set([7, 12]); // TIMESTAMP, DATETIME
+const MYSQL_JSON = 245;
+
+class MysqlDb implements SqlDatabase {
+  readonly driver = 'mysql';
+  readonly returning = false;
+  readonly now = 'CURRENT_TIMESTAMP(6)';
+
+  private constructor(private readonly conn: mysql.Connection) {}
+
+  static async connect(url: string): Promise<MysqlDb> {
+    const uri = new URL(url);
+    for (const option of Object.keys(MYSQL_OPTIONS)) uri.searchParams.delete(option);
+    const conn = await mysql.createConnection({ uri: uri.toString(), ...MYSQL_OPTIONS });
+    conn.on('error', () => undefined);
+    await conn.query(`SET SESSION time_zone = '+00:00'`);
+    return new MysqlDb(conn);
+  }
+
+  quote(name: string): string {
+    return `\`${name.replace(/`/g, '``')}\``;
+  }
+
+  param(): string {
+    return '?';
+  }
+
+  selectRows(table: string): string {
+    return `SELECT * FROM ${tableParts(table).map((p) => this.quote(p)).join('.')} AS s`;
+  }
+
+  returningRow(): string {
+    return '*';
+  }
+
+  async columns(table: string): Promise<string[]> {
+    const [, fields] = await this.conn.query(`SELECT * FROM ${tableParts(table).map((p) => this.quote(p)).join('.')} LIMIT 0`);
+    return (fields as FieldPacket[]).map((f) => f.name);
+  }
+
+  async rows(sql: string, params: readonly unknown[] = []): Promise<JsonObject[]> {
+    const [rows, fields] = await this.conn.query<RowDataPacket[]>(sql, params as unknown[]);
+    const kinds = new Map(fields.map((f) => [f.name, f.columnType ?? f.type]));
+    return rows.map((row) => {
+      const out: JsonObject = {};
+      for (const [name, v] of Object.entries(row)) out[name] = mysqlValue(v, kinds.get(name));
+      return out;
+    });
+  }
+
+  async run(sql: string, params: readonly unknown[] = []): Promise<{ changes: number; insertId?: string }> {
+    const [r] = await this.conn.query<ResultSetHeader>(sql, params as unknown[]);
+    return { changes: r.affectedRows, ...(r.insertId ? { insertId: String(r.insertId) } : {}) };
+  }
+
+  async transaction<T>(work: (s: SqlSession) => Promise<T>): Promise<T> {
+    await this.conn.query('START TRANSACTION');
+    try {
+      const out = await work(this);
+      await this.conn.query('COMMIT');
+      return out;
+    } catch (err) {
+      await this.conn.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.conn.end().catch(() => undefined);
+  }
+}
+
+function mysqlValue(v: unknown, type: number | undefined): JsonObject[string] {
+  if (v === null || v === undefined) return null;
+  if (type !== undefined && MYSQL_DATETIME.has(type) && typeof v === 'string' && !v.startsWith('0000')) return `${v.replace(' ', 'T')}+00:00`;
+  if (type === MYSQL_JSON && typeof v === 'string') {
+    try {
+      return JSON.parse(v) as JsonObject[string];
+    } catch {
+      return v;
+    }
+  }
+  if (Buffer.isBuffer(v)) return v.toString('base64');
+  return v as JsonObject[string];
+}
+
+const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
+
+class SqliteDb implements SqlDatabase {
+  readonly driver = 'sqlite';
+  readonly returning = true;
+  readonly now = `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`;
+  private readonly db: Database.Database;
+
+  constructor(url: string) {
+    this.db = new Database(url.replace(/^(sqlite|file):(\/\/)?/, ''), { fileMustExist: true });
+    this.db.defaultSafeIntegers(true);
+    // the change feed reads while this connection writes: only WAL lets both go on
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 5000');
+  }
+
+  quote(name: string): string {
+    return `"${name.replace(/"/g, '""')}"`;
+  }
+
+  param(): string {
+    return '?';
+  }
+
+  selectRows(table: string): string {
+    return `SELECT * FROM ${this.quote(tableParts(table).at(-1)!)} AS s`;
+  }
+
+  returningRow(): string {
+    return '*';
+  }
+
+  async columns(table: string): Promise<string[]> {
+    return (this.db.prepare(`SELECT name FROM pragma_table_info(?)`).all(tableParts(table).at(-1)) as { name: string }[]).map((c) => c.name);
+  }
+
+  async rows(sql: string, params: readonly unknown[] = []): Promise<JsonObject[]> {
+    const stmt = this.db.prepare(sql);
+    const declared = new Map(stmt.columns().map((c) => [c.name, (c.type ?? '').toUpperCase()]));
+    return (stmt.all(...params.map(sqliteParam)) as Record<string, unknown>[]).map((row) => {
+      const out: JsonObject = {};
+      for (const [name, v] of Object.entries(row)) out[name] = sqliteValue(v, declared.get(name) ?? '');
+      return out;
+    });
+  }
+
+  async run(sql: string, params: readonly unknown[] = []): Promise<{ changes: number; insertId?: string }> {
+    const r = this.db.prepare(sql).run(...params.map(sqliteParam));
+    return { changes: r.changes, insertId: String(r.lastInsertRowid) };
+  }
+
+  async transaction<T>(work: (s: SqlSession) => Promise<T>): Promise<T> {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const out = await work(this);
+      this.db.exec('COMMIT');
+      return out;
+    } catch (err) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
+
+/** SQLite binds numbers, text, bigints, buffers and null; anything else is stored as its JSON. */
+function sqliteParam(v: unknown): unknown {
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (v !== null && typeof v === 'object' && !Buffer.isBuffer(v)) return JSON.stringify(v);
+  return v;
+}
+
+/** As the SQLite reader spells values: exact integers, base64 binary, ISO times for DATE/TIME columns. */
+function sqliteValue(v: unknown, declared: string): JsonObject[string] {
+  if (typeof v === 'bigint') return v >= -MAX_EXACT && v <= MAX_EXACT ? Number(v) : v.toString();
+  if (Buffer.isBuffer(v)) return v.toString('base64');
+  if (typeof v === 'string' && /DATE|TIME/.test(declared)) {
+    const m = /^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:?\d{2})?)?$/.exec(v);
+    if (!m) return v;
+    const [, date, time, zone] = m;
+    if (!time) return date!;
+    const offset = !zone || zone === 'Z' ? '+00:00' : zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
+    return `${date}T${time.length === 5 ? `${time}:00` : time}${offset}`;
+  }
+  return v as JsonObject[string];
+}

@@ -1,0 +1,213 @@
+/**
+ * A database table as a sync side. Its changes come from the read extractor (keyset cursor, streamed,
+ * read-only), handed in as a change feed; reads by key and every write go through its own connection,
+ * one transaction per batch, every value a bound parameter. Each write is wrapped in a savepoint, so one
+ * rejected row (a constraint, a type) fails alone and the rest of the batch commits.
+ */
+import { SluiceError, messageOf } from '../../core/errors';
+import { msg } from '../../core/i18n';
+import type { Json, JsonObject } from '../../core/record';
+import type { ApplyResult, ChangeBatch, ChangeFeed, Side, SideOp, SideRow } from '../side';
+import { connectSql, type SqlDatabase, type SqlSession } from './sql';
+
+export interface TableSideConfig {
+  name: string;
+  pipeline: string;
+  driver: 'postgres' | 'mysql' | 'sqlite';
+  url: string;
+  table: string;
+  key: readonly string[];
+  cursor?: string;
+  touch?: string;
+  /** Values every created record gets, for columns the mapping does not fill. */
+  defaults: JsonObject;
+}
+
+const CHUNK = 500;
+
+export class TableSide implements Side {
+  readonly name: string;
+  private db: SqlDatabase | undefined;
+
+  constructor(
+    private readonly config: TableSideConfig,
+    private readonly feed: ChangeFeed,
+  ) {
+    this.name = config.name;
+  }
+
+  private get where() {
+    return { pipeline: this.config.pipeline, source: this.config.name };
+  }
+
+  async open(fields: readonly string[]): Promise<string[]> {
+    try {
+      this.db = await connectSql(this.config.driver, this.config.url);
+    } catch (err) {
+      throw new SluiceError('SLUICE_SYNC_SIDE', msg('err.sync.table.connect', { side: this.name, reason: messageOf(err) }), this.where, { cause: err });
+    }
+    const columns = await this.db.columns(this.config.table);
+    const wanted = [...fields, ...this.config.key, ...Object.keys(this.config.defaults), ...(this.config.touch ? [this.config.touch] : [])];
+    for (const column of wanted) {
+      if (!columns.includes(column)) {
+        throw new SluiceError('SLUICE_SYNC_COLUMN', msg('err.sync.table.column', { side: this.name, table: this.config.table, column, columns: columns.join(', ') }), { ...this.where, field: column });
+      }
+    }
+    return columns;
+  }
+
+  async *changes(since: Parameters<Side['changes']>[0], signal: AbortSignal): AsyncIterable<ChangeBatch> {
+    await this.feed.open();
+    try {
+      for await (const batch of this.feed.extract(since)) {
+        signal.throwIfAborted();
+        const rows: SideRow[] = batch.rows.kind === 'records'
+          ? batch.rows.records.filter((r) => r.json !== null).map((r) => ({ key: r.key, changedAt: r.cursor, data: JSON.parse(r.json!) as JsonObject }))
+          : [];
+        yield { rows, checkpoint: batch.checkpoint };
+      }
+    } finally {
+      await this.feed.close();
+    }
+  }
+
+  async get(keys: readonly string[]): Promise<Map<string, SideRow>> {
+    const out = new Map<string, SideRow>();
+    for (let i = 0; i < keys.length; i += CHUNK) {
+      for (const row of await this.select(this.db!, this.keyWhere(keys.slice(i, i + CHUNK)))) out.set(this.keyOf(row), this.rowOf(row));
+    }
+    return out;
+  }
+
+  async findBy(field: string, values: readonly string[]): Promise<Map<string, SideRow>> {
+    const out = new Map<string, SideRow>();
+    const db = this.db!;
+    for (let i = 0; i < values.length; i += CHUNK) {
+      const chunk = values.slice(i, i + CHUNK);
+      const rows = await this.select(db, { sql: `s.${db.quote(field)} IN (${chunk.map((_, j) => db.param(j + 1)).join(', ')})`, params: chunk });
+      for (const row of rows) out.set(String(row[field]), this.rowOf(row));
+    }
+    return out;
+  }
+
+  async missing(keys: readonly string[]): Promise<string[]> {
+    const found = await this.get(keys);
+    return keys.filter((k) => !found.has(k));
+  }
+
+  async apply(ops: readonly SideOp[]): Promise<ApplyResult[]> {
+    const db = this.db!;
+    return db.transaction(async (s) => {
+      const results: ApplyResult[] = [];
+      for (const op of ops) {
+        await s.run('SAVEPOINT sluice_op');
+        try {
+          results.push({ ok: true, ...(await this.applyOne(s, op)) });
+          await s.run('RELEASE SAVEPOINT sluice_op');
+        } catch (err) {
+          await s.run('ROLLBACK TO SAVEPOINT sluice_op');
+          const key = op.op === 'create' ? undefined : op.key;
+          results.push({ ok: false, error: new SluiceError('SLUICE_SYNC_WRITE', msg('err.sync.table.write', { side: this.name, op: op.op, key: key ?? '(new)', reason: messageOf(err) }), { ...this.where, ...(key ? { key } : {}) }, { cause: err }) });
+        }
+      }
+      return results;
+    });
+  }
+
+  private async applyOne(s: SqlSession, op: SideOp): Promise<{ key: string; row: SideRow | null }> {
+    const db = this.db!;
+    const table = this.tableSql;
+    if (op.op === 'delete') {
+      const where = this.keyWhere([op.key]);
+      await s.run(`${db.driver === 'mysql' ? 'DELETE s FROM' : 'DELETE FROM'} ${table} AS s WHERE ${where.sql}`, where.params);
+      return { key: op.key, row: null };
+    }
+    const values: Record<string, Json> = op.op === 'create' ? { ...this.config.defaults, ...op.values } : { ...op.values };
+    const names = Object.keys(values);
+    const encoded = names.map((n) => encode(values[n]!, db.driver));
+    const touch = this.config.touch ? [`${db.quote(this.config.touch)} = ${db.now}`] : [];
+    if (op.op === 'create') {
+      const columns = [...names.map((n) => db.quote(n)), ...(this.config.touch ? [db.quote(this.config.touch)] : [])];
+      const placeholders = [...names.map((_, i) => db.param(i + 1)), ...(this.config.touch ? [db.now] : [])];
+      const insert = `INSERT INTO ${table} ${db.driver === 'postgres' ? 'AS s ' : ''}(${columns.join(', ')}) VALUES (${placeholders.join(', ')})`;
+      if (db.returning) {
+        const [row] = await s.rows(`${insert} RETURNING ${db.returningRow('s')}`, encoded);
+        return { key: this.keyOf(row!), row: this.rowOf(row!) };
+      }
+      const r = await s.run(insert, encoded);
+      const key = this.config.key.length === 1 && values[this.config.key[0]!] === undefined ? r.insertId! : this.keyText(this.config.key.map((k) => values[k] ?? null));
+      return this.readBack(s, key);
+    }
+    const where = this.keyWhere([op.key], names.length + 1);
+    const sets = [...names.map((n, i) => `${db.quote(n)} = ${db.param(i + 1)}`), ...touch];
+    if (sets.length === 0) return this.readBack(s, op.key);
+    const update = `UPDATE ${table} AS s SET ${sets.join(', ')} WHERE ${where.sql}`;
+    if (db.returning) {
+      const [row] = await s.rows(`${update} RETURNING ${db.returningRow('s')}`, [...encoded, ...where.params]);
+      if (!row) throw new Error(`no row with key ${op.key}`);
+      return { key: op.key, row: this.rowOf(row) };
+    }
+    const r = await s.run(update, [...encoded, ...where.params]);
+    if (r.changes === 0 && (await this.select(s, this.keyWhere([op.key]))).length === 0) throw new Error(`no row with key ${op.key}`);
+    return this.readBack(s, op.key);
+  }
+
+  /** The row as written, read inside the writing transaction: nobody can change it in between. */
+  private async readBack(s: SqlSession, key: string): Promise<{ key: string; row: SideRow }> {
+    const [row] = await this.select(s, this.keyWhere([key]));
+    if (!row) throw new Error(`the row with key ${key} is not there after the write`);
+    return { key: this.keyOf(row), row: this.rowOf(row) };
+  }
+
+  private select(s: SqlSession, where: { sql: string; params: unknown[] }): Promise<JsonObject[]> {
+    return s.rows(`${this.db!.selectRows(this.config.table)} WHERE ${where.sql}`, where.params);
+  }
+
+  private get tableSql(): string {
+    return this.config.table.split('.').map((p) => this.db!.quote(p)).join('.');
+  }
+
+  /** `(k1, k2) IN ((…), (…))` over key texts, with parameters numbered from `first`. */
+  private keyWhere(keys: readonly string[], first = 1): { sql: string; params: unknown[] } {
+    const db = this.db!;
+    const cols = this.config.key;
+    const params: unknown[] = [];
+    const tuple = (k: string) => {
+      const parts = cols.length === 1 ? [k] : (JSON.parse(k) as string[]);
+      const marks = parts.map((p) => {
+        params.push(p);
+        return db.param(first + params.length - 1);
+      });
+      return cols.length === 1 ? marks[0]! : `(${marks.join(', ')})`;
+    };
+    const lhs = cols.length === 1 ? `s.${db.quote(cols[0]!)}` : `(${cols.map((c) => `s.${db.quote(c)}`).join(', ')})`;
+    return { sql: `${lhs} IN (${keys.map(tuple).join(', ')})`, params };
+  }
+
+  private keyText(parts: readonly Json[]): string {
+    const texts = parts.map((p) => String(p));
+    return texts.length === 1 ? texts[0]! : JSON.stringify(texts);
+  }
+
+  private keyOf(row: JsonObject): string {
+    return this.keyText(this.config.key.map((k) => row[k] ?? null));
+  }
+
+  private rowOf(row: JsonObject): SideRow {
+    const c = this.config.cursor ? row[this.config.cursor] : null;
+    return { key: this.keyOf(row), changedAt: c === null || c === undefined ? null : String(c), data: row };
+  }
+
+  async close(): Promise<void> {
+    await this.db?.close();
+    this.db = undefined;
+    await this.feed.close();
+  }
+}
+
+/** Objects go to the database as JSON text; arrays stay arrays where the driver binds them (PostgreSQL). */
+function encode(v: Json, driver: SqlDatabase['driver']): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v) && driver === 'postgres') return v;
+  return JSON.stringify(v);
+}

@@ -1,0 +1,58 @@
+/**
+ * Value equality for sync. Two readings of one field compare equal when they say the same thing in
+ * different spellings — a decimal read as `"12.50"` by one driver and written as `12.5`, a time with
+ * `+00:00` or `.000Z` — and different otherwise. Without this, a side that reads back what Sluice wrote
+ * in its own spelling would look changed, and the change would echo back and forth.
+ */
+import type { Json, JsonObject } from '../core/record';
+
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+/** A full date-time with a zone: only then is the instant certain. */
+const INSTANT = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)$/i;
+
+export function sameValue(x: unknown, y: unknown): boolean {
+  if (x === y) return true;
+  if (x === undefined || y === undefined || x === null || y === null) return (x ?? null) === (y ?? null);
+  if (typeof x === 'number' && typeof y === 'string') return sameNumber(x, y);
+  if (typeof x === 'string' && typeof y === 'number') return sameNumber(y, x);
+  if (typeof x === 'string' && typeof y === 'string') return INSTANT.test(x) && INSTANT.test(y) && sameInstant(x, y);
+  if (Array.isArray(x) && Array.isArray(y)) return x.length === y.length && x.every((v, i) => sameValue(v, y[i]));
+  if (typeof x === 'object' && typeof y === 'object' && !Array.isArray(x) && !Array.isArray(y)) {
+    const a = x as Record<string, unknown>;
+    const b = y as Record<string, unknown>;
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].every((k) => sameValue(a[k], b[k]));
+  }
+  return false;
+}
+
+function sameNumber(n: number, s: string): boolean {
+  return NUMBER.test(s.trim()) && Number(s) === n;
+}
+
+/** Instants to the microsecond (PostgreSQL's precision); `Date` alone would stop at milliseconds. */
+function sameInstant(x: string, y: string): boolean {
+  const micros = (s: string) => {
+    const fraction = /:\d{2}\.(\d+)/.exec(s)?.[1] ?? '';
+    return Date.parse(s.replace(' ', 'T')) * 1000 + Number(fraction.padEnd(6, '0').slice(3, 6));
+  };
+  const a = micros(x);
+  return !Number.isNaN(a) && a === micros(y);
+}
+
+/** The fields of `row` this mapping reads, with absent ones as null. */
+export function pick(row: JsonObject, fields: readonly string[]): JsonObject {
+  const out: JsonObject = {};
+  for (const f of fields) out[f] = row[f] ?? null;
+  return out;
+}
+
+/** The fields whose values differ between two readings. */
+export function changedFields(before: JsonObject, after: JsonObject, fields: readonly string[]): string[] {
+  return fields.filter((f) => !sameValue(before[f], after[f]));
+}
+
+/** JSON values for the store and the plan: undefined becomes null. */
+export function jsonOf(v: unknown): Json {
+  return v === undefined ? null : (v as Json);
+}

@@ -1,0 +1,58 @@
+// Two-way sync between two SQLite tables: creates, field edits on both sides, conflicts under merge,
+// deletes, echo suppression (a second run writes nothing).
+import { runSync } from '../../../src/run/sync';
+import { contacts, people, sqliteSync, type SqliteSync } from '../../helpers/sync-sqlite';
+
+let s: SqliteSync;
+beforeEach(() => {
+  s = sqliteSync();
+});
+afterEach(() => s.close());
+
+const sync = () => runSync(s.pipeline, { stagingUrl: s.staging });
+
+test('creates travel both ways, edits merge field by field, and a second run writes nothing', async () => {
+  s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Zoë Müller', 'active', 7, s.tick());
+  s.b.prepare('INSERT INTO contacts (display_name, state, score_text, modified) VALUES (?, ?, ?, ?)').run('李雷', 'C', '12', s.tick());
+  const first = await sync();
+  expect(first.sides.b.created).toBe(1);
+  expect(first.sides.a.created).toBe(1);
+  expect(people(s).map((p) => [p.name, p.status, p.score])).toEqual([['Zoë Müller', 'active', 7], ['李雷', 'churned', 12]]);
+  expect(contacts(s).map((c) => [c.display_name, c.state, c.score_text])).toEqual([['李雷', 'C', '12'], ['Zoë Müller', 'A', '7']]);
+
+  const again = await sync();
+  expect(again.sides.a).toMatchObject({ created: 0, updated: 0, deleted: 0 });
+  expect(again.sides.b).toMatchObject({ created: 0, updated: 0, deleted: 0 });
+
+  // disjoint edits to one record on both sides are both kept
+  s.a.prepare('UPDATE people SET name = ?, updated_at = ? WHERE name = ?').run('Zoë M.', s.tick(), 'Zoë Müller');
+  s.b.prepare('UPDATE contacts SET score_text = ?, modified = ? WHERE display_name = ?').run('8', s.tick(), 'Zoë Müller');
+  await sync();
+  expect(people(s).find((p) => p.name === 'Zoë M.')).toMatchObject({ score: 8 });
+  expect(contacts(s).find((c) => c.score_text === '8')).toMatchObject({ display_name: 'Zoë M.' });
+  const quiet = await sync();
+  expect(quiet.sides.a.updated + quiet.sides.b.updated).toBe(0);
+});
+
+test('a field changed on both sides to different values waits in the queue under merge; other fields go on', async () => {
+  s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Ann', 'active', 1, s.tick());
+  await sync();
+  s.a.prepare('UPDATE people SET name = ?, score = ?, updated_at = ?').run('Ann A', 5, s.tick());
+  s.b.prepare('UPDATE contacts SET display_name = ?, modified = ?').run('Ann B', s.tick());
+  const r = await sync();
+  expect(r.queued).toBe(1);
+  expect(people(s)[0]).toMatchObject({ name: 'Ann A', score: 5 });
+  expect(contacts(s)[0]).toMatchObject({ display_name: 'Ann B', score_text: '5' });
+  expect((await sync()).queued).toBe(1);
+});
+
+test('a delete on one side deletes the linked record on the other', async () => {
+  s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Gone', 'active', 1, s.tick());
+  s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Stays', 'active', 2, s.tick());
+  await sync();
+  s.b.prepare('DELETE FROM contacts WHERE display_name = ?').run('Gone');
+  const r = await sync();
+  expect(r.sides.a.deleted).toBe(1);
+  expect(people(s).map((p) => p.name)).toEqual(['Stays']);
+  expect(r.links).toBe(1);
+});
