@@ -125,9 +125,47 @@ export function program(lang: Lang = 'en-US'): Command {
     .option('--since <time>', h('help.an_iso_8601_time'))
     .option('--action <action>', h('help.an_action_or_its'))
     .option('--limit <n>', h('help.at_most_this_many_2'), positiveInt, 100)
+    .option('--key <key>', h('help.audit_key'))
     .option('--json', h('help.print_json'))
     .addOption(staging)
     .action((file: string, flags) => command<typeof import('./commands/audit')>('./commands/audit').auditCommand(file, flags));
+  cli
+    .command('sync')
+    .description(h('help.sync'))
+    .argument('<file>', h('help.pipeline_file_yaml'))
+    .option('--dry-run', h('help.sync_dry_run'))
+    .option('--json', h('help.print_json'))
+    .addOption(staging)
+    .addHelpText('after', exitCodes)
+    .action((file: string, flags) => command<typeof import('./commands/sync')>('./commands/sync').syncCommand(file, flags));
+  const conflicts = cli.command('conflicts').description(h('help.conflicts'));
+  conflicts
+    .command('list')
+    .description(h('help.conflicts_list'))
+    .argument('<file>', h('help.pipeline_file_yaml'))
+    .option('--all', h('help.all_conflicts'))
+    .option('--limit <n>', h('help.at_most_this_many_2'), positiveInt, 100)
+    .option('--json', h('help.print_json'))
+    .addOption(staging)
+    .action((file: string, flags) => command<typeof import('./commands/sync')>('./commands/sync').conflictsList(file, flags));
+  conflicts
+    .command('show')
+    .description(h('help.conflicts_show'))
+    .argument('<file>', h('help.pipeline_file_yaml'))
+    .argument('<id>', h('help.conflict_id'))
+    .option('--json', h('help.print_json'))
+    .addOption(staging)
+    .action((file: string, id: string, flags) => command<typeof import('./commands/sync')>('./commands/sync').conflictsShow(file, id, flags));
+  conflicts
+    .command('resolve')
+    .description(h('help.conflicts_resolve'))
+    .argument('<file>', h('help.pipeline_file_yaml'))
+    .argument('<id>', h('help.conflict_id'))
+    .option('--take <side>', h('help.take'))
+    .option('--set <field=value>', h('help.set'), (v: string, all: string[] = []) => [...all, v])
+    .option('--json', h('help.print_json'))
+    .addOption(staging)
+    .action((file: string, id: string, flags) => command<typeof import('./commands/sync')>('./commands/sync').conflictsResolve(file, id, flags));
   const tokens = cli.command('tokens').description(h('help.api_tokens_each_for'));
   tokens
     .command('create')

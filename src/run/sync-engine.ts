@@ -156,7 +156,7 @@ export class SyncEngine {
           if (w) work.push({ ...w, close: [{ id: e.id, status: row ? 'applied' : 'obsolete' }] });
           continue;
         }
-        const resolution = e.status === 'resolved' ? this.stillValid(e, link, rows) : undefined;
+        const resolution = e.status !== 'resolved' ? undefined : e.reason === 'delete_edit' ? (e.resolution as unknown as Resolution) : this.stillValid(e, link, rows);
         const from: SideId = e.aKey !== null ? 'a' : 'b';
         const w = await this.planLinked(from, link, { a: rows.a.get(link.aKey!), b: rows.b.get(link.bKey!) }, resolution ?? undefined, e.resolvedBy ?? undefined);
         w.close.push({ id: e.id, status: resolution === null ? 'obsolete' : 'applied' });
@@ -235,7 +235,8 @@ export class SyncEngine {
         matched.delete(String(value)); // one record links to one
         const link: SyncLink = { id: 0, aKey: null, bKey: null, baseA: null, baseB: null, state: 'linked', intent: null };
         const w = await this.planLinked(from, link, { [from]: row, [to]: twin } as Partial<Record<SideId, SideRow>>);
-        w.events.unshift({ side: to, action: 'link', changes: {}, decidedBy: 'match' });
+        // what both records held when they were linked: the start of their history
+        for (const [id, r] of [[from, row], [to, twin]] as const) w.events.unshift({ side: id, action: 'link', changes: firstSeen(r.data, this.names[id]), decidedBy: 'match' });
         work.push(w);
         continue;
       }
@@ -262,7 +263,10 @@ export class SyncEngine {
       ops: { [to]: { op: 'create', ref, values: translated.values } },
       decided: {},
       close: [],
-      events: [{ side: to, action: 'create', changes: Object.fromEntries(Object.entries(translated.values).map(([f, v]) => [f, [null, v]])), decidedBy: from }],
+      events: [
+        { side: from, action: 'changed', changes: firstSeen(row.data, this.names[from]), decidedBy: null },
+        { side: to, action: 'create', changes: firstSeen(translated.values, Object.keys(translated.values)), decidedBy: from },
+      ],
       create: { to, ref },
     };
   }
@@ -271,7 +275,7 @@ export class SyncEngine {
   private async planLinked(from: SideId, link: SyncLink, rows: Partial<Record<SideId, SideRow>>, resolution?: Resolution, by?: string): Promise<Work> {
     const w: Work = { from, link, rows, ops: {}, decided: {}, close: [], events: [] };
     const { a, b } = rows;
-    if (!a || !b) return this.planGone(w, a ? 'b' : 'a');
+    if (!a || !b) return this.planGone(w, a ? 'b' : 'a', (resolution?.['*'] as { take?: SideId } | undefined)?.take);
     const state: LinkedState = { a, b, ...(link.baseA && link.baseB ? { baseA: link.baseA, baseB: link.baseB } : {}) };
     const rules = { policy: this.ctx.config.conflicts, direction: this.ctx.config.direction, ...(resolution ? { resolution } : {}) };
     let outcome = merge(state, this.ctx.mapping, rules);
@@ -322,7 +326,7 @@ export class SyncEngine {
   }
 
   /** The record is gone on `gone`: a delete to carry over, or (edited on the other side) a conflict. */
-  private planGone(w: Work, gone: SideId): Work {
+  private planGone(w: Work, gone: SideId, decided?: SideId): Work {
     const stays = other(gone);
     const row = w.rows[stays];
     const link = w.link!;
@@ -334,7 +338,7 @@ export class SyncEngine {
     const base = stays === 'a' ? link.baseA : link.baseB;
     const edited = !base || changedFields(base, row.data, this.names[stays]).length > 0;
     const policy = this.ctx.config.conflicts;
-    const winner = policy === 'a_wins' ? 'a' : policy === 'b_wins' ? 'b' : undefined;
+    const winner = decided ?? (policy === 'a_wins' ? 'a' : policy === 'b_wins' ? 'b' : undefined);
     if (edited && winner === undefined) {
       w.queue = { reason: 'delete_edit', fields: [], detail: `deleted on ${this.ctx.config[gone].name}, changed on ${this.ctx.config[stays].name}` };
       this.counts[w.from].conflicts++;
@@ -511,6 +515,11 @@ export class SyncEngine {
       }
     }
   }
+}
+
+/** A record's fields as events write what was first seen: `[null, value]` each. */
+function firstSeen(data: JsonObject, fields: readonly string[]): Record<string, [Json, Json]> {
+  return Object.fromEntries(fields.map((f) => [f, [null, jsonOf(data[f])]]));
 }
 
 function emptySidePlan(name: string): SidePlan {

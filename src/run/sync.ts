@@ -6,11 +6,12 @@
  */
 import { messageOf, isSluiceError, SluiceError } from '../core/errors';
 import { msg } from '../core/i18n';
+import { authHeaders } from '../core/http-client';
 import { newRunId } from '../core/ids';
 import { readFileSync } from 'node:fs';
 import { positionOf } from '../config/yaml';
 import { parseYaml } from '../config/yaml';
-import { readerFor } from '../extract/registry';
+import { pullExtractor, readerFor } from '../extract/registry';
 import { metrics } from '../observe/metrics';
 import { openStore } from '../stage/open';
 import type { SideCounts, SyncStore } from '../stage/sync-store';
@@ -18,6 +19,7 @@ import type { SideId } from '../sync/config';
 import { customResolver } from '../sync/custom';
 import { mappingOf } from '../sync/mapping';
 import type { Side } from '../sync/side';
+import { HttpSide } from '../sync/sides/http';
 import { TableSide } from '../sync/sides/table';
 import type { Pipeline, PipelineSync } from './pipeline';
 import { stagingUrl, type RunOptions } from './run';
@@ -130,9 +132,39 @@ export async function runSync(pipeline: Pipeline, opts: SyncOptions = {}): Promi
 /** A side's table (or API) reader as its change feed, and its writer. */
 function createSide(pipeline: Pipeline, id: SideId, signal: AbortSignal): Side {
   const s = pipeline.sync![id];
+  const ctx = { pipeline: pipeline.name, source: s.name, tenant: { value: s.name }, accepts: ['records'] as const, signal };
+  if (s.pull) {
+    const pull = s.pull;
+    const write = s.write as { item: string; create?: string; update: 'PATCH' | 'PUT'; delete: boolean };
+    const listing = new URL(pull.url);
+    listing.search = '';
+    return new HttpSide(
+      {
+        name: s.name,
+        pipeline: pipeline.name,
+        item: write.item,
+        // the pull URL without its query, as the sync config documents
+        create: write.create ?? listing.toString(),
+        update: write.update,
+        delete: write.delete,
+        key: pull.key,
+        ...(pull.cursor ? { cursor: pull.cursor.field } : {}),
+        headers: { ...pull.headers, ...authHeaders(pull.auth) },
+        // durations in the pull config are seconds
+        timeoutMs: pull.timeout * 1000,
+        retries: pull.retries,
+        retryDelayMs: pull.retryDelay * 1000,
+        maxRetryWaitMs: pull.maxRetryWait * 1000,
+        ...(pull.rateLimit ? { perSecond: pull.rateLimit.perSecond } : {}),
+        defaults: s.defaults,
+      },
+      pullExtractor.create(pull, ctx),
+      signal,
+    );
+  }
   const read = s.read!;
   const write = s.write as { table: string; touch?: string };
-  const feed = readerFor(read.driver).create(read, { pipeline: pipeline.name, source: s.name, tenant: { value: s.name }, accepts: ['records'], signal });
+  const feed = readerFor(read.driver).create(read, ctx);
   return new TableSide(
     { name: s.name, pipeline: pipeline.name, driver: read.driver, url: read.url, table: write.table, key: read.key, ...(read.cursor ? { cursor: read.cursor } : {}), ...(write.touch ? { touch: write.touch } : {}), defaults: s.defaults },
     feed,

@@ -10,7 +10,7 @@ import type { JsonObject } from '../core/record';
 import type { FieldPolicy, Policy } from './config';
 import type { MappedField, Mapping } from './mapping';
 import type { SideRow } from './side';
-import { jsonOf, sameValue } from './values';
+import { instantOf, jsonOf, sameValue } from './values';
 
 export interface LinkedState {
   a: SideRow;
@@ -121,7 +121,7 @@ function decide(c: FieldConflict, f: MappedField, state: LinkedState, rules: Mer
  * side a: a stated, deterministic rule, so every run (and every process) decides alike.
  */
 export function laterSide(a: string | null, b: string | null): 'a' | 'b' {
-  const t = (s: string | null) => (s === null ? Number.NaN : /^-?\d+(\.\d+)?$/.test(s) ? Number(s) : Date.parse(s));
+  const t = (s: string | null) => (s === null ? Number.NaN : instantOf(s));
   const ta = t(a);
   const tb = t(b);
   return !Number.isNaN(tb) && (Number.isNaN(ta) || tb > ta) ? 'b' : 'a';

@@ -34,10 +34,20 @@ function sameNumber(n: number, s: string): boolean {
 function sameInstant(x: string, y: string): boolean {
   const micros = (s: string) => {
     const fraction = /:\d{2}\.(\d+)/.exec(s)?.[1] ?? '';
-    return Date.parse(s.replace(' ', 'T')) * 1000 + Number(fraction.padEnd(6, '0').slice(3, 6));
+    return instantOf(s) * 1000 + Number(fraction.padEnd(6, '0').slice(3, 6));
   };
   const a = micros(x);
   return !Number.isNaN(a) && a === micros(y);
+}
+
+/**
+ * A time as milliseconds since the epoch, from ISO-8601 or a database's text (`2024-01-01 10:00:00+00`,
+ * as PostgreSQL writes a timestamptz); a number as text is taken as it is. NaN when it is neither.
+ */
+export function instantOf(text: string): number {
+  if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
+  const iso = text.trim().replace(' ', 'T').replace(/([+-]\d{2})$/, '$1:00');
+  return Date.parse(iso);
 }
 
 /** The fields of `row` this mapping reads, with absent ones as null. */

@@ -4,6 +4,8 @@ import { loadPipeline, type Pipeline } from '../../run/pipeline';
 import { metricsText, runPipeline, type RunSummary } from '../../run/run';
 import { cols, mib, say, seconds, table } from '../format';
 import { progressReporter } from '../progress';
+import { runSync } from '../../run/sync';
+import { describeSync } from './sync';
 
 export interface RunFlags {
   full?: boolean;
@@ -23,6 +25,13 @@ export async function runCommand(file: string, flags: RunFlags): Promise<void> {
   process.once('SIGTERM', onSignal);
   try {
     const opts = { full: flags.full, stagingUrl: flags.staging, signal: controller.signal, onProgress: progress };
+    if (pipeline.sync && pipeline.sources.length === 0) {
+      // a sync pipeline runs as `sluice sync` does
+      const synced = await runSync(pipeline, { file, dryRun: flags.dryRun, stagingUrl: flags.staging, signal: controller.signal });
+      progress.done();
+      process.stdout.write(flags.json ? `${JSON.stringify(synced, null, 2)}\n` : `${describeSync(synced)}\n`);
+      return;
+    }
     const summary = flags.dryRun ? await dryRun(pipeline, opts) : await runPipeline(pipeline, opts);
     progress.done();
     process.stdout.write(flags.json ? `${JSON.stringify(summary, null, 2)}\n` : `${describe(summary)}\n`);

@@ -2,6 +2,32 @@ import { loadPipeline } from '../../run/pipeline';
 import { stagingUrl } from '../../run/run';
 import { openExistingStore } from '../../stage/open';
 import { cols, say, table } from '../format';
+import type { Pipeline } from '../../run/pipeline';
+import type { StagingStore } from '../../stage/store';
+
+/** Each side's checkpoint and breaker, the links, the queue and the last sync runs' counts per side. */
+async function syncState(store: StagingStore, pipeline: Pipeline, runs: number) {
+  const state = store.sync(pipeline.name);
+  const sides = await state.sides();
+  return {
+    sides: (['a', 'b'] as const).map((id) => ({ side: id, name: pipeline.sync![id].name, ...sides[id] })),
+    links: await state.linkCount(),
+    queued: (await state.conflicts({ status: ['open'] })).length,
+    runs: await state.runs(runs),
+  };
+}
+
+function describeSyncState(s: Awaited<ReturnType<typeof syncState>>): string[] {
+  const breaker = (x: (typeof s.sides)[number]) => (x.openUntil && Date.parse(x.openUntil) > Date.now() ? say('cli.status.breaker_open', { until: x.openUntil, error: x.lastError ?? '' }) : x.failures > 0 ? say('cli.status.breaker_failing', { failures: x.failures, error: x.lastError ?? '' }) : say('cli.status.breaker_closed'));
+  return [
+    say('cli.status.sync_sides', { links: s.links, queued: s.queued }),
+    table(cols('side', 'name', 'checkpoint', 'status'), s.sides.map((x) => [x.side, x.name, JSON.stringify(x.checkpoint ?? null), breaker(x)])),
+    table(
+      cols('run', 'side', 'created', 'updated', 'deleted', 'conflicts', 'queued', 'skipped', 'failed'),
+      s.runs.flatMap((r) => (['a', 'b'] as const).map((id) => { const c = r.stats[id]; return [r.run, id, c.created, c.updated, c.deleted, c.conflicts, c.queued, c.skipped, c.failed]; })),
+    ),
+  ];
+}
 
 /** Checkpoints, the last runs, staged records per tenant and the latest exports of a pipeline. */
 export async function statusCommand(file: string, flags: { json?: boolean; staging?: string; runs?: number }): Promise<void> {
@@ -18,6 +44,7 @@ export async function statusCommand(file: string, flags: { json?: boolean; stagi
       records: migrated ? await store!.countRecords(pipeline.name) : [],
       exports: migrated ? await store!.latestExports(pipeline.name) : [],
       llm: migrated ? await store!.llmUsage(pipeline.name) : [],
+      ...(pipeline.sync && migrated ? { sync: await syncState(store!, pipeline, flags.runs ?? 5) } : {}),
     };
     if (flags.json) {
       process.stdout.write(`${JSON.stringify(status, null, 2)}\n`);
@@ -57,6 +84,7 @@ export async function statusCommand(file: string, flags: { json?: boolean; stagi
         ),
       );
     }
+    if (status.sync) out.push(...describeSyncState(status.sync));
     out.push(say('cli.status.latest_exports'), status.exports.length ? table(cols('tenant', 'export', 'rows', 'folder'), status.exports.map((e) => [e.tenant, e.id, e.rows, e.dir])) : noneYet);
     process.stdout.write(`${out.join('\n')}\n`);
   } finally {

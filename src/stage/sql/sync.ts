@@ -175,12 +175,14 @@ export class KnexSyncStore implements SyncStore {
     return rows.map((r: Record<string, unknown>) => ({ run: String(r.run_id), stats: json<SyncRunRow['stats']>(r.stats)! }));
   }
 
-  async events(q: { key?: string; since?: string; limit: number }): Promise<SyncEventRow[]> {
+  async events(q: { key?: string; side?: Side; since?: string; limit: number }): Promise<SyncEventRow[]> {
     const query = this.knex('sluice_sync_events').where({ pipeline: this.pipeline }).orderBy('id', 'desc').limit(q.limit);
     if (q.key !== undefined) {
-      // a key names a record on either side; its link's events follow it across key changes
-      const links = this.knex('sluice_sync_links').where({ pipeline: this.pipeline }).where((w) => w.where({ a_key: q.key }).orWhere({ b_key: q.key })).select('id');
-      query.where((w) => w.where({ a_key: q.key }).orWhere({ b_key: q.key }).orWhereIn('link_id', links));
+      // a key names a record on one side (or either); its link's events follow it across key changes
+      const sides = q.side ? [`${q.side}_key`] : ['a_key', 'b_key'];
+      const byKey = (w: Knex.QueryBuilder) => sides.reduce((acc, column) => acc.orWhere(column, q.key!), w);
+      const links = this.knex('sluice_sync_links').where({ pipeline: this.pipeline }).where(byKey).select('id');
+      query.where((w) => byKey(w).orWhereIn('link_id', links));
     }
     if (q.since !== undefined) query.where('at', '>=', q.since);
     const rows = await query;

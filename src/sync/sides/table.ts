@@ -4,6 +4,7 @@
  * one transaction per batch, every value a bound parameter. Each write is wrapped in a savepoint, so one
  * rejected row (a constraint, a type) fails alone and the rest of the batch commits.
  */
+import { decodeCopyLines } from '../../core/copy-text';
 import { SluiceError, messageOf } from '../../core/errors';
 import { msg } from '../../core/i18n';
 import type { Json, JsonObject } from '../../core/record';
@@ -61,9 +62,9 @@ export class TableSide implements Side {
     try {
       for await (const batch of this.feed.extract(since)) {
         signal.throwIfAborted();
-        const rows: SideRow[] = batch.rows.kind === 'records'
-          ? batch.rows.records.filter((r) => r.json !== null).map((r) => ({ key: r.key, changedAt: r.cursor, data: JSON.parse(r.json!) as JsonObject }))
-          : [];
+        // the PostgreSQL reader yields COPY lines whatever it is asked for: both shapes are records
+        const records = batch.rows.kind === 'records' ? batch.rows.records : decodeCopyLines(batch.rows.data);
+        const rows = records.filter((r) => r.json !== null).map((r): SideRow => ({ key: r.key, changedAt: r.cursor, data: JSON.parse(r.json!) as JsonObject }));
         yield { rows, checkpoint: batch.checkpoint };
       }
     } finally {
