@@ -143,15 +143,18 @@ class NetworkError extends RetryableError {
 }
 
 async function fetchOnce(method: HttpMethod, url: string, o: RequestOptions): Promise<Response> {
-  const signal = AbortSignal.any([o.signal, AbortSignal.timeout(o.timeoutMs)]);
+  const timeout = AbortSignal.timeout(o.timeoutMs);
+  const signal = AbortSignal.any([o.signal, timeout]);
   const body = o.body === undefined ? {} : { body: JSON.stringify(o.body) };
-  const headers = { accept: 'application/json', ...(o.body === undefined ? {} : { 'content-type': 'application/json' }), ...o.headers };
+  // the caller's headers replace the defaults whatever their case (`Accept: application/vnd.github+json`)
+  const headers = new Headers({ accept: 'application/json', ...(o.body === undefined ? {} : { 'content-type': 'application/json' }) });
+  for (const [name, value] of Object.entries(o.headers)) headers.set(name, value);
   try {
     return await fetch(url, { method, headers, ...body, signal, redirect: 'follow' });
   } catch (err) {
     if (o.signal.aborted) throw new AbortError(o.signal.reason instanceof Error ? o.signal.reason : new Error('cancelled'));
-    const timedOut = err instanceof DOMException && err.name === 'TimeoutError';
-    if (timedOut) throw new NetworkError(`no answer within ${o.timeoutMs / 1000} s`, false);
+    // by the signal, not the error's class: fetch may wrap the abort, and a test runner's realm has its own DOMException
+    if (timeout.aborted) throw new NetworkError(`no answer within ${o.timeoutMs / 1000} s`, false);
     throw new NetworkError(`cannot reach the server: ${networkReason(err)}`, neverSent(err));
   }
 }
@@ -181,8 +184,9 @@ function mayRetry(method: HttpMethod, failure: { res: Response } | { unsent: boo
 const UNSENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
 
 function neverSent(err: unknown): boolean {
-  const cause = err instanceof Error ? (err.cause as { code?: unknown; errors?: { code?: unknown }[] } | undefined) : undefined;
-  if (!cause) return false;
+  // duck-typed: fetch's errors may come from another realm (a test runner's), where `instanceof Error` fails
+  const cause = (err as { cause?: { code?: unknown; errors?: { code?: unknown }[] } } | null)?.cause;
+  if (typeof cause !== 'object' || cause === null) return false;
   if (typeof cause.code === 'string' && UNSENT.has(cause.code)) return true;
   // several addresses tried (IPv6 and IPv4): an AggregateError, unsent only if every one was refused
   return Array.isArray(cause.errors) && cause.errors.length > 0 && cause.errors.every((e) => typeof e.code === 'string' && UNSENT.has(e.code));
@@ -244,8 +248,8 @@ function httpError(code: ErrorCode, method: HttpMethod, url: string, what: strin
 }
 
 function networkReason(err: unknown): string {
-  const cause = err instanceof Error && err.cause instanceof Error ? err.cause : undefined;
-  return cause ? `${messageOf(err)} (${messageOf(cause)})` : messageOf(err);
+  const cause = (err as { cause?: unknown } | null)?.cause;
+  return typeof cause === 'object' && cause !== null ? `${messageOf(err)} (${messageOf(cause)})` : messageOf(err);
 }
 
 /** A body cut to 300 characters on one line, for a message. */

@@ -93,8 +93,11 @@ export class SyncEngine {
   readonly counts: Record<SideId, SideCounts> = { a: emptyCounts(), b: emptyCounts() };
   readonly plan: SyncPlan;
   private refs = 0;
+  /** Refs of creates are unique across runs: the side's ledger keeps them. */
+  private readonly refPrefix: string;
 
   constructor(private readonly ctx: EngineContext) {
+    this.refPrefix = ctx.run;
     this.plan = { a: emptySidePlan(ctx.config.a.name), b: emptySidePlan(ctx.config.b.name), conflicts: [] };
   }
 
@@ -108,14 +111,25 @@ export class SyncEngine {
     if (unfinished.length === 0) return;
     const links: LinkWrite[] = [];
     const drop: number[] = [];
+    const ledger: Record<SideId, Map<string, string> | undefined> = { a: undefined, b: undefined };
+    for (const id of ['a', 'b'] as const) {
+      const refs = unfinished.filter((l) => l.state === `creating_${id}`).map((l) => String(l.intent?.ref));
+      ledger[id] = refs.length > 0 ? await this.ctx.sides[id].created?.(refs) : undefined;
+    }
     for (const link of unfinished) {
       const to: SideId = link.state === 'creating_a' ? 'a' : 'b';
-      const found = await this.findCreated(to, link.intent ?? {});
+      const intent = (link.intent ?? {}) as { ref?: string; values?: JsonObject };
+      const key = ledger[to]?.get(String(intent.ref));
+      // the ledger says exactly whether the create happened; without one, the values sent tell
+      const found = ledger[to] ? (key === undefined ? undefined : (await this.ctx.sides[to].get([key])).get(key)) : await this.findCreated(to, intent.values ?? {});
       if (!found) {
         drop.push(link.id); // never made: the record is still after the checkpoint and is created again
         continue;
       }
-      const base = pick(found.data, this.names[to]);
+      // the base is what was sent (a user may have edited the record since: that edit is a change to carry);
+      // the other side's base was noted with the create
+      const sent = intent.values ?? {};
+      const base = Object.fromEntries(this.names[to].map((f) => [f, Object.hasOwn(sent, f) ? sent[f]! : jsonOf(found.data[f])]));
       links.push({ ...link, ...(to === 'a' ? { aKey: found.key, baseA: base } : { bKey: found.key, baseB: base }), state: 'linked', intent: null });
     }
     if (!this.ctx.dryRun) await this.ctx.state.commit(this.ctx.run, { links, dropLinks: drop });
@@ -256,7 +270,7 @@ export class SyncEngine {
     if (!translated.ok) {
       return { from, rows, ops: {}, decided: {}, close: [], events: [], queue: { reason: 'transform', fields: [translated.field], detail: translated.reason } };
     }
-    const ref = `new${++this.refs}`;
+    const ref = `${this.refPrefix}/${++this.refs}`;
     return {
       from,
       rows,
@@ -410,7 +424,7 @@ export class SyncEngine {
           const from = other(w.create!.to);
           const op = w.ops[w.create!.to] as Extract<SideOp, { op: 'create' }>;
           const existing = w.link && w.link.id > 0 ? { id: w.link.id } : { ref: w.create!.ref };
-          return { ...existing, aKey: from === 'a' ? w.rows.a!.key : null, bKey: from === 'b' ? w.rows.b!.key : null, baseA: null, baseB: null, state: `creating_${w.create!.to}`, intent: op.values } as LinkWrite;
+          return { ...existing, aKey: from === 'a' ? w.rows.a!.key : null, bKey: from === 'b' ? w.rows.b!.key : null, ...this.notedBases(w, from), state: `creating_${w.create!.to}`, intent: { ref: op.ref, values: op.values } } as LinkWrite;
         }),
       });
     }
@@ -424,6 +438,12 @@ export class SyncEngine {
     const change: Required<Omit<SyncCommit, 'checkpoint'>> = { links: [], dropLinks: [], queue: [], close: [], events: [] };
     for (const w of work) this.settle(w, results, noted, change);
     await this.ctx.state.commit(this.ctx.run, { ...change, ...(checkpoint ? { checkpoint } : {}) });
+  }
+
+  /** A create's note keeps the base of the side it came from: what that record held when it was sent. */
+  private notedBases(w: Work, from: SideId): Pick<SyncLink, 'baseA' | 'baseB'> {
+    const base = pick(w.rows[from]!.data, this.names[from]);
+    return from === 'a' ? { baseA: base, baseB: null } : { baseA: null, baseB: base };
   }
 
   /** One record's writes are in (or failed): its link, base, queue entry and events for the commit. */

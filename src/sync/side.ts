@@ -62,5 +62,11 @@ export interface Side {
    * the others. Results are in the order of `ops`.
    */
   apply(ops: readonly SideOp[]): Promise<ApplyResult[]>;
+  /**
+   * The keys of records this side created under these refs, where the side keeps a ledger written in
+   * the same transaction as each create: after a crash, it tells exactly which creates happened. A side
+   * without one leaves it out, and the engine recognises a created record by its values instead.
+   */
+  created?(refs: readonly string[]): Promise<Map<string, string>>;
   close(): Promise<void>;
 }

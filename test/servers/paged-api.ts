@@ -1,7 +1,8 @@
 /**
- * A local HTTP server that behaves like a paginated REST API, for the tests of pull extractors: GitHub's
- * "list repository issues" endpoint (page numbers, `link` header, `since`, rate-limit headers) and three
- * generic styles (next-token in the body, page/size, offset/limit), with auth and fault injection.
+ * A local HTTP server that behaves like a paginated REST API, for the tests of pull extractors and of the
+ * HTTP sync side: GitHub's "list repository issues" endpoint (page numbers, `link` header, `since`,
+ * rate-limit headers) with its "get", "create" and "update an issue" endpoints, and three generic styles
+ * (next-token in the body, page/size, offset/limit), with auth and fault injection.
  *
  * Every page is computed from `items` at request time, so a test can change the data between runs, or
  * between two pages of one run, and see what a client sees from a real API that changes under it.
@@ -9,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
-import { LocalServer } from './local-server';
+import { LocalServer, readBody } from './local-server';
 
 export interface ApiItem {
   id: number;
@@ -32,32 +33,61 @@ export interface RecordedRequest {
   headers: Record<string, string | string[] | undefined>;
   /** the status served */
   status: number;
+  /** the body sent with a POST or PATCH: parsed when it is JSON, else as text; absent when there is none */
+  body?: unknown;
 }
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const RATE_LIMIT = 5000;
 const DOCS = 'https://docs.github.com/rest';
-const GITHUB_ISSUES = /^\/repos\/[^/]+\/[^/]+\/issues$/;
+const GITHUB_ISSUES = /^\/repos\/([^/]+)\/([^/]+)\/issues$/;
+const GITHUB_ISSUE = /^\/repos\/([^/]+)\/([^/]+)\/issues\/(\d+)$/;
+/** where GitHub's error bodies point for each issues operation */
+const ISSUE_DOCS = {
+  get: 'https://docs.github.com/rest/issues/issues#get-an-issue',
+  create: 'https://docs.github.com/rest/issues/issues#create-an-issue',
+  update: 'https://docs.github.com/rest/issues/issues#update-an-issue',
+};
+/** GitHub's reasons for closing (`duplicate` came later than the other two); `reopened` is set by reopening */
+const CLOSE_REASONS = ['completed', 'not_planned', 'duplicate'];
 
-/** A client error of the API: served with `{"message": ...}`. */
+/**
+ * A client error of the API: served with `{"message": ...}`, and with GitHub's `documentation_url` and
+ * `status` (as text) when `docs` is given, as GitHub's issue endpoints answer.
+ */
 class HttpError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    readonly docs?: string,
   ) {
     super(message);
+  }
+
+  get body(): Record<string, string> {
+    return this.docs ? { message: this.message, documentation_url: this.docs, status: String(this.status) } : { message: this.message };
   }
 }
 
 interface Page {
+  /** default 200 */
+  status?: number;
   headers?: Record<string, string>;
   body: unknown;
 }
+
+/** `raw`: the request body as sent ('' when there is none) */
+type Route = (url: URL, raw: string) => Page;
 
 export class PagedApiServer {
   items: ApiItem[];
   delayMs = 0;
   readonly requests: RecordedRequest[] = [];
+  /**
+   * Serves a fault instead of every matching request to a data route (known path, auth passed) while set,
+   * before the queue of `failNext`: e.g. `api.failWhen = (r) => r.method === 'PATCH' ? faults.serverError(503) : undefined`.
+   */
+  failWhen?: (request: { method: string; path: string }) => Fault | undefined;
 
   private readonly http: LocalServer;
   private readonly token: string | undefined;
@@ -66,6 +96,10 @@ export class PagedApiServer {
   /** one rate-limit window of an hour from the start; tests that need a reset soon use `faults.rateLimited` */
   private readonly resetEpoch = Math.floor(Date.now() / 1000) + 3600;
   private lastStamp = 0;
+  /** numbers of removed issues: GitHub answers 410 for a deleted issue and never gives its number again */
+  private readonly removed = new Set<number>();
+  /** labels made by creates and updates that named a label no issue had, by name */
+  private readonly labels = new Map<string, Record<string, unknown>>();
 
   private constructor(options: { items?: ApiItem[]; token?: string }) {
     this.items = options.items ?? [];
@@ -91,12 +125,7 @@ export class PagedApiServer {
    * seconds when a test upserts many items at once.
    */
   upsert(item: Partial<ApiItem> & { id: number }, at?: string): ApiItem {
-    let updatedAt = at;
-    if (updatedAt === undefined) {
-      const newest = this.items.reduce((max, i) => Math.max(max, timeOf(i) || 0), this.lastStamp);
-      this.lastStamp = Math.max(Math.floor(Date.now() / 1000) * 1000, newest + 1000);
-      updatedAt = isoSeconds(this.lastStamp);
-    }
+    const updatedAt = at ?? this.freshTime();
     const index = this.items.findIndex((i) => i.id === item.id);
     const next: ApiItem = { ...(index >= 0 ? this.items[index] : {}), ...item, updated_at: updatedAt };
     if (index >= 0) this.items[index] = next;
@@ -105,7 +134,20 @@ export class PagedApiServer {
   }
 
   remove(id: number): void {
+    for (const item of this.items) if (item.id === id && typeof item.number === 'number') this.removed.add(item.number);
     this.items = this.items.filter((i) => i.id !== id);
+  }
+
+  /** The issue with this `number`, as the server holds it. */
+  issue(number: number): ApiItem | undefined {
+    return this.items.find((i) => i.number === number);
+  }
+
+  /** A time with GitHub's precision, later than every `updated_at` held and every time given before. */
+  private freshTime(): string {
+    const newest = this.items.reduce((max, i) => Math.max(max, timeOf(i) || 0), this.lastStamp);
+    this.lastStamp = Math.max(Math.floor(Date.now() / 1000) * 1000, newest + 1000);
+    return isoSeconds(this.lastStamp);
   }
 
   /** The next `count` requests to a data route (known path, auth passed) get `fault`; calls queue up in order. */
@@ -119,33 +161,44 @@ export class PagedApiServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const record: RecordedRequest = { method: req.method ?? '', url: req.url ?? '', headers: { ...req.headers }, status: 0 };
+    const method = req.method ?? '';
+    const record: RecordedRequest = { method, url: req.url ?? '', headers: { ...req.headers }, status: 0 };
     this.requests.push(record);
     this.used++;
     try {
+      const raw = method === 'GET' || method === 'HEAD' ? '' : await readBody(req);
+      if (raw !== '') record.body = parseOr(raw);
       if (this.delayMs > 0) await this.http.sleep(this.delayMs);
       const url = new URL(req.url ?? '/', this.http.origin);
-      const route = req.method === 'GET' ? this.routeFor(url.pathname) : undefined;
+      const route = this.routeFor(method, url.pathname);
       if (!route) return this.send(res, record, 404, JSON.stringify({ message: 'Not Found' }));
       if (!this.authorized(req.headers.authorization)) {
         return this.send(res, record, 401, JSON.stringify({ message: 'Requires authentication', documentation_url: DOCS }));
       }
-      const fault = this.faultQueue.shift();
+      const fault = this.failWhen?.({ method, path: url.pathname }) ?? this.faultQueue.shift();
       if (fault) {
         const body = fault.body ?? JSON.stringify({ message: STATUS_CODES[fault.status] ?? 'Error' });
         return this.send(res, record, fault.status, body, fault.headers);
       }
-      const page = route(url);
-      this.send(res, record, 200, JSON.stringify(page.body), page.headers);
+      const page = route(url, raw);
+      this.send(res, record, page.status ?? 200, JSON.stringify(page.body), page.headers);
     } catch (err) {
       // a client error of the API (bad parameter), or a bug here: either way the test sees it in the response
       const status = err instanceof HttpError ? err.status : 500;
-      this.send(res, record, status, JSON.stringify({ message: err instanceof Error ? err.message : String(err) }));
+      const body = err instanceof HttpError ? err.body : { message: err instanceof Error ? err.message : String(err) };
+      this.send(res, record, status, JSON.stringify(body));
     }
   }
 
-  private routeFor(path: string): ((url: URL) => Page) | undefined {
-    if (GITHUB_ISSUES.test(path)) return (url) => this.githubIssuesPage(url);
+  /** The handler of a method on a path; GitHub answers 404 for a method a path does not take, as for an unknown path. */
+  private routeFor(method: string, path: string): Route | undefined {
+    const list = GITHUB_ISSUES.exec(path);
+    if (list && method === 'GET') return (url) => this.githubIssuesPage(url);
+    if (list && method === 'POST') return (_url, raw) => this.createIssue(list[1]!, list[2]!, raw);
+    const one = GITHUB_ISSUE.exec(path);
+    if (one && method === 'GET') return () => this.getIssue(Number(one[3]));
+    if (one && method === 'PATCH') return (_url, raw) => this.updateIssue(one[1]!, one[2]!, Number(one[3]), raw);
+    if (method !== 'GET') return undefined;
     if (path === '/cursor/items') return (url) => this.cursorPage(url.searchParams);
     if (path === '/page/items') return (url) => this.numberedPage(url.searchParams);
     if (path === '/offset/items') return (url) => this.offsetPage(url.searchParams);
@@ -182,6 +235,153 @@ export class PagedApiServer {
     const last = Math.ceil(matching.length / perPage);
     if (last > 1) headers.link = linkHeader(url, this.http.origin, page, last);
     return { headers, body };
+  }
+
+  /** `GET /repos/{owner}/{repo}/issues/{issue_number}`: 404 when there is none, 410 when it was removed. */
+  private getIssue(number: number): Page {
+    const issue = this.issue(number);
+    if (issue) return { body: issue };
+    if (this.removed.has(number)) throw new HttpError(410, 'This issue was deleted', ISSUE_DOCS.get);
+    throw new HttpError(404, 'Not Found', ISSUE_DOCS.get);
+  }
+
+  /**
+   * `POST /repos/{owner}/{repo}/issues`: 201 with the issue and its `Location`. It gets the next `number`
+   * and `id`, is open, created and updated now, by the token's user (the fixture's octocat). `title` is
+   * required; `body`, `labels` (names, or objects with a `name`), `assignees` (logins) and the older
+   * `assignee` are taken; a label no issue has yet is made, with GitHub's default colour. Other fields
+   * (`state` among them) are ignored, as GitHub ignores them on create.
+   */
+  private createIssue(owner: string, repo: string, raw: string): Page {
+    const input = issueInput(raw, ISSUE_DOCS.create);
+    if (input.title === undefined || input.title === null || input.title === '') throw new HttpError(422, 'Invalid request.\n\n"title" wasn\'t supplied.', ISSUE_DOCS.create);
+    if (typeof input.title !== 'string' && typeof input.title !== 'number') throw invalid('title', input.title, 'string or integer', ISSUE_DOCS.create);
+    const template = fixtureIssue();
+    const number = Math.max(1346, ...this.items.map((i) => (typeof i.number === 'number' ? i.number : 0)), ...this.removed) + 1;
+    const id = Math.max(0, ...this.items.map((i) => i.id)) + 1;
+    const now = this.freshTime();
+    const api = `https://api.github.com/repos/${owner}/${repo}`;
+    const assignees = input.assignees !== undefined ? this.users(input.assignees, ISSUE_DOCS.create) : input.assignee ? this.users([input.assignee], ISSUE_DOCS.create) : [];
+    const issue: ApiItem = {
+      ...template,
+      id,
+      node_id: Buffer.from(`05:Issue${id}`).toString('base64'),
+      url: `${api}/issues/${number}`,
+      repository_url: api,
+      labels_url: `${api}/issues/${number}/labels{/name}`,
+      comments_url: `${api}/issues/${number}/comments`,
+      events_url: `${api}/issues/${number}/events`,
+      html_url: `https://github.com/${owner}/${repo}/issues/${number}`,
+      number,
+      state: 'open',
+      title: String(input.title),
+      body: typeof input.body === 'string' ? input.body : null,
+      labels: input.labels === undefined ? [] : this.labelObjects(input.labels, owner, repo, ISSUE_DOCS.create),
+      assignee: assignees[0] ?? null,
+      assignees,
+      milestone: null,
+      locked: false,
+      active_lock_reason: null,
+      comments: 0,
+      closed_at: null,
+      created_at: now,
+      updated_at: now,
+      closed_by: null,
+      author_association: 'OWNER',
+      state_reason: null,
+    };
+    delete issue.pull_request;
+    this.items.push(issue);
+    return { status: 201, headers: { location: `${this.http.origin}/repos/${owner}/${repo}/issues/${number}` }, body: issue };
+  }
+
+  /**
+   * `PATCH /repos/{owner}/{repo}/issues/{issue_number}`: 200 with the issue. Sets `title`, `body`, `state`,
+   * `labels` (the whole set: `[]` clears it), `assignees` and `milestone: null`; an update that changes
+   * something moves `updated_at` on. Closing sets `closed_at`, `closed_by` and `state_reason` (`completed`
+   * unless another reason is given); reopening sets `state_reason: reopened` and keeps `closed_at`, as the
+   * `issues.reopened` webhook payload in `fixtures/github/` shows. `state_reason` without a change of
+   * `state` is ignored, as GitHub's description of the field says.
+   */
+  private updateIssue(owner: string, repo: string, number: number, raw: string): Page {
+    const issue = this.issue(number);
+    if (!issue) throw new HttpError(this.removed.has(number) ? 410 : 404, this.removed.has(number) ? 'This issue was deleted' : 'Not Found', ISSUE_DOCS.update);
+    const input = issueInput(raw, ISSUE_DOCS.update);
+    const next: ApiItem = structuredClone(issue);
+    if (input.title !== undefined) {
+      if (typeof input.title !== 'string' && typeof input.title !== 'number') throw invalid('title', input.title, 'string or integer', ISSUE_DOCS.update);
+      next.title = String(input.title);
+    }
+    if (input.body !== undefined) {
+      if (input.body !== null && typeof input.body !== 'string') throw invalid('body', input.body, 'string or null', ISSUE_DOCS.update);
+      next.body = input.body;
+    }
+    if (input.labels !== undefined) next.labels = this.labelObjects(input.labels, owner, repo, ISSUE_DOCS.update);
+    if (input.assignees !== undefined) {
+      next.assignees = this.users(input.assignees, ISSUE_DOCS.update);
+      next.assignee = (next.assignees as unknown[])[0] ?? null;
+    }
+    if (input.milestone === null) next.milestone = null;
+    if (input.state !== undefined && input.state !== 'open' && input.state !== 'closed') throw invalid('state', input.state, '"open" or "closed"', ISSUE_DOCS.update);
+    const closing = input.state === 'closed' && issue.state !== 'closed';
+    const reopening = input.state === 'open' && issue.state === 'closed';
+    if (closing) {
+      const reason = input.state_reason ?? 'completed';
+      if (typeof reason !== 'string' || !CLOSE_REASONS.includes(reason)) throw invalid('state_reason', reason, CLOSE_REASONS.map((r) => `"${r}"`).join(', '), ISSUE_DOCS.update);
+      Object.assign(next, { state: 'closed', state_reason: reason, closed_by: structuredClone(fixtureIssue().user) });
+    }
+    if (reopening) Object.assign(next, { state: 'open', state_reason: 'reopened' });
+    // `next` is a copy of `issue` with fields set in place, so the key order is the same
+    if (JSON.stringify(next) === JSON.stringify(issue)) return { body: issue };
+    next.updated_at = this.freshTime();
+    if (closing) next.closed_at = next.updated_at;
+    this.items[this.items.indexOf(issue)] = next;
+    return { body: next };
+  }
+
+  /** Labels from names (or `{ name }` objects): the object an issue already has under that name, else a new one. */
+  private labelObjects(value: unknown, owner: string, repo: string, docs: string): Record<string, unknown>[] {
+    if (!Array.isArray(value)) throw invalid('labels', value, 'array', docs);
+    const names = value.map((v) => (typeof v === 'string' ? v : typeof v === 'object' && v !== null && typeof (v as { name?: unknown }).name === 'string' ? (v as { name: string }).name : undefined));
+    if (names.some((n) => n === undefined || n.trim() === '')) throw invalid('labels', value, 'array of label names', docs);
+    const out: Record<string, unknown>[] = [];
+    for (const name of new Set(names as string[])) {
+      let label = this.labels.get(name);
+      for (const item of this.items) {
+        if (label) break;
+        label = (Array.isArray(item.labels) ? (item.labels as Record<string, unknown>[]) : []).find((l) => l.name === name);
+      }
+      if (!label) {
+        const id = 208045946 + this.labels.size + 1;
+        label = {
+          id,
+          node_id: Buffer.from(`05:Label${id}`).toString('base64'),
+          url: `https://api.github.com/repos/${owner}/${repo}/labels/${encodeURIComponent(name)}`,
+          name,
+          description: null,
+          color: 'ededed',
+          default: false,
+        };
+        this.labels.set(name, label);
+      }
+      out.push(structuredClone(label));
+    }
+    return out;
+  }
+
+  /** Users from logins, shaped like the fixture's octocat. */
+  private users(value: unknown, docs: string): Record<string, unknown>[] {
+    if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v === '')) throw invalid('assignees', value, 'array of logins', docs);
+    const octocat = fixtureIssue().user as Record<string, unknown>;
+    return [...new Set(value as string[])].map((login) =>
+      login === octocat.login
+        ? structuredClone(octocat)
+        : {
+            ...Object.fromEntries(Object.entries(octocat).map(([k, v]) => [k, typeof v === 'string' ? v.replaceAll('octocat', login) : v])),
+            id: 1000 + [...login].reduce((n, c) => (n * 31 + c.charCodeAt(0)) % 1_000_000, 0),
+            node_id: Buffer.from(`04:User${login}`).toString('base64'),
+          },
+    );
   }
 
   private cursorPage(q: URLSearchParams): Page {
@@ -343,6 +543,32 @@ function linkHeader(request: URL, origin: string, page: number, last: number): s
   if (page < last) links.push(`<${to(page + 1)}>; rel="next"`, `<${to(last)}>; rel="last"`);
   if (page > 1) links.push(`<${to(1)}>; rel="first"`);
   return links.join(', ');
+}
+
+/** The JSON object a create or update sends; GitHub answers 400 for a body that is not JSON. */
+function issueInput(raw: string, docs: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new HttpError(400, 'Problems parsing JSON', docs);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new HttpError(400, 'Body should be a JSON object', docs);
+  return value as Record<string, unknown>;
+}
+
+/** a value of the wrong kind, in the words of GitHub's schema validation */
+function invalid(field: string, value: unknown, expected: string, docs: string): HttpError {
+  return new HttpError(422, `Invalid request.\n\nFor 'properties/${field}', ${JSON.stringify(value)} is not ${expected}.`, docs);
+}
+
+/** a recorded body: JSON when it parses, else the text */
+function parseOr(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
 }
 
 function timeOf(item: ApiItem): number {

@@ -119,6 +119,139 @@ describe('PagedApiServer', () => {
     });
   });
 
+  describe('GitHub issue endpoints: get, create, update', () => {
+    const auth = { authorization: 'Bearer s3cret' };
+    const send = (method: string, path: string, body?: unknown, headers: Record<string, string> = auth): Promise<Response> =>
+      fetch(`${api.url}${path}`, { method, headers: { ...headers, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
+    const NOT_FOUND = { message: 'Not Found', documentation_url: 'https://docs.github.com/rest/issues/issues#get-an-issue', status: '404' };
+
+    beforeEach(async () => {
+      api = await PagedApiServer.start({ items: githubIssues(5), token: 's3cret' });
+    });
+
+    it('GET one issue by number: the object the list serves; 404 with GitHub\'s body when absent, 410 once removed', async () => {
+      const res = await send('GET', `${ISSUES}/1349`);
+      expect(res.status).toBe(200);
+      const issue = (await json(res)) as ApiItem;
+      expect(issue).toEqual(api.items[2]);
+      expect(issue).toMatchObject({ id: 3, number: 1349, title: 'Found a bug (1349)' });
+
+      const missing = await send('GET', `${ISSUES}/9999`);
+      expect(missing.status).toBe(404);
+      expect(await json(missing)).toEqual(NOT_FOUND);
+      expect((await send('GET', `${ISSUES}/1347`, undefined, {})).status).toBe(401);
+
+      api.remove(1);
+      const gone = await send('GET', `${ISSUES}/1347`);
+      expect(gone.status).toBe(410);
+      expect(await json(gone)).toMatchObject({ message: 'This issue was deleted', status: '410' });
+    });
+
+    it('POST creates an open issue with the next number and id, now, labels as objects, and a Location', async () => {
+      const newest = api.items.at(-1)!.updated_at;
+      const res = await send('POST', ISSUES, { title: 'Printer on fire', body: 'Smoke 🔥', labels: ['bug', 'triage'], assignees: ['octocat', 'hubot'], state: 'closed' });
+      expect(res.status).toBe(201);
+      const issue = (await json(res)) as ApiItem;
+      expect(res.headers.get('location')).toBe(`${api.url}${ISSUES}/1352`);
+      expect(issue).toMatchObject({
+        id: 6,
+        number: 1352,
+        title: 'Printer on fire',
+        body: 'Smoke 🔥',
+        state: 'open', // GitHub ignores `state` on create
+        state_reason: null,
+        closed_at: null,
+        closed_by: null,
+        locked: false,
+        comments: 0,
+        url: 'https://api.github.com/repos/octocat/Hello-World/issues/1352',
+        html_url: 'https://github.com/octocat/Hello-World/issues/1352',
+        user: { login: 'octocat' },
+        assignee: { login: 'octocat' },
+      });
+      expect(issue).not.toHaveProperty('pull_request');
+      expect(issue.created_at).toBe(issue.updated_at);
+      expect(issue.updated_at > newest).toBe(true);
+      expect(issue.updated_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+      // a label an issue has keeps its object; a new name becomes a new label with GitHub's default colour
+      const labels = issue.labels as Record<string, unknown>[];
+      expect(labels[0]).toEqual((api.items[0].labels as unknown[])[0]);
+      expect(labels[1]).toMatchObject({ name: 'triage', color: 'ededed', default: false, description: null });
+      expect(typeof labels[1]!.id).toBe('number');
+      expect((issue.assignees as { login: string }[]).map((a) => a.login)).toEqual(['octocat', 'hubot']);
+
+      // it is served by GET, and by the list (updated since the newest before it)
+      expect(await json(await send('GET', `${ISSUES}/1352`))).toEqual(issue);
+      const since = await itemsOf(await send('GET', `${ISSUES}?since=${issue.updated_at}`));
+      expect(ids(since)).toEqual([6]);
+      expect(api.requests[0]).toMatchObject({ method: 'POST', status: 201, body: { title: 'Printer on fire', labels: ['bug', 'triage'] } });
+
+      const second = (await json(await send('POST', ISSUES, { title: 'Again', labels: [{ name: 'triage' }] }))) as ApiItem;
+      expect(second).toMatchObject({ id: 7, number: 1353, labels: [labels[1]], assignees: [], assignee: null, body: null });
+    });
+
+    it('POST refuses what GitHub refuses: no title (422), a body that is not JSON (400), no token (401)', async () => {
+      const noTitle = await send('POST', ISSUES, { body: 'x' });
+      expect(noTitle.status).toBe(422);
+      expect(await json(noTitle)).toEqual({ message: 'Invalid request.\n\n"title" wasn\'t supplied.', documentation_url: 'https://docs.github.com/rest/issues/issues#create-an-issue', status: '422' });
+      const bad = await send('POST', ISSUES, '{"title": ');
+      expect(bad.status).toBe(400);
+      expect(await json(bad)).toMatchObject({ message: 'Problems parsing JSON' });
+      expect(api.requests[1]!.body).toBe('{"title": ');
+      expect((await send('POST', ISSUES, { title: 'x' }, {})).status).toBe(401);
+      expect((await send('POST', ISSUES, { labels: 'bug', title: 'x' })).status).toBe(422);
+      expect(api.items).toHaveLength(5);
+    });
+
+    it('PATCH updates fields and moves updated_at on; an update that changes nothing does not', async () => {
+      const before = api.issue(1348)!;
+      const res = await send('PATCH', `${ISSUES}/1348`, { title: 'Renamed', body: null, labels: ['docs'], assignees: [] });
+      expect(res.status).toBe(200);
+      const issue = (await json(res)) as ApiItem;
+      expect(issue).toMatchObject({ id: 2, number: 1348, title: 'Renamed', body: null, assignees: [], assignee: null, state: 'open', created_at: before.created_at });
+      expect((issue.labels as { name: string }[]).map((l) => l.name)).toEqual(['docs']);
+      expect(issue.updated_at > before.updated_at).toBe(true);
+      expect(api.issue(1348)).toEqual(issue);
+
+      const same = (await json(await send('PATCH', `${ISSUES}/1348`, { title: 'Renamed', labels: ['docs'] }))) as ApiItem;
+      expect(same.updated_at).toBe(issue.updated_at);
+      expect((await send('PATCH', `${ISSUES}/1348`, { labels: [] }).then(json)) as ApiItem).toMatchObject({ labels: [] });
+    });
+
+    it('PATCH closes and reopens with state_reason as GitHub does', async () => {
+      const closed = (await json(await send('PATCH', `${ISSUES}/1347`, { state: 'closed' }))) as ApiItem;
+      expect(closed).toMatchObject({ state: 'closed', state_reason: 'completed', closed_by: { login: 'octocat' } });
+      expect(closed.closed_at).toBe(closed.updated_at);
+
+      // state_reason alone, without a change of state, is ignored
+      expect(((await json(await send('PATCH', `${ISSUES}/1347`, { state_reason: 'not_planned' }))) as ApiItem).state_reason).toBe('completed');
+
+      const reopened = (await json(await send('PATCH', `${ISSUES}/1347`, { state: 'open' }))) as ApiItem;
+      expect(reopened).toMatchObject({ state: 'open', state_reason: 'reopened', closed_at: closed.closed_at }); // closed_at stays, as in the issues.reopened payload
+      expect(reopened.updated_at > closed.updated_at).toBe(true);
+
+      const wontfix = (await json(await send('PATCH', `${ISSUES}/1347`, { state: 'closed', state_reason: 'not_planned' }))) as ApiItem;
+      expect(wontfix).toMatchObject({ state: 'closed', state_reason: 'not_planned' });
+
+      expect((await send('PATCH', `${ISSUES}/1348`, { state: 'done' })).status).toBe(422);
+      expect((await send('PATCH', `${ISSUES}/1348`, { state: 'closed', state_reason: 'reopened' })).status).toBe(422);
+      const missing = await send('PATCH', `${ISSUES}/9999`, { title: 'x' });
+      expect(missing.status).toBe(404);
+      expect(await json(missing)).toEqual({ ...NOT_FOUND, documentation_url: 'https://docs.github.com/rest/issues/issues#update-an-issue' });
+      expect((await send('DELETE', `${ISSUES}/1348`)).status).toBe(404); // GitHub cannot delete issues
+    });
+
+    it('failWhen serves a fault to matching requests only, while set', async () => {
+      api.failWhen = (r) => (r.method === 'PATCH' ? faults.serverError(503) : undefined);
+      expect((await send('PATCH', `${ISSUES}/1347`, { title: 'x' })).status).toBe(503);
+      expect((await send('PATCH', `${ISSUES}/1347`, { title: 'x' })).status).toBe(503);
+      expect((await send('GET', `${ISSUES}/1347`)).status).toBe(200);
+      api.failWhen = undefined;
+      expect((await send('PATCH', `${ISSUES}/1347`, { title: 'x' })).status).toBe(200);
+      expect(api.issue(1347)!.title).toBe('x');
+    });
+  });
+
   describe('upsert and githubIssues', () => {
     it('builds realistic issues, with ties when asked', () => {
       const plain = githubIssues(6, { base: '2024-01-01T00:00:00Z' });

@@ -122,9 +122,10 @@ export class HttpSide implements Side {
 
   /**
    * An API cannot be asked for records by any field, so this walks the whole listing (one request a page)
-   * and keeps the records whose field holds one of the values, stopping once every value is found. With
-   * `match` toward this side, that is a walk per batch of new records on the other side: keep the first
-   * run's matching for when both sides are small, or match toward the table side.
+   * and keeps the records whose field holds one of the values, stopping once every value is found. The
+   * cost: with `match`, one walk for every batch of records the other side has that are not linked yet
+   * (each new ticket, say), and one for every create a crashed run left unfinished. Fine for the first
+   * run's matching of two small systems; on a big listing, expect it and mind the API's rate limit.
    */
   async findBy(field: string, values: readonly string[]): Promise<Map<string, SideRow>> {
     const wanted = new Set(values);

@@ -17,6 +17,8 @@ export interface SqlSession {
 }
 
 export interface SqlDatabase extends SqlSession {
+  /** Rows of a SELECT as the driver gives them (no row JSON): for Sluice's own tables. */
+  rawRows(sql: string, params?: readonly unknown[]): Promise<Record<string, unknown>[]>;
   readonly driver: 'postgres' | 'mysql' | 'sqlite';
   quote(name: string): string;
   /** The bind placeholder of the i-th parameter (1-based). */
@@ -77,6 +79,10 @@ class PostgresDb implements SqlDatabase {
   async columns(table: string): Promise<string[]> {
     const r = await this.client.query(`SELECT * FROM ${tableParts(table).map((p) => this.quote(p)).join('.')} LIMIT 0`);
     return r.fields.map((f) => f.name);
+  }
+
+  async rawRows(sql: string, params: readonly unknown[] = []): Promise<Record<string, unknown>[]> {
+    return (await this.client.query(sql, params as unknown[])).rows;
   }
 
   async rows(sql: string, params: readonly unknown[] = []): Promise<JsonObject[]> {
@@ -156,6 +162,10 @@ class MysqlDb implements SqlDatabase {
   async columns(table: string): Promise<string[]> {
     const [, fields] = await this.conn.query(`SELECT * FROM ${tableParts(table).map((p) => this.quote(p)).join('.')} LIMIT 0`);
     return (fields as FieldPacket[]).map((f) => f.name);
+  }
+
+  async rawRows(sql: string, params: readonly unknown[] = []): Promise<Record<string, unknown>[]> {
+    return (await this.conn.query<RowDataPacket[]>(sql, params as unknown[]))[0];
   }
 
   async rows(sql: string, params: readonly unknown[] = []): Promise<JsonObject[]> {
@@ -238,6 +248,10 @@ class SqliteDb implements SqlDatabase {
 
   async columns(table: string): Promise<string[]> {
     return (this.db.prepare(`SELECT name FROM pragma_table_info(?)`).all(tableParts(table).at(-1)) as { name: string }[]).map((c) => c.name);
+  }
+
+  async rawRows(sql: string, params: readonly unknown[] = []): Promise<Record<string, unknown>[]> {
+    return this.db.prepare(sql).all(...params.map(sqliteParam)) as Record<string, unknown>[];
   }
 
   async rows(sql: string, params: readonly unknown[] = []): Promise<JsonObject[]> {

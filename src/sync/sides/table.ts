@@ -25,6 +25,13 @@ export interface TableSideConfig {
 }
 
 const CHUNK = 500;
+/**
+ * The ledger of creates, in the side's own database: a row per record Sluice created, written in the
+ * create's transaction, so a run that died between creating and keeping the key finds the key here.
+ */
+const LEDGER = 'sluice_sync_created';
+/** Ledger rows are needed only until the next run: a week is plenty. */
+const LEDGER_DAYS = 7;
 
 export class TableSide implements Side {
   readonly name: string;
@@ -47,6 +54,7 @@ export class TableSide implements Side {
     } catch (err) {
       throw new SluiceError('SLUICE_SYNC_SIDE', msg('err.sync.table.connect', { side: this.name, reason: messageOf(err) }), this.where, { cause: err });
     }
+    await this.openLedger(this.db);
     const columns = await this.db.columns(this.config.table);
     const wanted = [...fields, ...this.config.key, ...Object.keys(this.config.defaults), ...(this.config.touch ? [this.config.touch] : [])];
     for (const column of wanted) {
@@ -55,6 +63,23 @@ export class TableSide implements Side {
       }
     }
     return columns;
+  }
+
+  private async openLedger(db: SqlDatabase): Promise<void> {
+    const text = db.driver === 'mysql' ? 'VARCHAR(255)' : 'TEXT';
+    await db.run(`CREATE TABLE IF NOT EXISTS ${LEDGER} (ref ${text} NOT NULL PRIMARY KEY, created_key TEXT NOT NULL, created_at ${text} NOT NULL)`);
+    await db.run(`DELETE FROM ${LEDGER} WHERE created_at < ${db.param(1)}`, [new Date(Date.now() - LEDGER_DAYS * 86_400_000).toISOString()]);
+  }
+
+  async created(refs: readonly string[]): Promise<Map<string, string>> {
+    const db = this.db!;
+    const out = new Map<string, string>();
+    for (let i = 0; i < refs.length; i += CHUNK) {
+      const chunk = refs.slice(i, i + CHUNK);
+      const rows = await db.rawRows(`SELECT ref, created_key FROM ${LEDGER} WHERE ref IN (${chunk.map((_, j) => db.param(j + 1)).join(', ')})`, chunk);
+      for (const r of rows) out.set(String(r.ref), String(r.created_key));
+    }
+    return out;
   }
 
   async *changes(since: Parameters<Side['changes']>[0], signal: AbortSignal): AsyncIterable<ChangeBatch> {
@@ -131,13 +156,16 @@ export class TableSide implements Side {
       const columns = [...names.map((n) => db.quote(n)), ...(this.config.touch ? [db.quote(this.config.touch)] : [])];
       const placeholders = [...names.map((_, i) => db.param(i + 1)), ...(this.config.touch ? [db.now] : [])];
       const insert = `INSERT INTO ${table} ${db.driver === 'postgres' ? 'AS s ' : ''}(${columns.join(', ')}) VALUES (${placeholders.join(', ')})`;
+      let made: { key: string; row: SideRow };
       if (db.returning) {
         const [row] = await s.rows(`${insert} RETURNING ${db.returningRow('s')}`, encoded);
-        return { key: this.keyOf(row!), row: this.rowOf(row!) };
+        made = { key: this.keyOf(row!), row: this.rowOf(row!) };
+      } else {
+        const r = await s.run(insert, encoded);
+        made = await this.readBack(s, this.config.key.length === 1 && values[this.config.key[0]!] === undefined ? r.insertId! : this.keyText(this.config.key.map((k) => values[k] ?? null)));
       }
-      const r = await s.run(insert, encoded);
-      const key = this.config.key.length === 1 && values[this.config.key[0]!] === undefined ? r.insertId! : this.keyText(this.config.key.map((k) => values[k] ?? null));
-      return this.readBack(s, key);
+      await s.run(`INSERT INTO ${LEDGER} (ref, created_key, created_at) VALUES (${db.param(1)}, ${db.param(2)}, ${db.param(3)})`, [op.ref, made.key, new Date().toISOString()]);
+      return made;
     }
     const where = this.keyWhere([op.key], names.length + 1);
     const sets = [...names.map((n, i) => `${db.quote(n)} = ${db.param(i + 1)}`), ...touch];
