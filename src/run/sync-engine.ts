@@ -93,6 +93,11 @@ export class SyncEngine {
   readonly counts: Record<SideId, SideCounts> = { a: emptyCounts(), b: emptyCounts() };
   readonly plan: SyncPlan;
   private refs = 0;
+  /**
+   * Records of the other side read by this run's earlier pass, as they were then: when the later pass
+   * finds one unchanged, it was merged already (a conflict waiting on it is not counted twice).
+   */
+  private readonly seen = new Map<string, string>();
   /** Refs of creates are unique across runs: the side's ledger keeps them. */
   private readonly refPrefix: string;
 
@@ -141,9 +146,23 @@ export class SyncEngine {
     if (!field || intent[field] === null || intent[field] === undefined) return undefined;
     const candidates = await this.ctx.sides[side].findBy(field, [String(intent[field])]);
     const row = candidates.get(String(intent[field]));
-    if (!row || !Object.entries(intent).every(([f, v]) => !this.names[side].includes(f) || sameValue(row.data[f], v))) return undefined;
+    if (!row || !Object.entries(intent).every(([f, v]) => !this.names[side].includes(f) || this.sameThrough(side, f, v, row.data[f]))) return undefined;
     const linked = await this.ctx.state.links(side, [row.key]);
     return linked.has(row.key) ? undefined : row;
+  }
+
+  /**
+   * Whether a value sent to `side`'s field and the value found there say the same, directly or once both
+   * are read back through the mapping (an API may answer in another shape: label names sent, label
+   * objects returned).
+   */
+  private sameThrough(side: SideId, field: string, sent: unknown, found: unknown): boolean {
+    if (sameValue(sent, found)) return true;
+    const f = this.ctx.mapping.fields.find((x) => x[side] === field);
+    const back = side === 'b' ? f?.transform.toA : f?.transform.toB;
+    if (!back) return false;
+    const [x, y] = [back(sent), back(found)];
+    return x.ok && y.ok && sameValue(x.value, y.value);
   }
 
   /** Entries a person resolved, and failed writes and conversions, are tried again first. */
@@ -217,9 +236,11 @@ export class SyncEngine {
       if (!link) unlinked.push(row);
       else if (link.state !== 'linked') this.counts[from].skipped++; // gone on the other side, or a create under way
       else if (sameValue(pick(row.data, this.names[from]), from === 'a' ? link.baseA : link.baseB)) this.counts[from].skipped++; // nothing mapped changed: an echo of a write, or an unmapped column
+      else if (this.seen.get(`${from}\u0000${row.key}`) === JSON.stringify(pick(row.data, this.names[from]))) this.counts[from].skipped++; // merged earlier in this run, as it is now
       else changed.push({ row, link });
     }
     const others = await this.ctx.sides[to].get(changed.map((c) => (to === 'a' ? c.link.aKey! : c.link.bKey!)));
+    for (const r of others.values()) this.seen.set(`${to}\u0000${r.key}`, JSON.stringify(pick(r.data, this.names[to])));
     const work: Work[] = [];
     for (const { row, link } of changed) {
       const otherRow = others.get((to === 'a' ? link.aKey : link.bKey)!);

@@ -27,11 +27,17 @@ export interface SqlDatabase extends SqlSession {
   readonly returning: boolean;
   /** The SQL that selects whole rows of `table` aliased `s` (the part before WHERE). */
   selectRows(table: string): string;
+  /** The SQL that selects only these columns of `table` aliased `s` (the part before WHERE). */
+  selectColumns(table: string, columns: readonly string[]): string;
   /** What RETURNING lists to give the written row back (with `returning`). */
   returningRow(alias: string): string;
   /** An expression for the current time, for `touch`. */
   readonly now: string;
   columns(table: string): Promise<string[]>;
+  /** Each column's type as the database names it, where statements need casts (PostgreSQL); else empty. */
+  columnTypes(table: string): Promise<Map<string, string>>;
+  /** Whether INSERT … RETURNING gives every row of a many-row insert back (PostgreSQL, SQLite, MariaDB). */
+  readonly insertReturning: boolean;
   transaction<T>(work: (s: SqlSession) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
@@ -76,9 +82,25 @@ class PostgresDb implements SqlDatabase {
     return `row_to_json(${alias})::text AS j`;
   }
 
+  selectColumns(table: string, columns: readonly string[]): string {
+    const pairs = columns.map((c) => `'${c.replace(/'/g, "''")}', s.${this.quote(c)}`).join(', ');
+    return `SELECT json_build_object(${pairs})::text AS j FROM ${tableParts(table).map((p) => this.quote(p)).join('.')} AS s`;
+  }
+
+  readonly insertReturning = true;
+
   async columns(table: string): Promise<string[]> {
     const r = await this.client.query(`SELECT * FROM ${tableParts(table).map((p) => this.quote(p)).join('.')} LIMIT 0`);
     return r.fields.map((f) => f.name);
+  }
+
+  async columnTypes(table: string): Promise<Map<string, string>> {
+    const r = await this.client.query<{ name: string; type: string }>(
+      `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type FROM pg_attribute a
+        WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped`,
+      [tableParts(table).map((p) => this.quote(p)).join('.')],
+    );
+    return new Map(r.rows.map((c) => [c.name, c.type]));
   }
 
   async rawRows(sql: string, params: readonly unknown[] = []): Promise<Record<string, unknown>[]> {
@@ -132,7 +154,11 @@ class MysqlDb implements SqlDatabase {
   readonly returning = false;
   readonly now = 'CURRENT_TIMESTAMP(6)';
 
-  private constructor(private readonly conn: mysql.Connection) {}
+  private constructor(
+    private readonly conn: mysql.Connection,
+    /** MariaDB (10.5 and later) returns inserted rows; MySQL does not. */
+    readonly insertReturning: boolean,
+  ) {}
 
   static async connect(url: string): Promise<MysqlDb> {
     const uri = new URL(url);
@@ -140,7 +166,12 @@ class MysqlDb implements SqlDatabase {
     const conn = await mysql.createConnection({ uri: uri.toString(), ...MYSQL_OPTIONS });
     conn.on('error', () => undefined);
     await conn.query(`SET SESSION time_zone = '+00:00'`);
-    return new MysqlDb(conn);
+    const [[version]] = await conn.query<RowDataPacket[]>('SELECT VERSION() AS v');
+    return new MysqlDb(conn, /mariadb/i.test(String(version?.v)));
+  }
+
+  async columnTypes(): Promise<Map<string, string>> {
+    return new Map();
   }
 
   quote(name: string): string {
@@ -153,6 +184,10 @@ class MysqlDb implements SqlDatabase {
 
   selectRows(table: string): string {
     return `SELECT * FROM ${tableParts(table).map((p) => this.quote(p)).join('.')} AS s`;
+  }
+
+  selectColumns(table: string, columns: readonly string[]): string {
+    return this.selectRows(table).replace('SELECT *', `SELECT ${columns.map((c) => `s.${this.quote(c)}`).join(', ')}`);
   }
 
   returningRow(): string {
@@ -242,8 +277,18 @@ class SqliteDb implements SqlDatabase {
     return `SELECT * FROM ${this.quote(tableParts(table).at(-1)!)} AS s`;
   }
 
+  selectColumns(table: string, columns: readonly string[]): string {
+    return this.selectRows(table).replace('SELECT *', `SELECT ${columns.map((c) => `s.${this.quote(c)}`).join(', ')}`);
+  }
+
   returningRow(): string {
     return '*';
+  }
+
+  readonly insertReturning = true;
+
+  async columnTypes(): Promise<Map<string, string>> {
+    return new Map();
   }
 
   async columns(table: string): Promise<string[]> {

@@ -36,6 +36,8 @@ const LEDGER_DAYS = 7;
 export class TableSide implements Side {
   readonly name: string;
   private db: SqlDatabase | undefined;
+  /** Column types, where the database needs casts in statements (PostgreSQL). */
+  private types = new Map<string, string>();
 
   constructor(
     private readonly config: TableSideConfig,
@@ -55,6 +57,7 @@ export class TableSide implements Side {
       throw new SluiceError('SLUICE_SYNC_SIDE', msg('err.sync.table.connect', { side: this.name, reason: messageOf(err) }), this.where, { cause: err });
     }
     await this.openLedger(this.db);
+    this.types = await this.db.columnTypes(this.config.table);
     const columns = await this.db.columns(this.config.table);
     const wanted = [...fields, ...this.config.key, ...Object.keys(this.config.defaults), ...(this.config.touch ? [this.config.touch] : [])];
     for (const column of wanted) {
@@ -117,27 +120,137 @@ export class TableSide implements Side {
   }
 
   async missing(keys: readonly string[]): Promise<string[]> {
-    const found = await this.get(keys);
+    const db = this.db!;
+    const found = new Set<string>();
+    for (let i = 0; i < keys.length; i += CHUNK) {
+      const where = this.keyWhere(keys.slice(i, i + CHUNK));
+      for (const row of await db.rows(`${db.selectColumns(this.config.table, this.config.key)} WHERE ${where.sql}`, where.params)) found.add(this.keyOf(row));
+    }
     return keys.filter((k) => !found.has(k));
   }
 
   async apply(ops: readonly SideOp[]): Promise<ApplyResult[]> {
     const db = this.db!;
     return db.transaction(async (s) => {
-      const results: ApplyResult[] = [];
-      for (const op of ops) {
-        await s.run('SAVEPOINT sluice_op');
+      const results: (ApplyResult | undefined)[] = new Array(ops.length);
+      // many writes of one kind go as one statement; if it fails, each write goes alone to find the bad one
+      for (const group of db.driver === 'sqlite' ? [] : this.groups(ops)) {
+        await s.run('SAVEPOINT sluice_batch');
         try {
-          results.push({ ok: true, ...(await this.applyOne(s, op)) });
-          await s.run('RELEASE SAVEPOINT sluice_op');
-        } catch (err) {
-          await s.run('ROLLBACK TO SAVEPOINT sluice_op');
-          const key = op.op === 'create' ? undefined : op.key;
-          results.push({ ok: false, error: new SluiceError('SLUICE_SYNC_WRITE', msg('err.sync.table.write', { side: this.name, op: op.op, key: key ?? '(new)', reason: messageOf(err) }), { ...this.where, ...(key ? { key } : {}) }, { cause: err }) });
+          const done = await this.applyMany(s, group.map((i) => ops[i]!));
+          await s.run('RELEASE SAVEPOINT sluice_batch');
+          group.forEach((i, j) => {
+            if (done[j]) results[i] = { ok: true, ...done[j]! };
+          });
+        } catch {
+          await s.run('ROLLBACK TO SAVEPOINT sluice_batch');
         }
       }
-      return results;
+      for (const [i, op] of ops.entries()) results[i] ??= await this.applyAlone(s, op);
+      return results as ApplyResult[];
     });
+  }
+
+  /** Indexes of the ops that can share a statement: creates and updates of the same columns, deletes. */
+  private groups(ops: readonly SideOp[]): number[][] {
+    const groups = new Map<string, number[]>();
+    ops.forEach((op, i) => {
+      if (op.op === 'create' && !this.db!.insertReturning) return;
+      const id = op.op === 'delete' ? 'delete' : `${op.op}:${Object.keys(op.values).sort().join(',')}`;
+      groups.set(id, [...(groups.get(id) ?? []), i]);
+    });
+    return [...groups.values()].filter((g) => g.length > 1);
+  }
+
+  /** One op in its own savepoint: a failure is that op's alone. */
+  private async applyAlone(s: SqlSession, op: SideOp): Promise<ApplyResult> {
+    await s.run('SAVEPOINT sluice_op');
+    try {
+      const done = await this.applyOne(s, op);
+      await s.run('RELEASE SAVEPOINT sluice_op');
+      return { ok: true, ...done };
+    } catch (err) {
+      await s.run('ROLLBACK TO SAVEPOINT sluice_op');
+      const key = op.op === 'create' ? undefined : op.key;
+      return { ok: false, error: new SluiceError('SLUICE_SYNC_WRITE', msg('err.sync.table.write', { side: this.name, op: op.op, key: key ?? '(new)', reason: messageOf(err) }), { ...this.where, ...(key ? { key } : {}) }, { cause: err }) };
+    }
+  }
+
+  /**
+   * Ops of one kind (and the same columns) as one statement. Results are in the order of `ops`; an
+   * update whose row is not there is left undefined (it then fails alone, with the reason).
+   */
+  private async applyMany(s: SqlSession, ops: readonly SideOp[]): Promise<({ key: string; row: SideRow | null } | undefined)[]> {
+    const db = this.db!;
+    const first = ops[0]!;
+    if (first.op === 'delete') {
+      const keys = ops.map((o) => (o as { key: string }).key);
+      const where = this.keyWhere(keys);
+      await s.run(`${db.driver === 'mysql' ? 'DELETE s FROM' : 'DELETE FROM'} ${this.tableSql} AS s WHERE ${where.sql}`, where.params);
+      return keys.map((key) => ({ key, row: null }));
+    }
+    if (first.op === 'create') {
+      const creates = ops as Extract<SideOp, { op: 'create' }>[];
+      const values = creates.map((o) => ({ ...this.config.defaults, ...o.values }));
+      const names = Object.keys(values[0]!);
+      const params: unknown[] = [];
+      const bind = (v: unknown) => {
+        params.push(v);
+        return db.param(params.length);
+      };
+      const tuples = values.map((v) => `(${[...names.map((n) => bind(encode(v[n] ?? null, db.driver))), ...(this.config.touch ? [db.now] : [])].join(', ')})`);
+      const columns = [...names, ...(this.config.touch ? [this.config.touch] : [])].map((n) => db.quote(n));
+      const rows = await s.rows(`INSERT INTO ${this.tableSql} ${db.driver === 'postgres' ? 'AS s ' : ''}(${columns.join(', ')}) VALUES ${tuples.join(', ')} RETURNING ${db.returningRow('s')}`, params);
+      if (rows.length !== creates.length) throw new Error(`inserted ${creates.length} rows, ${rows.length} came back`);
+      const made = rows.map((row) => ({ key: this.keyOf(row), row: this.rowOf(row) }));
+      const at = new Date().toISOString();
+      const ledger = made.map((m, i) => [creates[i]!.ref, m.key, at]);
+      await s.run(`INSERT INTO ${LEDGER} (ref, created_key, created_at) VALUES ${ledger.map((_, i) => `(${[1, 2, 3].map((j) => db.param(i * 3 + j)).join(', ')})`).join(', ')}`, ledger.flat());
+      return made;
+    }
+    const updates = ops as Extract<SideOp, { op: 'update' }>[];
+    const byKey = await this.updateMany(s, updates);
+    return updates.map((o) => {
+      const row = byKey.get(o.key);
+      return row ? { key: o.key, row } : undefined;
+    });
+  }
+
+  /** Updates of the same columns, joined to a table of their keys and values: one statement. */
+  private async updateMany(s: SqlSession, ops: readonly Extract<SideOp, { op: 'update' }>[]): Promise<Map<string, SideRow>> {
+    const db = this.db!;
+    const names = Object.keys(ops[0]!.values).sort();
+    const keys = this.config.key;
+    const q = (n: string) => db.quote(n);
+    const params: unknown[] = [];
+    const bind = (v: unknown) => {
+      params.push(v);
+      return db.param(params.length);
+    };
+    const keyParts = (k: string) => (keys.length === 1 ? [k] : (JSON.parse(k) as string[]));
+    const touch = this.config.touch ? `, ${db.driver === 'postgres' ? '' : 's.'}${q(this.config.touch)} = ${db.now}` : '';
+    let sql: string;
+    if (db.driver === 'postgres') {
+      // VALUES parameters arrive as text: each is cast to its column's type
+      const cast = (n: string) => (this.types.has(n) ? `::${this.types.get(n)}` : '');
+      const tuples = ops.map((o) => `(${[...keyParts(o.key).map(bind), ...names.map((n) => bind(encode(o.values[n] ?? null, db.driver)))].join(', ')})`);
+      const columns = [...keys.map((_, i) => `k${i}`), ...names.map(q)];
+      sql = `UPDATE ${this.tableSql} AS s SET ${names.map((n) => `${q(n)} = v.${q(n)}${cast(n)}`).join(', ')}${touch}
+        FROM (VALUES ${tuples.join(', ')}) AS v(${columns.join(', ')})
+        WHERE ${keys.map((k, i) => `s.${q(k)} = v.k${i}${cast(k)}`).join(' AND ')} RETURNING ${db.returningRow('s')}`;
+      const rows = await s.rows(sql, params);
+      return new Map(rows.map((row) => [this.keyOf(row), this.rowOf(row)]));
+    }
+    const selects = ops.map((o, i) => {
+      const cells = [...keyParts(o.key).map(bind), ...names.map((n) => bind(encode(o.values[n] ?? null, db.driver)))];
+      return i === 0 ? `SELECT ${cells.map((c, j) => `${c} AS ${j < keys.length ? `k${j}` : q(names[j - keys.length]!)}`).join(', ')}` : `SELECT ${cells.join(', ')}`;
+    });
+    sql = `UPDATE ${this.tableSql} AS s JOIN (${selects.join(' UNION ALL ')}) AS v ON ${keys.map((k, i) => `s.${q(k)} = v.k${i}`).join(' AND ')}
+      SET ${names.map((n) => `s.${q(n)} = v.${q(n)}`).join(', ')}${touch}`;
+    await s.run(sql, params);
+    // read back in the same transaction: the rows stay locked until it ends
+    const rows = await this.select(s, this.keyWhere(ops.map((o) => o.key)));
+    return new Map(rows.map((row) => [this.keyOf(row), this.rowOf(row)]));
   }
 
   private async applyOne(s: SqlSession, op: SideOp): Promise<{ key: string; row: SideRow | null }> {
