@@ -23,6 +23,7 @@ import type { AuditQuery, AuditRow, IntakeResult, StagingStore } from '../stage/
 import { Alerting, type AlertingOptions } from './alerting';
 import { ownerOf, type Pipeline, type PipelineSource } from './pipeline';
 import { heldCounts, runPipeline, stagingUrl, type RunSummary } from './run';
+import { listenForChanges, runSync, type SyncSummary } from './sync';
 
 export interface ServeOptions {
   env?: Environment;
@@ -41,6 +42,7 @@ export interface ServeOptions {
 
 export type ServeEvent =
   | { type: 'run'; pipeline: string; source: string; tick: string; summary: RunSummary }
+  | { type: 'sync'; pipeline: string; source: string; tick: string; summary: SyncSummary }
   | { type: 'run-failed'; pipeline: string; source: string; tick: string; error: SluiceError | Error }
   | { type: 'tick-skipped'; pipeline: string; source: string; tick: string; reason: string };
 
@@ -66,6 +68,11 @@ interface Schedule {
   last?: { tick: string; status: 'succeeded' | 'failed' | 'skipped'; at: string; detail?: string };
 }
 
+/** The name a sync pipeline's schedule and runs go by, where a source's name would be. */
+const SYNC = 'sync';
+/** Notifications within this long of the first make one sync run. */
+const LISTEN_DEBOUNCE_MS = 100;
+
 const GROUP_COMMIT: GroupCommitOptions = { maxWaitMs: 2, maxItems: 500, maxPending: 5000, concurrency: 1 };
 
 export class Service {
@@ -79,6 +86,10 @@ export class Service {
   private closing = false;
   /** Pipelines to run once more when their run under way ends. */
   private readonly again = new Set<string>();
+  /** Sync runs about to start after a change notification, by pipeline. */
+  private readonly soon = new Map<string, NodeJS.Timeout>();
+  /** How to stop listening for change notifications. */
+  private readonly listeners: (() => Promise<void>)[] = [];
 
   /** Alert rules of the pipelines that have any, evaluated on a timer. */
   readonly alerting?: Alerting;
@@ -224,16 +235,67 @@ export class Service {
     return { status: 202, body: { status: 'queued', action } };
   }
 
-  /** Starts every source's schedule. */
+  /** Starts every source's schedule, and every sync pipeline's. */
   startSchedules(): void {
+    const start = (p: Pipeline, source: string, expression: string, run: () => Promise<string>) => {
+      const schedule: Schedule = { pipeline: p.name, source, expression, running: false };
+      schedule.task = cron.schedule(expression, (ctx) => this.tick(p, source, schedule, ctx.date, run), { name: `${p.name}/${source}`, noOverlap: true });
+      this.schedules.push(schedule);
+    };
     for (const p of this.pipelines.values()) {
       for (const s of p.sources) {
         if (!s.schedule) continue;
-        const schedule: Schedule = { pipeline: p.name, source: s.name, expression: s.schedule, running: false };
-        schedule.task = cron.schedule(s.schedule, (ctx) => this.tick(p, s, schedule, ctx.date), { name: `${p.name}/${s.name}`, noOverlap: true });
-        this.schedules.push(schedule);
+        start(p, s.name, s.schedule, async () => {
+          const summary = await runPipeline(p, { env: this.opts.env, stagingUrl: this.opts.stagingUrl, sources: [s.name], actor: 'schedule' });
+          this.opts.log?.({ type: 'run', pipeline: p.name, source: s.name, tick: summary.startedAt, summary });
+          return summary.finishedAt;
+        });
       }
+      if (p.sync?.schedule) start(p, SYNC, p.sync.schedule, () => this.sync(p, 'schedule', true));
     }
+  }
+
+  /** Syncs the pipelines whose sides say `listen: true` as soon as a change is notified. */
+  async startListeners(): Promise<void> {
+    for (const p of this.pipelines.values()) {
+      if (!p.sync || !(p.sync.a.listen || p.sync.b.listen)) continue;
+      this.listeners.push(await listenForChanges(p, () => this.syncSoon(p)));
+    }
+  }
+
+  /** One sync run; its finish time. */
+  private async sync(p: Pipeline, actor: string, scanDeletes: boolean): Promise<string> {
+    const summary = await runSync(p, { env: this.opts.env, stagingUrl: this.opts.stagingUrl, actor, scanDeletes });
+    this.opts.log?.({ type: 'sync', pipeline: p.name, source: SYNC, tick: new Date().toISOString(), summary });
+    return new Date().toISOString();
+  }
+
+  /**
+   * A change was notified: sync shortly (notifications that come together make one run), or once more
+   * after the run under way. Deletes are left to the scheduled runs, which look at every link.
+   */
+  private syncSoon(p: Pipeline): void {
+    if (this.closing || this.soon.has(p.name)) return;
+    if (this.runsUnderWay.has(p.name)) {
+      this.again.add(p.name);
+      return;
+    }
+    this.soon.set(
+      p.name,
+      setTimeout(() => {
+        this.soon.delete(p.name);
+        const work = this.sync(p, 'listen', false)
+          .then(
+            () => undefined,
+            (err: unknown) => this.opts.log?.({ type: 'run-failed', pipeline: p.name, source: SYNC, tick: new Date().toISOString(), error: err instanceof Error ? err : new Error(String(err)) }),
+          )
+          .finally(() => {
+            this.runsUnderWay.delete(p.name);
+            if (this.again.delete(p.name)) this.syncSoon(p);
+          });
+        this.runsUnderWay.set(p.name, work);
+      }, LISTEN_DEBOUNCE_MS),
+    );
   }
 
   async health(): Promise<{ status: 'ok' | 'failing'; stores: { location: string; ok: boolean; error?: string }[]; schedules: unknown[]; intake: unknown[] }> {
@@ -321,6 +383,8 @@ export class Service {
     for (const stop of this.untrack) stop();
     await this.alerting?.stop();
     await Promise.all(this.schedules.map((s) => s.task?.destroy()));
+    for (const timer of this.soon.values()) clearTimeout(timer);
+    await Promise.all(this.listeners.map((stop) => stop()));
     await Promise.all([...this.intakes.values()].map((i) => i.commits.drain()));
     await Promise.all(this.runsUnderWay.values());
     await Promise.all([...this.stores.values()].map((s) => s.close()));
@@ -356,27 +420,25 @@ export class Service {
     });
   }
 
-  private async tick(p: Pipeline, s: PipelineSource, schedule: Schedule, at: Date): Promise<void> {
+  private async tick(p: Pipeline, source: string, schedule: Schedule, at: Date, run: () => Promise<string>): Promise<void> {
     const tick = new Date(Math.floor(at.getTime() / 1000) * 1000).toISOString();
     const skip = (reason: string) => {
       schedule.last = { tick, status: 'skipped', at: new Date().toISOString(), detail: reason };
-      this.opts.log?.({ type: 'tick-skipped', pipeline: p.name, source: s.name, tick, reason });
+      this.opts.log?.({ type: 'tick-skipped', pipeline: p.name, source, tick, reason });
     };
     if (this.closing) return;
     if (this.runsUnderWay.has(p.name)) return skip('the previous run of this pipeline is still going');
     const store = this.stores.get(stagingUrl(p, this.opts))!;
     const work = (async () => {
-      if (!(await store.claimTick(p.name, s.name, tick, this.worker))) return skip('another server took this tick');
+      if (!(await store.claimTick(p.name, source, tick, this.worker))) return skip('another server took this tick');
       schedule.running = true;
       try {
-        const summary = await runPipeline(p, { env: this.opts.env, stagingUrl: this.opts.stagingUrl, sources: [s.name], actor: 'schedule' });
-        schedule.last = { tick, status: 'succeeded', at: summary.finishedAt };
-        this.opts.log?.({ type: 'run', pipeline: p.name, source: s.name, tick, summary });
+        schedule.last = { tick, status: 'succeeded', at: await run() };
       } catch (err) {
         const error = err instanceof Error ? err : new Error(String(err));
         if (error instanceof SluiceError && error.code === 'SLUICE_LOCKED') return skip(error.message);
         schedule.last = { tick, status: 'failed', at: new Date().toISOString(), detail: error.message };
-        this.opts.log?.({ type: 'run-failed', pipeline: p.name, source: s.name, tick, error });
+        this.opts.log?.({ type: 'run-failed', pipeline: p.name, source, tick, error });
       } finally {
         schedule.running = false;
       }

@@ -20,6 +20,7 @@ import { customResolver } from '../sync/custom';
 import { mappingOf } from '../sync/mapping';
 import type { Side } from '../sync/side';
 import { HttpSide } from '../sync/sides/http';
+import { listenToTable } from '../sync/sides/sql';
 import { TableSide } from '../sync/sides/table';
 import type { Pipeline, PipelineSync } from './pipeline';
 import { stagingUrl, type RunOptions } from './run';
@@ -31,6 +32,8 @@ export interface SyncOptions extends Pick<RunOptions, 'stagingUrl' | 'env' | 'si
   /** The pipeline file, so a mapping that names a missing column is reported at its line. */
   file?: string;
   onBatch?(side: string, rows: number): void;
+  /** Look for deletes over every link (default true); a run woken by a change notification skips it. */
+  scanDeletes?: boolean;
 }
 
 export interface SyncSummary {
@@ -83,7 +86,7 @@ export async function runSync(pipeline: Pipeline, opts: SyncOptions = {}): Promi
           await guarded('a', config, state, () => engine.retryQueue());
           if (config.direction !== 'b_to_a') await guarded('a', config, state, () => engine.pass('a', cps.a.checkpoint));
           if (config.direction !== 'a_to_b') await guarded('b', config, state, () => engine.pass('b', cps.b.checkpoint));
-          if (config.deletes !== 'ignore') await guarded('a', config, state, () => engine.detectDeletes());
+          if (config.deletes !== 'ignore' && opts.scanDeletes !== false) await guarded('a', config, state, () => engine.detectDeletes());
         } finally {
           await Promise.all([sides.a.close(), sides.b.close()]);
         }
@@ -226,4 +229,20 @@ function countSync(pipeline: string, config: PipelineSync, counts: Record<SideId
     metrics.syncBreakerOpen.set({ pipeline, side: config[id].name }, 0);
   }
   metrics.syncQueued.set({ pipeline }, queued);
+}
+
+/**
+ * Listens for changes on the pipeline's `listen: true` sides (PostgreSQL NOTIFY from a trigger that
+ * ignores Sluice's own writes); `onChange` is called for each. Returns how to stop.
+ */
+export async function listenForChanges(pipeline: Pipeline, onChange: () => void): Promise<() => Promise<void>> {
+  const stops: (() => Promise<void>)[] = [];
+  for (const id of ['a', 'b'] as const) {
+    const s = pipeline.sync?.[id];
+    if (!s?.listen || s.read?.driver !== 'postgres') continue;
+    stops.push(await listenToTable(s.read.url, (s.write as { table: string }).table, `sluice_sync_${pipeline.name}`, onChange));
+  }
+  return async () => {
+    await Promise.all(stops.map((stop) => stop()));
+  };
 }

@@ -50,11 +50,16 @@ function sideSchema<R extends z.ZodType, P extends z.ZodType>(read: R, pull: P) 
       pull: pull.optional(),
       write: z.union([tableWrite, restWrite]).describe('Where Sluice writes: `{ table }` for a database side, `{ item, create }` for an HTTP side.'),
       defaults: z.record(z.string(), scalar).default({}).describe('Values set on every record Sluice creates on this side, for columns the mapping does not fill.'),
+      listen: z
+        .boolean()
+        .default(false)
+        .describe('PostgreSQL sides: install a trigger that NOTIFYs on every change, so `sluice serve` syncs within moments instead of waiting for the schedule.'),
     })
     .superRefine((s, ctx) => {
       if ((s.read === undefined) === (s.pull === undefined)) ctx.addIssue({ code: 'custom', message: 'give exactly one of `read` (a database table) or `pull` (an HTTP API)' });
       if (s.read !== undefined && !('table' in s.write)) ctx.addIssue({ code: 'custom', path: ['write'], message: 'a database side writes to a `table`' });
       if (s.pull !== undefined && !('item' in s.write)) ctx.addIssue({ code: 'custom', path: ['write'], message: 'an HTTP side writes through `item` (and `create`) URLs' });
+      if (s.listen && (s.read as { driver?: string } | undefined)?.driver !== 'postgres') ctx.addIssue({ code: 'custom', path: ['listen'], message: 'listen: true needs a PostgreSQL side (read.driver: postgres)' });
     });
 }
 

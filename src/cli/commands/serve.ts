@@ -31,10 +31,14 @@ export async function serveCommand(files: string[], flags: ServeFlags): Promise<
     throw new SluiceError('SLUICE_SERVE_LISTEN', msg('err.cli.commands.serve.1', { host: flags.host, port, reason: messageOf(err) }));
   }
   service.startSchedules();
+  await service.startListeners();
   const address = app.server.address();
   const url = typeof address === 'object' && address ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address);
   const routes = pipelines.flatMap((p) => p.sources.filter((s) => s.push).map((s) => `POST /hooks/${p.name}/${s.name}`));
-  const scheduled = pipelines.flatMap((p) => p.sources.filter((s) => s.schedule).map((s) => `${p.name}/${s.name} "${s.schedule}"`));
+  const scheduled = pipelines.flatMap((p) => [
+    ...p.sources.filter((s) => s.schedule).map((s) => `${p.name}/${s.name} "${s.schedule}"`),
+    ...(p.sync?.schedule ? [`${p.name}/sync "${p.sync.schedule}"`] : []),
+  ]);
   log(say('cli.serve.listening', { url, routes: routes.length, schedules: scheduled.length }), { event: 'listening', url, routes, schedules: scheduled });
 
   await new Promise<void>((resolve) => {
@@ -70,6 +74,11 @@ function describe(e: ServeEvent): string {
     case 'run-failed':
       // the line says the error in the CLI's language; the JSON log keeps its en-US message
       return say('cli.serve.run_failed', { ...at, error: e.error instanceof SluiceError ? e.error.localized(lang()) : e.error.message });
+    case 'sync': {
+      const c = e.summary.sides;
+      const carried = (['a', 'b'] as const).reduce((n, id) => n + c[id].created + c[id].updated + c[id].deleted, 0);
+      return say('cli.serve.sync', { pipeline: e.pipeline, run: e.summary.run, written: carried, queued: e.summary.queued, seconds: (e.summary.durationMs / 1000).toFixed(2) });
+    }
     case 'tick-skipped':
       return say('cli.serve.tick_skipped', { ...at, reason: e.reason });
   }
@@ -79,5 +88,6 @@ function eventData(e: ServeEvent): Record<string, unknown> {
   const base = { event: e.type, pipeline: e.pipeline, source: e.source, tick: e.tick };
   if (e.type === 'run') return { ...base, run: e.summary.run, sources: e.summary.sources, exported: e.summary.exports.reduce((n, x) => n + x.rows, 0) };
   if (e.type === 'run-failed') return { ...base, error: e.error.message, code: e.error instanceof SluiceError ? e.error.code : undefined };
+  if (e.type === 'sync') return { ...base, run: e.summary.run, sides: e.summary.sides, queued: e.summary.queued };
   return { ...base, reason: e.reason };
 }

@@ -144,4 +144,5 @@ Exit codes:
   'cli.status.breaker_open': 'breaker open until {until}: {error}',
   'cli.status.breaker_failing': '{failures} failed run(s) in a row: {error}',
   'cli.status.breaker_closed': 'ok',
+  'cli.serve.sync': '{pipeline} sync {run}: {written} write(s), {queued} waiting in the conflict queue, in {seconds} s',
 } as const;

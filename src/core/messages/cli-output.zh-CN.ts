@@ -146,4 +146,5 @@ export const cliOutputZhCN: Record<keyof typeof cliOutputEnUS, string> = {
   'cli.status.breaker_open': '熔断器打开，直到 {until}：{error}',
   'cli.status.breaker_failing': '连续 {failures} 次运行失败：{error}',
   'cli.status.breaker_closed': '正常',
+  'cli.serve.sync': '{pipeline} 同步 {run}：写入 {written} 次，冲突队列中有 {queued} 条等待，用时 {seconds} 秒',
 };

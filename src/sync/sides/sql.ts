@@ -61,8 +61,9 @@ class PostgresDb implements SqlDatabase {
     const client = new pg.Client({ connectionString: url, application_name: 'sluice-sync' });
     client.on('error', () => undefined); // a dropped connection surfaces through the pending query instead
     await client.connect();
-    // as the reader: times in UTC, so row_to_json spells them with +00:00
-    await client.query(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'`);
+    // as the reader: times in UTC, so row_to_json spells them with +00:00; `sluice.writing` tells the
+    // change trigger of `listen: true` that these writes are Sluice's own (no notification echoes back)
+    await client.query(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET sluice.writing = 'on'`);
     return new PostgresDb(client);
   }
 
@@ -351,4 +352,42 @@ function sqliteValue(v: unknown, declared: string): JsonObject[string] {
     return `${date}T${time.length === 5 ? `${time}:00` : time}${offset}`;
   }
   return v as JsonObject[string];
+}
+
+/**
+ * `listen: true` on a PostgreSQL side: a statement trigger on the table that NOTIFYs `channel` on every
+ * insert, update and delete — except Sluice's own writes — and a connection that LISTENs for it.
+ * Returns how to stop listening. The trigger stays (installing it again is harmless).
+ */
+export async function listenToTable(url: string, table: string, channel: string, onChange: () => void): Promise<() => Promise<void>> {
+  const client = new pg.Client({ connectionString: url, application_name: 'sluice-listen' });
+  client.on('error', () => undefined);
+  await client.connect();
+  const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
+  const target = tableParts(table).map(quote).join('.');
+  const literal = channel.replace(/'/g, "''");
+  await client.query('BEGIN');
+  try {
+    // serve processes starting together would race to replace the function: one at a time
+    await client.query(`SELECT pg_advisory_xact_lock(hashtext('sluice_sync_notify'))`);
+    await client.query(`CREATE OR REPLACE FUNCTION sluice_sync_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF coalesce(current_setting('sluice.writing', true), '') <> 'on' THEN PERFORM pg_notify(TG_ARGV[0], TG_TABLE_NAME); END IF;
+        RETURN NULL;
+      END $$`);
+    await client.query(`DROP TRIGGER IF EXISTS ${quote(channel)} ON ${target}`);
+    await client.query(`CREATE TRIGGER ${quote(channel)} AFTER INSERT OR UPDATE OR DELETE ON ${target} FOR EACH STATEMENT EXECUTE FUNCTION sluice_sync_notify('${literal}')`);
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    await client.end().catch(() => undefined);
+    throw err;
+  }
+  client.on('notification', (n) => {
+    if (n.channel === channel) onChange();
+  });
+  await client.query(`LISTEN ${quote(channel)}`);
+  return async () => {
+    await client.end().catch(() => undefined);
+  };
 }
