@@ -83,6 +83,7 @@ describeBoth('mysql', 'listen: true', () => {
       const runs = () => events.filter((e) => e.type === 'sync').length;
       const [[desk]] = await my.query<mysql.RowDataPacket[]>('SELECT min(contact_id) AS id FROM contacts');
       await my.query(`UPDATE contacts SET display_name = 'From the desk' WHERE contact_id = ?`, [desk!.id]);
+      await new Promise((r) => setTimeout(r, 1000)); // the runs woken above are over
       const before = runs();
       await pgc.query(`UPDATE customers SET full_name = 'Wake up' WHERE id = 20`);
       await until('the desk change in PostgreSQL', async () => ((await pgc.query(`SELECT 1 FROM customers WHERE full_name = 'From the desk'`)).rowCount ? true : undefined));
