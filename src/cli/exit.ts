@@ -13,6 +13,8 @@ export const EXIT = {
   invalid: 2,
   /** another run of the pipeline holds its lock */
   locked: 3,
+  /** `sluice check` found the two sides of a sync differ */
+  drift: 4,
 } as const;
 
 const BY_KIND: Record<ErrorKind, number> = {

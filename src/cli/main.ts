@@ -138,6 +138,15 @@ export function program(lang: Lang = 'en-US'): Command {
     .addOption(staging)
     .addHelpText('after', exitCodes)
     .action((file: string, flags) => command<typeof import('./commands/sync')>('./commands/sync').syncCommand(file, flags));
+  cli
+    .command('check')
+    .description(h('help.check'))
+    .argument('<file>', h('help.pipeline_file_yaml'))
+    .option('--repair', h('help.check_repair'))
+    .option('--json', h('help.print_json'))
+    .addOption(staging)
+    .addHelpText('after', exitCodes)
+    .action((file: string, flags) => command<typeof import('./commands/sync')>('./commands/sync').checkCommand(file, flags));
   const conflicts = cli.command('conflicts').description(h('help.conflicts'));
   conflicts
     .command('list')
@@ -259,7 +268,8 @@ export async function main(argv: string[]): Promise<number> {
   const cli = program(lang);
   try {
     await cli.parseAsync(argv);
-    return EXIT.ok;
+    // a command that succeeded with something to say (`check` found drift) set its own code
+    return Number(process.exitCode ?? EXIT.ok);
   } catch (err) {
     if (err instanceof CommanderError) {
       // help and version exit 0; usage errors were already printed by commander

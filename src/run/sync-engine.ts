@@ -14,7 +14,7 @@
 import type { Checkpoint, Json, JsonObject } from '../core/record';
 import type { SideId, SyncConfig } from '../sync/config';
 import type { CustomResolver } from '../sync/custom';
-import { merge, type LinkedState, type MergeOutcome, type Resolution } from '../sync/merge';
+import { drift, merge, type LinkedState, type MergeOutcome, type Resolution } from '../sync/merge';
 import { other, translate, type Mapping } from '../sync/mapping';
 import type { ApplyResult, Side, SideOp, SideRow } from '../sync/side';
 import { changedFields, jsonOf, pick, sameValue } from '../sync/values';
@@ -47,6 +47,29 @@ export interface SyncPlan {
   b: SidePlan;
   conflicts: PlannedConflict[];
 }
+
+export interface DriftExample {
+  aKey: string | null;
+  bKey: string | null;
+  /** The side the linked record is missing from. */
+  missing?: SideId;
+  /** The side a record no link knows is on. */
+  unlinked?: SideId;
+  /** Fields that differ, by their a-side names: `[a value, b value]`. */
+  fields?: Record<string, [Json, Json]>;
+}
+
+export interface DriftReport {
+  links: number;
+  /** Linked pairs whose mapped fields differ. */
+  differing: number;
+  missing: Record<SideId, number>;
+  unlinked: Record<SideId, number>;
+  /** The first few, to look at. */
+  examples: DriftExample[];
+}
+
+const DRIFT_EXAMPLES = 100;
 
 export const emptyCounts = (): SideCounts => ({ created: 0, updated: 0, deleted: 0, conflicts: 0, queued: 0, skipped: 0, failed: 0 });
 
@@ -399,6 +422,52 @@ export class SyncEngine {
     w.drop = true;
     w.events.push({ side: stays, action: 'delete', changes: {}, decidedBy: `deleted on ${this.ctx.config[gone].name}` });
     return w;
+  }
+
+  /**
+   * `sluice check`: both sides compared in full through the mapping — every link (a record missing on a
+   * side, fields that differ) and every record no link knows. With `repair`, each drifted record is merged
+   * again (the base says which side changed; what neither base nor policy settles waits in the queue),
+   * gone records follow the delete policy, and unlinked ones are matched or created.
+   */
+  async check(repair: boolean): Promise<DriftReport> {
+    const report: DriftReport = { links: 0, differing: 0, missing: { a: 0, b: 0 }, unlinked: { a: 0, b: 0 }, examples: [] };
+    const note = (e: DriftExample) => {
+      if (report.examples.length < DRIFT_EXAMPLES) report.examples.push(e);
+    };
+    for (let after = 0; ; ) {
+      const page = await this.ctx.state.linkPage(after, this.ctx.config.batchSize);
+      if (page.length === 0) break;
+      after = page.at(-1)!.id;
+      const linked = page.filter((l) => l.state === 'linked');
+      report.links += linked.length;
+      const rows = await this.current(linked);
+      const work: Work[] = [];
+      for (const link of linked) {
+        const [a, b] = [rows.a.get(link.aKey!), rows.b.get(link.bKey!)];
+        if (!a || !b) {
+          report.missing[a ? 'b' : 'a']++;
+          note({ aKey: link.aKey, bKey: link.bKey, missing: a ? 'b' : 'a' });
+        } else {
+          const fields = drift(a.data, b.data, this.ctx.mapping, this.ctx.config.direction);
+          if (Object.keys(fields).length === 0) continue;
+          report.differing++;
+          note({ aKey: link.aKey, bKey: link.bKey, fields: fields as Record<string, [Json, Json]> });
+        }
+        if (repair) work.push(await this.planLinked(a ? 'a' : 'b', link, { a, b }));
+      }
+      if (work.length > 0) await this.execute(work);
+    }
+    for (const id of ['a', 'b'] as const) {
+      for await (const batch of this.ctx.sides[id].changes(undefined, this.ctx.signal)) {
+        const known = await this.ctx.state.links(id, batch.rows.map((r) => r.key));
+        const loose = batch.rows.filter((r) => !known.has(r.key));
+        report.unlinked[id] += loose.length;
+        for (const r of loose) note({ aKey: id === 'a' ? r.key : null, bKey: id === 'b' ? r.key : null, unlinked: id });
+        if (repair && loose.length > 0) await this.execute(await this.planUnlinked(id, loose));
+      }
+    }
+    return report;
   }
 
   /** Linked records whose record is gone on a side (a page of links at a time). */

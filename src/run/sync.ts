@@ -24,7 +24,7 @@ import { listenToTable } from '../sync/sides/sql';
 import { TableSide } from '../sync/sides/table';
 import type { Pipeline, PipelineSync } from './pipeline';
 import { stagingUrl, type RunOptions } from './run';
-import { SyncEngine, type SyncPlan } from './sync-engine';
+import { SyncEngine, type DriftReport, type SyncPlan } from './sync-engine';
 
 export interface SyncOptions extends Pick<RunOptions, 'stagingUrl' | 'env' | 'signal' | 'actor' | 'runId'> {
   /** Plan only: print what would be written; nothing is sent to the sides or kept in the store. */
@@ -34,12 +34,14 @@ export interface SyncOptions extends Pick<RunOptions, 'stagingUrl' | 'env' | 'si
   onBatch?(side: string, rows: number): void;
   /** Look for deletes over every link (default true); a run woken by a change notification skips it. */
   scanDeletes?: boolean;
+  /** `sluice check`: compare both sides in full and report drift (`report`), or also mend it (`repair`). */
+  check?: 'report' | 'repair';
 }
 
 export interface SyncSummary {
   pipeline: string;
   run: string;
-  status: 'succeeded' | 'planned';
+  status: 'succeeded' | 'planned' | 'checked';
   staging: string;
   durationMs: number;
   sides: Record<SideId, SideCounts & { name: string }>;
@@ -48,6 +50,8 @@ export interface SyncSummary {
   /** Entries waiting in the conflict queue. */
   queued: number;
   plan?: SyncPlan;
+  /** What `sluice check` found. */
+  drift?: DriftReport;
   peakRssBytes: number;
 }
 
@@ -62,12 +66,14 @@ export async function runSync(pipeline: Pipeline, opts: SyncOptions = {}): Promi
     try {
       const run = opts.runId ?? newRunId();
       const state = store.sync(pipeline.name);
-      const dryRun = opts.dryRun ?? false;
+      // a check that only reports writes nothing, like a dry run
+      const dryRun = (opts.dryRun ?? false) || opts.check === 'report';
       if (!dryRun) await store.startRun(pipeline.name, run);
       try {
         await checkBreakers(pipeline.name, config, state);
         const mapping = mappingOf(config);
         const sides = { a: createSide(pipeline, 'a', signal), b: createSide(pipeline, 'b', signal) };
+        let drift: DriftReport | undefined;
         const engine = new SyncEngine({
           run,
           config,
@@ -83,10 +89,14 @@ export async function runSync(pipeline: Pipeline, opts: SyncOptions = {}): Promi
           for (const id of ['a', 'b'] as const) await guarded(id, config, state, () => openSide(sides[id], mapping.names[id], pipeline, id, opts.file));
           const cps = await state.sides();
           await guarded('a', config, state, () => engine.recover());
-          await guarded('a', config, state, () => engine.retryQueue());
-          if (config.direction !== 'b_to_a') await guarded('a', config, state, () => engine.pass('a', cps.a.checkpoint));
-          if (config.direction !== 'a_to_b') await guarded('b', config, state, () => engine.pass('b', cps.b.checkpoint));
-          if (config.deletes !== 'ignore' && opts.scanDeletes !== false) await guarded('a', config, state, () => engine.detectDeletes());
+          if (opts.check) {
+            drift = await guarded('a', config, state, () => engine.check(opts.check === 'repair'));
+          } else {
+            await guarded('a', config, state, () => engine.retryQueue());
+            if (config.direction !== 'b_to_a') await guarded('a', config, state, () => engine.pass('a', cps.a.checkpoint));
+            if (config.direction !== 'a_to_b') await guarded('b', config, state, () => engine.pass('b', cps.b.checkpoint));
+            if (config.deletes !== 'ignore' && opts.scanDeletes !== false) await guarded('a', config, state, () => engine.detectDeletes());
+          }
         } finally {
           await Promise.all([sides.a.close(), sides.b.close()]);
         }
@@ -101,13 +111,14 @@ export async function runSync(pipeline: Pipeline, opts: SyncOptions = {}): Promi
         return {
           pipeline: pipeline.name,
           run,
-          status: dryRun ? 'planned' : 'succeeded',
+          status: opts.check ? 'checked' : dryRun ? 'planned' : 'succeeded',
           staging: `${store.kind} ${store.location}`,
           durationMs: Date.now() - started,
           sides: { a: { name: config.a.name, ...engine.counts.a }, b: { name: config.b.name, ...engine.counts.b } },
           links,
           queued,
-          ...(dryRun ? { plan: engine.plan } : {}),
+          ...(dryRun && !opts.check ? { plan: engine.plan } : {}),
+          ...(drift ? { drift } : {}),
           peakRssBytes: process.resourceUsage().maxRSS * 1024,
         };
       } catch (err) {

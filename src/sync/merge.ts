@@ -91,8 +91,8 @@ export function carries(f: MappedField, direction: MergeRules['direction'], to: 
   return (f.direction === 'both' || f.direction === way) && (direction === 'both' || direction === way) && (to === 'b' || f.transform.toA !== undefined);
 }
 
-/** Both sides changed the field to the same thing (as the mapping translates it). */
-function agree(f: MappedField, av: unknown, bv: unknown): boolean {
+/** The two sides hold the same value for the field (as the mapping translates it). */
+export function agree(f: MappedField, av: unknown, bv: unknown): boolean {
   const asB = f.transform.toB(av);
   if (asB.ok && sameValue(asB.value, bv)) return true;
   const asA = f.transform.toA?.(bv);
@@ -156,4 +156,18 @@ function settle(
   if (!sameValue(a, av) && carries(f, direction, 'a')) out.writeA[f.a] = jsonOf(a);
   if (!sameValue(b, bv) && carries(f, direction, 'b')) out.writeB[f.b] = jsonOf(b);
   return undefined;
+}
+
+/**
+ * The fields on which two linked records differ through the mapping, with both values: what `sluice
+ * check` calls drift. One-way fields count only in their own direction.
+ */
+export function drift(a: JsonObject, b: JsonObject, mapping: Mapping, direction: MergeRules['direction']): Record<string, [unknown, unknown]> {
+  const out: Record<string, [unknown, unknown]> = {};
+  for (const f of mapping.fields) {
+    if (!carries(f, direction, 'b') && !carries(f, direction, 'a')) continue;
+    const [av, bv] = [jsonOf(a[f.a]), jsonOf(b[f.b])];
+    if (!agree(f, av, bv)) out[f.a] = [av, bv];
+  }
+  return out;
 }

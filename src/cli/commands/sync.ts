@@ -5,6 +5,7 @@ import { loadPipeline } from '../../run/pipeline';
 import { runSync, type SyncSummary } from '../../run/sync';
 import { listConflicts, recordHistory, resolveConflict, showConflict } from '../../run/sync-admin';
 import type { SyncConflict } from '../../stage/sync-store';
+import { EXIT } from '../exit';
 import { cols, mib, say, seconds, table } from '../format';
 
 export interface SyncFlags {
@@ -130,4 +131,22 @@ export async function syncAudit(file: string, flags: { key?: string; since?: str
   const out = [table(cols('at', 'run', 'key', 'side', 'action', 'changed', 'why'), rows)];
   if (flags.key) out.push(say('cli.sync.replayed', { a: JSON.stringify(history.state.a), b: JSON.stringify(history.state.b) }));
   process.stdout.write(`${out.join('\n')}\n`);
+}
+
+/** `sluice check FILE [--repair]`: both sides compared in full; exit code 4 when they differ (and were not repaired). */
+export async function checkCommand(file: string, flags: { repair?: boolean; json?: boolean; staging?: string }): Promise<void> {
+  const summary = await runSync(loadPipeline(file), { file, check: flags.repair ? 'repair' : 'report', stagingUrl: flags.staging });
+  const d = summary.drift!;
+  const drifted = d.differing + d.missing.a + d.missing.b + d.unlinked.a + d.unlinked.b;
+  if (flags.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  else {
+    const lines = [say(drifted === 0 ? 'cli.check.in_step' : 'cli.check.drift', { pipeline: summary.pipeline, links: d.links, differing: d.differing, missingA: d.missing.a, missingB: d.missing.b, unlinkedA: d.unlinked.a, unlinkedB: d.unlinked.b })];
+    for (const e of d.examples) {
+      const what = e.fields ? changes(e.fields) : e.missing ? say('cli.check.missing', { side: e.missing }) : say('cli.check.unlinked', { side: e.unlinked ?? '' });
+      lines.push(`  ${e.aKey ?? '-'} / ${e.bKey ?? '-'}: ${what}`);
+    }
+    if (flags.repair && drifted > 0) lines.push(describeSync({ ...summary, plan: undefined }));
+    process.stdout.write(`${lines.join('\n')}\n`);
+  }
+  if (drifted > 0 && !flags.repair) process.exitCode = EXIT.drift;
 }

@@ -85,4 +85,6 @@ export const cliHelpEnUS = {
   'help.set': 'set one field (by its side-a name) to a value, in side a\'s terms; repeatable',
   'help.all_conflicts': 'also list applied and obsolete entries',
   'help.audit_key': 'a sync pipeline: the history of the record with this key (on either side), and its state rebuilt from the events',
+  'help.check': 'compare both sides of a sync pipeline in full, through the mapping, and report drift (exit code 4 when they differ)',
+  'help.check_repair': 'mend the drift: merge drifted records again under the configured policy, carry deletes, link or create unlinked records',
 } as const;

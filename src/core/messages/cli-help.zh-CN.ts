@@ -87,4 +87,6 @@ export const cliHelpZhCN: Record<keyof typeof cliHelpEnUS, string> = {
   'help.set': '把某个字段（按 a 端字段名）设为某值，以 a 端的表示；可重复',
   'help.all_conflicts': '同时列出已应用和已过时的条目',
   'help.audit_key': '同步管道：该键（任一端）对应记录的历史，以及由事件重建的状态',
+  'help.check': '通过映射完整比较同步管道的两端并报告偏差（两端不一致时退出码为 4）',
+  'help.check_repair': '修复偏差：按配置的策略重新合并有偏差的记录，传递删除，关联或创建未关联的记录',
 };

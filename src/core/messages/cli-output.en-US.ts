@@ -68,7 +68,8 @@ Exit codes:
   0  success
   1  the run failed (source, staging store or export error)
   2  invalid input (usage, pipeline file, missing environment variable)
-  3  another run of the same pipeline holds its lock`,
+  3  another run of the same pipeline holds its lock
+  4  sluice check: the two sides of a sync differ`,
   // sluice alerts export
   'cli.alerts.wrote': 'wrote {count} rule(s) to {file}',
   // sluice audit
@@ -145,4 +146,8 @@ Exit codes:
   'cli.status.breaker_failing': '{failures} failed run(s) in a row: {error}',
   'cli.status.breaker_closed': 'ok',
   'cli.serve.sync': '{pipeline} sync {run}: {written} write(s), {queued} waiting in the conflict queue, in {seconds} s',
+  'cli.check.in_step': '{pipeline}: in step: {links} linked record(s) hold the same values on both sides, and no record is unlinked',
+  'cli.check.drift': '{pipeline}: drift over {links} link(s): {differing} differ, missing on a {missingA} / on b {missingB}, unlinked on a {unlinkedA} / on b {unlinkedB}',
+  'cli.check.missing': 'linked, but missing on {side}',
+  'cli.check.unlinked': 'on {side}, linked to nothing',
 } as const;

@@ -70,7 +70,8 @@ export const cliOutputZhCN: Record<keyof typeof cliOutputEnUS, string> = {
   0  成功
   1  运行失败（数据源、暂存库或导出出错）
   2  输入无效（用法错误、流水线文件有误或缺少环境变量）
-  3  同一流水线的另一次运行持有其锁`,
+  3  同一流水线的另一次运行持有其锁
+  4  sluice check：同步的两端不一致`,
   // sluice alerts export
   'cli.alerts.wrote': '已将 {count} 条规则写入 {file}',
   // sluice audit
@@ -147,4 +148,8 @@ export const cliOutputZhCN: Record<keyof typeof cliOutputEnUS, string> = {
   'cli.status.breaker_failing': '连续 {failures} 次运行失败：{error}',
   'cli.status.breaker_closed': '正常',
   'cli.serve.sync': '{pipeline} 同步 {run}：写入 {written} 次，冲突队列中有 {queued} 条等待，用时 {seconds} 秒',
+  'cli.check.in_step': '{pipeline}：一致：{links} 条已关联记录两端取值相同，没有未关联的记录',
+  'cli.check.drift': '{pipeline}：在 {links} 条关联中发现偏差：{differing} 条不同，a 端缺失 {missingA} / b 端缺失 {missingB}，a 端未关联 {unlinkedA} / b 端未关联 {unlinkedB}',
+  'cli.check.missing': '已关联，但在 {side} 端缺失',
+  'cli.check.unlinked': '在 {side} 端，未与任何记录关联',
 };

@@ -1,6 +1,7 @@
 // Two-way sync between two SQLite tables: creates, field edits on both sides, conflicts under merge,
 // deletes, echo suppression (a second run writes nothing).
 import { runSync } from '../../../src/run/sync';
+import { sluice } from '../../helpers/cli-sluice';
 import { contacts, people, sqliteSync, type SqliteSync } from '../../helpers/sync-sqlite';
 
 let s: SqliteSync;
@@ -55,4 +56,25 @@ test('a delete on one side deletes the linked record on the other', async () => 
   expect(r.sides.a.deleted).toBe(1);
   expect(people(s).map((p) => p.name)).toEqual(['Stays']);
   expect(r.links).toBe(1);
+});
+
+test('check finds drift a cursor cannot see (exit code 4), and --repair mends it', async () => {
+  s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Seen', 'active', 1, s.tick());
+  await sync();
+  // edits behind the cursors' backs: an old cursor value, as a bulk fix-up script might leave
+  s.b.prepare(`UPDATE contacts SET score_text = '99'`).run();
+  s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Hidden', 'active', 2, '2000-01-01T00:00:00Z');
+  expect((await sync()).sides.a.updated + (await sync()).sides.b.created).toBe(0);
+
+  const found = await sluice(['check', s.file, '--staging', s.staging, '--json'], { cwd: s.dir });
+  expect(found.code).toBe(4);
+  const report = (JSON.parse(found.stdout) as { drift: { differing: number; unlinked: { a: number; b: number }; examples: unknown[] } }).drift;
+  expect(report).toMatchObject({ differing: 1, unlinked: { a: 1, b: 0 } });
+  expect(report.examples).toContainEqual(expect.objectContaining({ fields: { score: [1, '99'] } }));
+
+  const repaired = await runSync(s.pipeline, { stagingUrl: s.staging, check: 'repair' });
+  expect(repaired.sides.a.updated + repaired.sides.b.created).toBe(2);
+  expect(people(s).map((p) => [p.name, p.score])).toEqual([['Seen', 99], ['Hidden', 2]]);
+  expect(contacts(s).map((c) => c.display_name)).toEqual(['Seen', 'Hidden']);
+  expect((await sluice(['check', s.file, '--staging', s.staging], { cwd: s.dir })).code).toBe(0);
 });
