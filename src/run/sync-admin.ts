@@ -5,6 +5,7 @@
 import { SluiceError } from '../core/errors';
 import { msg } from '../core/i18n';
 import type { JsonObject } from '../core/record';
+import type { StagingStore } from '../stage/store';
 import type { SideState, SyncConflict, SyncEventRow, SyncRunRow } from '../stage/sync-store';
 import { replayEvents } from '../sync/replay';
 import { withExistingStore, type Where } from './existing-store';
@@ -34,31 +35,33 @@ export interface ResolveInput {
  * it, if the record still holds the values the decision was made on.
  */
 export async function resolveConflict(pipeline: Pipeline, id: number, input: ResolveInput, opts: Where = {}): Promise<SyncConflict> {
-  const by = opts.actor ?? 'cli';
-  return withExistingStore(pipeline, opts, false, async (store) => {
-    const state = store.sync(pipeline.name);
-    const [c] = await state.conflicts({ id });
-    const where = { pipeline: pipeline.name };
-    if (!c || c.status !== 'open') throw new SluiceError('SLUICE_SYNC_CONFLICT', msg('err.sync.admin.not_open', { pipeline: pipeline.name, id, status: c?.status ?? 'missing' }), where);
-    if (c.reason === 'transform' || c.reason === 'write') throw new SluiceError('SLUICE_SYNC_CONFLICT', msg('err.sync.admin.retried', { id, reason: c.reason, detail: c.detail ?? '' }), where);
-    const resolution: JsonObject = {};
-    if (c.reason === 'delete_edit') {
-      if (input.take !== 'a' && input.take !== 'b') throw new SluiceError('SLUICE_SYNC_CONFLICT', msg('err.sync.admin.delete_take', { id }), where);
-      resolution['*'] = { take: input.take };
-    } else {
-      for (const field of Object.keys(input.set ?? {})) {
-        if (!c.fields.includes(field)) throw new SluiceError('SLUICE_SYNC_CONFLICT', msg('err.sync.admin.not_conflicting', { id, field, fields: c.fields.join(', ') }), where);
-      }
-      for (const field of c.fields) {
-        if (input.set && Object.hasOwn(input.set, field)) resolution[field] = { value: (input.set[field] ?? null) as JsonObject[string] };
-        else if (input.take) resolution[field] = { take: input.take };
-        else throw new SluiceError('SLUICE_SYNC_CONFLICT', msg('err.sync.admin.unsettled', { id, field }), where);
-      }
+  return withExistingStore(pipeline, opts, false, (store) => settleConflict(store, pipeline, id, input, opts.actor ?? 'cli'));
+}
+
+/** The same on an open store (the API's): checks the entry is open and the input settles it, then keeps it. */
+export async function settleConflict(store: StagingStore, pipeline: Pipeline, id: number, input: ResolveInput, by: string): Promise<SyncConflict> {
+  const state = store.sync(pipeline.name);
+  const [c] = await state.conflicts({ id });
+  const where = { pipeline: pipeline.name };
+  if (!c || c.status !== 'open') throw new SluiceError('SLUICE_SYNC_CONFLICT', msg('err.sync.admin.not_open', { pipeline: pipeline.name, id, status: c?.status ?? 'missing' }), where);
+  if (c.reason === 'transform' || c.reason === 'write') throw new SluiceError('SLUICE_SYNC_CONFLICT', msg('err.sync.admin.retried', { id, reason: c.reason, detail: c.detail ?? '' }), where);
+  const resolution: JsonObject = {};
+  if (c.reason === 'delete_edit') {
+    if (input.take !== 'a' && input.take !== 'b') throw new SluiceError('SLUICE_SYNC_CONFLICT', msg('err.sync.admin.delete_take', { id }), where);
+    resolution['*'] = { take: input.take };
+  } else {
+    for (const field of Object.keys(input.set ?? {})) {
+      if (!c.fields.includes(field)) throw new SluiceError('SLUICE_SYNC_CONFLICT', msg('err.sync.admin.not_conflicting', { id, field, fields: c.fields.join(', ') }), where);
     }
-    if (!(await state.resolve(id, resolution, by))) throw new SluiceError('SLUICE_SYNC_CONFLICT', msg('err.sync.admin.not_open', { pipeline: pipeline.name, id, status: 'changed meanwhile' }), where);
-    await store.appendAudit({ actor: by, action: 'sync.resolved', pipeline: pipeline.name, detail: { conflict: id, resolution } });
-    return { ...c, status: 'resolved', resolution, resolvedBy: by };
-  });
+    for (const field of c.fields) {
+      if (input.set && Object.hasOwn(input.set, field)) resolution[field] = { value: (input.set[field] ?? null) as JsonObject[string] };
+      else if (input.take) resolution[field] = { take: input.take };
+      else throw new SluiceError('SLUICE_SYNC_CONFLICT', msg('err.sync.admin.unsettled', { id, field }), where);
+    }
+  }
+  if (!(await state.resolve(id, resolution, by))) throw new SluiceError('SLUICE_SYNC_CONFLICT', msg('err.sync.admin.not_open', { pipeline: pipeline.name, id, status: 'changed meanwhile' }), where);
+  await store.appendAudit({ actor: by, action: 'sync.resolved', pipeline: pipeline.name, detail: { conflict: id, resolution } });
+  return { ...c, status: 'resolved', resolution, resolvedBy: by };
 }
 
 export interface RecordHistory {

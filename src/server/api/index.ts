@@ -10,6 +10,7 @@ import { registerAuth } from './auth';
 import { openApiDocument } from './openapi';
 import { registerRunRoutes } from './run-routes';
 import { registerSourceRoutes } from './source-routes';
+import { registerSyncRoutes } from './sync-routes';
 import { registerTenantRoutes } from './tenant-routes';
 
 export function registerApi(app: FastifyInstance, service: Service): void {
@@ -27,4 +28,5 @@ export function registerApi(app: FastifyInstance, service: Service): void {
   registerTenantRoutes(app, service);
   registerRunRoutes(app, service);
   registerSourceRoutes(app, service);
+  registerSyncRoutes(app, service);
 }

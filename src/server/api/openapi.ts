@@ -1,6 +1,6 @@
 /** The OpenAPI 3.1 description of `/api/v1`, from one table of the routes (a test holds it to the registered ones). */
 import { z } from 'zod';
-import { connectionRequest, connectionUpdate, runRequest } from './schemas';
+import { conflictResolution, connectionRequest, connectionUpdate, runRequest } from './schemas';
 
 /** What each route does and who may call it: the OpenAPI document is built from this. */
 const ROUTES: { method: 'get' | 'post' | 'patch' | 'delete'; path: string; summary: string; ok?: number; admin?: boolean; query?: string[]; body?: z.ZodType }[] = [
@@ -23,6 +23,9 @@ const ROUTES: { method: 'get' | 'post' | 'patch' | 'delete'; path: string; summa
   { method: 'post', path: '/api/v1/runs/{id}/cancel', summary: 'Cancel a run started by this server.', ok: 202 },
   { method: 'get', path: '/api/v1/pipelines/{pipeline}/checkpoints', summary: "Each source's checkpoint and high water.", admin: true },
   { method: 'delete', path: '/api/v1/pipelines/{pipeline}/sources/{source}/checkpoint', summary: "Forget a source's checkpoint (audited).", admin: true },
+  { method: 'get', path: '/api/v1/pipelines/{pipeline}/conflicts', summary: 'The conflict queue of a sync pipeline (open and resolved entries, or `status=`).', admin: true, query: ['status', 'limit'] },
+  { method: 'get', path: '/api/v1/pipelines/{pipeline}/conflicts/{id}', summary: 'One conflict: the base, a and b values of its fields.', admin: true },
+  { method: 'post', path: '/api/v1/pipelines/{pipeline}/conflicts/{id}/resolve', summary: 'Settle a conflict; the next sync run applies it and audits it.', admin: true, body: conflictResolution },
 ];
 
 /** The OpenAPI 3.1 description of the API. */

@@ -11,3 +11,10 @@ export const connectionRequest = z.strictObject({
 export const connectionUpdate = connectionRequest.omit({ tenant: true }).partial();
 
 export const runRequest = z.strictObject({ full: z.boolean().optional().describe('Write full snapshots instead of the changes since the previous exports.') });
+
+export const conflictResolution = z
+  .strictObject({
+    take: z.enum(['a', 'b', 'base']).optional().describe('Every conflicting field from side a, side b or the base (a delete against an edit: the side whose state stands).'),
+    set: z.record(z.string(), z.unknown()).optional().describe('Values for single fields, by their side-a names, in side a\'s terms.'),
+  })
+  .describe('How to settle a sync conflict; the next sync run applies it.');

@@ -1,6 +1,10 @@
 // Two-way sync between two SQLite tables: creates, field edits on both sides, conflicts under merge,
 // deletes, echo suppression (a second run writes nothing).
+import { createApiToken } from '../../../src/run/api-tokens';
+import { Service } from '../../../src/run/serve';
 import { runSync } from '../../../src/run/sync';
+import { buildServer } from '../../../src/server/app';
+import { openStore } from '../../../src/stage/open';
 import { sluice } from '../../helpers/cli-sluice';
 import { contacts, people, sqliteSync, type SqliteSync } from '../../helpers/sync-sqlite';
 
@@ -77,4 +81,39 @@ test('check finds drift a cursor cannot see (exit code 4), and --repair mends it
   expect(people(s).map((p) => [p.name, p.score])).toEqual([['Seen', 99], ['Hidden', 2]]);
   expect(contacts(s).map((c) => c.display_name)).toEqual(['Seen', 'Hidden']);
   expect((await sluice(['check', s.file, '--staging', s.staging], { cwd: s.dir })).code).toBe(0);
+});
+
+test('the conflict queue over the REST API: list, show, resolve (admin only); a stale or unsettling resolution is a 409', async () => {
+  s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Api', 'active', 1, s.tick());
+  await sync();
+  s.a.prepare('UPDATE people SET name = ?, updated_at = ?').run('Api A', s.tick());
+  s.b.prepare('UPDATE contacts SET display_name = ?, modified = ?').run('Api B', s.tick());
+  await sync();
+  const store = openStore(s.staging);
+  const admin = (await createApiToken(store, { name: 'ops', tenant: null, actor: 'test' })).token;
+  const tenant = (await createApiToken(store, { name: 't', tenant: 'acme', actor: 'test' })).token;
+  await store.close();
+  const service = await Service.open([s.pipeline], { stagingUrl: s.staging, alertIntervalMs: 0 });
+  const app = buildServer(service);
+  const base = await app.listen({ host: '127.0.0.1', port: 0 });
+  const call = async (method: string, path: string, token: string, body?: unknown) => {
+    const res = await fetch(`${base}/api/v1/pipelines/people-sync${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  try {
+    expect((await call('GET', '/conflicts', tenant)).status).toBe(403);
+    const list = await call('GET', '/conflicts', admin);
+    const [entry] = list.body.conflicts as { id: number; fields: string[] }[];
+    expect(entry!.fields).toEqual(['name']);
+    expect((await call('GET', `/conflicts/${entry!.id}`, admin)).body).toMatchObject({ values: { a: { name: 'Api A' }, b: { display_name: 'Api B' } } });
+    expect((await call('POST', `/conflicts/${entry!.id}/resolve`, admin, { set: { score: 3 } })).status).toBe(409); // score is not in conflict
+    expect((await call('POST', `/conflicts/${entry!.id}/resolve`, admin, { set: { name: 'Api agreed' } })).status).toBe(200);
+    expect((await call('POST', `/conflicts/${entry!.id}/resolve`, admin, { take: 'a' })).status).toBe(409); // already settled
+    expect((await call('GET', '/conflicts/999', admin)).status).toBe(404);
+  } finally {
+    await app.close();
+    await service.close();
+  }
+  await sync();
+  expect([people(s)[0]!.name, contacts(s)[0]!.display_name]).toEqual(['Api agreed', 'Api agreed']);
 });
