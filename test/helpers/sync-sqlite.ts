@@ -21,8 +21,10 @@ export interface SqliteSync {
   close(): void;
 }
 
-export function sqliteSync(options: { conflicts?: string; deletes?: string; extra?: string; name?: string } = {}): SqliteSync {
+export function sqliteSync(options: { conflicts?: string; deletes?: string; extra?: string; name?: string; customModule?: string } = {}): SqliteSync {
   const dir = mkdtempSync(join(tmpdir(), 'sluice-sync-'));
+  // conflicts: custom — the module's source, written beside the pipeline
+  if (options.customModule !== undefined) writeFileSync(join(dir, 'resolve.ts'), options.customModule);
   const a = new Database(join(dir, 'a.db'));
   const b = new Database(join(dir, 'b.db'));
   a.exec(`CREATE TABLE people (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT, status TEXT, score INTEGER, updated_at TEXT NOT NULL)`);
@@ -40,7 +42,7 @@ sync:
     - { a: status, b: state, map: { active: A, churned: C } }
     - { a: score, b: score_text, transform: integer_to_string }
   conflicts: ${options.conflicts ?? 'merge'}
-  deletes: ${options.deletes ?? 'propagate'}
+${options.customModule !== undefined ? `  custom: ${join(dir, 'resolve.ts')}\n` : ''}  deletes: ${options.deletes ?? 'propagate'}
   batchSize: 4
 ${options.extra ?? ''}`,
   );

@@ -1,11 +1,13 @@
 // Two-way sync between two SQLite tables: creates, field edits on both sides, conflicts under merge,
-// deletes, echo suppression (a second run writes nothing).
+// deletes, echo suppression (a second run writes nothing), check, the API, custom policies, stale resolutions.
+import { join } from 'node:path';
 import { createApiToken } from '../../../src/run/api-tokens';
 import { Service } from '../../../src/run/serve';
 import { runSync } from '../../../src/run/sync';
+import { listConflicts, resolveConflict } from '../../../src/run/sync-admin';
 import { buildServer } from '../../../src/server/app';
 import { openStore } from '../../../src/stage/open';
-import { sluice } from '../../helpers/cli-sluice';
+import { REPO, sluice } from '../../helpers/cli-sluice';
 import { contacts, people, sqliteSync, type SqliteSync } from '../../helpers/sync-sqlite';
 
 let s: SqliteSync;
@@ -116,4 +118,57 @@ test('the conflict queue over the REST API: list, show, resolve (admin only); a 
   }
   await sync();
   expect([people(s)[0]!.name, contacts(s)[0]!.display_name]).toEqual(['Api agreed', 'Api agreed']);
+});
+
+describe('conflicts: custom', () => {
+  const withModule = (body: string) => {
+    s.close();
+    s = sqliteSync({ conflicts: 'custom', customModule: body });
+  };
+  const conflictOnName = async () => {
+    s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Ann', 'active', 1, s.tick());
+    await sync();
+    s.a.prepare(`UPDATE people SET name = ?, score = ?, updated_at = ? WHERE name = 'Ann'`).run('Ann from a', 2, s.tick());
+    s.b.prepare(`UPDATE contacts SET display_name = ?, modified = ? WHERE display_name = 'Ann'`).run('Ann from b, longer', s.tick());
+    return sync();
+  };
+
+  test('the module decides the conflicting fields; the rest of the record merges as usual', async () => {
+    withModule(`import type { CustomConflict } from '${join(REPO, 'src', 'sync', 'custom')}';
+export function resolve(c: CustomConflict) {
+  // the longer name wins
+  return Object.fromEntries(c.fields.map((f) => [f.field, { take: String(f.a).length >= String(f.b).length ? 'a' : 'b' }]));
+}`);
+    const r = await conflictOnName();
+    expect(r.queued).toBe(0);
+    expect(people(s)).toEqual([expect.objectContaining({ name: 'Ann from b, longer', score: 2 })]);
+    expect(contacts(s)).toEqual([expect.objectContaining({ display_name: 'Ann from b, longer', score_text: '2' })]);
+  });
+
+  test('a module that throws queues the record with the reason, and the run goes on', async () => {
+    withModule(`export function resolve() { throw new Error('the priority service is down'); }`);
+    s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Bystander', 'active', 5, s.tick());
+    const r = await conflictOnName();
+    expect(r.queued).toBe(1);
+    const [entry] = await listConflicts(s.pipeline, { limit: 10 }, { stagingUrl: s.staging });
+    expect(entry).toMatchObject({ reason: 'custom', fields: ['name'], detail: expect.stringContaining('the priority service is down') });
+    expect(contacts(s).map((c) => c.display_name)).toContain('Bystander');
+  });
+});
+
+test('a resolution made on values that changed since is not applied: the record is merged afresh', async () => {
+  s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Old', 'active', 1, s.tick());
+  await sync();
+  s.a.prepare('UPDATE people SET name = ?, updated_at = ?').run('Old A', s.tick());
+  s.b.prepare('UPDATE contacts SET display_name = ?, modified = ?').run('Old B', s.tick());
+  await sync();
+  const [entry] = await listConflicts(s.pipeline, { limit: 10 }, { stagingUrl: s.staging });
+  await resolveConflict(s.pipeline, entry!.id, { take: 'a' }, { stagingUrl: s.staging });
+  // side b changes again before the next run: the decision was about values that are gone
+  s.b.prepare('UPDATE contacts SET display_name = ?, modified = ?').run('Newer B', s.tick());
+  await sync();
+  const entries = await listConflicts(s.pipeline, { all: true, limit: 10 }, { stagingUrl: s.staging });
+  expect(entries.find((e) => e.id === entry!.id)?.status).toBe('obsolete');
+  expect(entries.filter((e) => e.status === 'open')).toEqual([expect.objectContaining({ values: expect.objectContaining({ b: expect.objectContaining({ display_name: 'Newer B' }) }) })]);
+  expect(people(s)[0]!.name).toBe('Old A');
 });
