@@ -3,6 +3,7 @@
  * creating and dropping the benchmark's own databases on it.
  */
 import { cpus, totalmem } from 'node:os';
+import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { BenchError, run } from './measure';
 
@@ -77,4 +78,34 @@ export interface DataBenchOptions {
   pg: string;
   batch: number;
   keep: boolean;
+}
+
+/** The MariaDB/MySQL server of the sync benchmark: a connection (UTC, utf8mb4, dates as text) or a clear reason why not. */
+export async function connectMysql(url: string): Promise<mysql.Connection> {
+  const u = new URL(url);
+  let conn: mysql.Connection | undefined;
+  try {
+    conn = await mysql.createConnection({
+      host: u.hostname.replace(/^\[|\]$/g, ''),
+      port: u.port ? Number(u.port) : 3306,
+      user: decodeURIComponent(u.username) || 'root',
+      ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+      ...(u.pathname.length > 1 ? { database: decodeURIComponent(u.pathname.slice(1)) } : {}),
+      charset: 'utf8mb4_unicode_ci',
+      timezone: 'Z',
+      dateStrings: true,
+      connectTimeout: 10_000,
+    });
+    conn.on('error', () => undefined); // a dropped connection surfaces through the pending query
+    await conn.query("SET time_zone = '+00:00'");
+    return conn;
+  } catch (err) {
+    await conn?.end().catch(() => undefined);
+    throw new BenchError(`MariaDB/MySQL is not reachable at ${redact(url)}: ${err instanceof Error ? err.message : String(err)}\n  start it, or pass --mysql mysql://user:password@host:port/`);
+  }
+}
+
+export async function mysqlVersion(conn: mysql.Connection): Promise<string> {
+  const [rows] = await conn.query<mysql.RowDataPacket[]>('SELECT VERSION() AS v');
+  return String(rows[0]!.v);
 }

@@ -7,6 +7,7 @@ import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { RunSummary } from '../src/run/run';
+import type { SyncSummary } from '../src/run/sync';
 
 /** A reason the benchmark cannot run or cannot trust its result; printed without a stack trace. */
 export class BenchError extends Error {}
@@ -63,6 +64,26 @@ export async function sluiceRun(file: string, cwd: string, env: NodeJS.ProcessEn
   const summary = JSON.parse(r.stdout) as RunSummary;
   const rows = summary.sources.reduce((n, s) => n + s.read, 0);
   return { rows, seconds: r.seconds, peakRssBytes: summary.peakRssBytes, summary };
+}
+
+export interface SluiceSync extends Measured {
+  summary: SyncSummary;
+}
+
+/** `node bin/sluice.js sync <file> --json` in `cwd`; rows are the records it wrote to either side. */
+export async function sluiceSync(file: string, cwd: string, env: NodeJS.ProcessEnv, args: string[] = []): Promise<SluiceSync> {
+  const r = await run(process.execPath, [join(ROOT, 'bin/sluice.js'), 'sync', file, '--json', ...args], { cwd, env: { ...process.env, ...env } });
+  if (r.code !== 0) throw new BenchError(`sluice sync failed (exit ${r.code}):\n${r.stderr.trim() || r.stdout.trim()}`);
+  const summary = JSON.parse(r.stdout) as SyncSummary;
+  const rows = (['a', 'b'] as const).reduce((n, id) => n + summary.sides[id].created + summary.sides[id].updated + summary.sides[id].deleted, 0);
+  return { rows, seconds: r.seconds, peakRssBytes: summary.peakRssBytes, summary };
+}
+
+/** `node bin/sluice.js <args…>` in `cwd`, its stdout parsed as JSON. */
+export async function sluiceJson<T>(args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<T> {
+  const r = await run(process.execPath, [join(ROOT, 'bin/sluice.js'), ...args], { cwd, env: { ...process.env, ...env } });
+  if (r.code !== 0) throw new BenchError(`sluice ${args[0]} failed (exit ${r.code}):\n${r.stderr.trim() || r.stdout.trim()}`);
+  return JSON.parse(r.stdout) as T;
 }
 
 /** Lines (`\n`) in a file, streamed. */

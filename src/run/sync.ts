@@ -4,13 +4,12 @@
  * whose circuit breaker is open, then let the engine recover unfinished creates, retry the queue, carry
  * each side's changes and deletes over, and record the run with its counts per side.
  */
-import { messageOf, isSluiceError, SluiceError } from '../core/errors';
+import { ConfigErrors, messageOf, isSluiceError, SluiceError } from '../core/errors';
 import { msg } from '../core/i18n';
 import { authHeaders } from '../core/http-client';
 import { newRunId } from '../core/ids';
 import { readFileSync } from 'node:fs';
-import { positionOf } from '../config/yaml';
-import { parseYaml } from '../config/yaml';
+import { parseYaml, positionOf } from '../config/yaml';
 import { pullExtractor, readerFor } from '../extract/registry';
 import { metrics } from '../observe/metrics';
 import { openStore } from '../stage/open';
@@ -18,6 +17,7 @@ import type { SideCounts, SyncStore } from '../stage/sync-store';
 import type { SideId } from '../sync/config';
 import { customResolver } from '../sync/custom';
 import { mappingOf } from '../sync/mapping';
+import { moduleProblems } from '../sync/transforms';
 import type { Side } from '../sync/side';
 import { HttpSide } from '../sync/sides/http';
 import { listenToTable } from '../sync/sides/sql';
@@ -256,4 +256,22 @@ export async function listenForChanges(pipeline: Pipeline, onChange: () => void)
   return async () => {
     await Promise.all(stops.map((stop) => stop()));
   };
+}
+
+/**
+ * What `sluice validate` checks of a sync pipeline beyond the schema: every custom transform module
+ * loads and has the functions its field's direction needs. Problems name the file and line.
+ */
+export function checkSyncModules(pipeline: Pipeline, file: string): void {
+  const fields = pipeline.sync?.fields ?? [];
+  const problems: SluiceError[] = [];
+  let src: ReturnType<typeof parseYaml> | undefined;
+  fields.forEach((f, i) => {
+    for (const problem of moduleProblems(f)) {
+      src ??= parseYaml(readFileSync(file, 'utf8'), file);
+      const pos = positionOf(src, ['sync', 'fields', i, 'transform']);
+      problems.push(new SluiceError('SLUICE_CONFIG_INVALID', msg('err.config.validate.1', { file, line: pos.line, column: pos.column, where: `sync.fields[${i}].transform: `, message: problem }), { file, line: pos.line, column: pos.column }));
+    }
+  });
+  if (problems.length > 0) throw new ConfigErrors(problems);
 }

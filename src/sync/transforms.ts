@@ -264,6 +264,28 @@ function moduleSteps(t: CustomTransform): { toB: Step; toA: Step } {
   return { toB: call(t.toB, 'a → b'), toA: call(t.toA ?? 'toA', 'b → a') };
 }
 
+/**
+ * For `sluice validate`: loads a field's custom module and says which function its direction needs that
+ * the module lacks (a two-way field needs both), or why it cannot be loaded.
+ */
+export function moduleProblems(field: MappedField): string[] {
+  const t = field.transform;
+  if (typeof t !== 'object' || t === null) return [];
+  let exports: Record<string, unknown>;
+  try {
+    exports = (createJiti(__filename)(resolve(t.module)) as Record<string, unknown> | undefined) ?? {};
+  } catch (err) {
+    return [`module ${t.module} cannot be loaded: ${messageOf(err)}`];
+  }
+  const needs: [string, string][] = [
+    ...(field.direction !== 'b_to_a' ? [[t.toB, 'a → b'] as [string, string]] : []),
+    ...(field.direction !== 'a_to_b' ? [[t.toA ?? 'toA', 'b → a'] as [string, string]] : []),
+  ];
+  return needs
+    .filter(([name]) => !functionIn(exports, name))
+    .map(([name, sense]) => `module ${t.module} has no function ${name} (${sense})${sense === 'b → a' ? ': the field is two-way, so it needs an inverse; export one, or make the field one-way (direction: a_to_b)' : ''}`);
+}
+
 /** A named export, or the same name on the default export (`export default { toB, toA }`). */
 function functionIn(exports: Record<string, unknown>, name: string): ((value: unknown) => unknown) | undefined {
   const own = exports[name];

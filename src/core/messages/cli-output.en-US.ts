@@ -150,4 +150,5 @@ Exit codes:
   'cli.check.drift': '{pipeline}: drift over {links} link(s): {differing} differ, missing on a {missingA} / on b {missingB}, unlinked on a {unlinkedA} / on b {unlinkedB}',
   'cli.check.missing': 'linked, but missing on {side}',
   'cli.check.unlinked': 'on {side}, linked to nothing',
+  'cli.validate.valid_sync': '{file}: valid sync pipeline {pipeline} ({a} ↔ {b}, {fields} mapped field(s))',
 } as const;

@@ -152,4 +152,5 @@ export const cliOutputZhCN: Record<keyof typeof cliOutputEnUS, string> = {
   'cli.check.drift': '{pipeline}：在 {links} 条关联中发现偏差：{differing} 条不同，a 端缺失 {missingA} / b 端缺失 {missingB}，a 端未关联 {unlinkedA} / b 端未关联 {unlinkedB}',
   'cli.check.missing': '已关联，但在 {side} 端缺失',
   'cli.check.unlinked': '在 {side} 端，未与任何记录关联',
+  'cli.validate.valid_sync': '{file}：有效的同步管道 {pipeline}（{a} ↔ {b}，{fields} 个映射字段）',
 };

@@ -1,6 +1,8 @@
 // Two-way sync between two SQLite tables: creates, field edits on both sides, conflicts under merge,
 // deletes, echo suppression (a second run writes nothing), check, the API, custom policies, stale resolutions.
 import { join } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createApiToken } from '../../../src/run/api-tokens';
 import { Service } from '../../../src/run/serve';
 import { runSync } from '../../../src/run/sync';
@@ -171,4 +173,20 @@ test('a resolution made on values that changed since is not applied: the record 
   expect(entries.find((e) => e.id === entry!.id)?.status).toBe('obsolete');
   expect(entries.filter((e) => e.status === 'open')).toEqual([expect.objectContaining({ values: expect.objectContaining({ b: expect.objectContaining({ display_name: 'Newer B' }) }) })]);
   expect(people(s)[0]!.name).toBe('Old A');
+});
+
+test('sluice validate refuses a two-way field whose transform has no inverse, built in or from a module, at its line', async () => {
+  const module = join(s.dir, 'one-way.ts');
+  writeFileSync(module, 'export function toB(v: unknown) { return String(v).toUpperCase(); }\n');
+  const text = readFileSync(s.file, 'utf8');
+  writeFileSync(s.file, text.replace('- { a: name, b: display_name }', `- { a: name, b: display_name, transform: { module: ${module} } }`));
+  const custom = await sluice(['validate', s.file], { cwd: s.dir });
+  expect(custom.code).toBe(2);
+  expect(custom.stderr).toMatch(/sync\.yaml:\d+:\d+ sync\.fields\[0\]\.transform: module .*one-way\.ts has no function toA \(b → a\)/);
+  writeFileSync(s.file, text.replace('- { a: score, b: score_text, transform: integer_to_string }', '- { a: score, b: score_text, transform: datetime_to_date }'));
+  const builtIn = await sluice(['validate', s.file], { cwd: s.dir });
+  expect(builtIn.code).toBe(2);
+  expect(builtIn.stderr).toMatch(/sync\.yaml:\d+:\d+ sync\.fields\[2\]: datetime_to_date has no inverse/);
+  writeFileSync(s.file, text.replace('- { a: score, b: score_text, transform: integer_to_string }', '- { a: score, b: score_text, transform: datetime_to_date, direction: a_to_b }'));
+  expect((await sluice(['validate', s.file], { cwd: s.dir })).code).toBe(0);
 });
