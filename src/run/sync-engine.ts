@@ -70,6 +70,8 @@ export interface DriftReport {
 }
 
 const DRIFT_EXAMPLES = 100;
+/** Links checked per round of delete detection: key lists only, so many at a time. */
+const DELETE_SCAN_PAGE = 5000;
 
 export const emptyCounts = (): SideCounts => ({ created: 0, updated: 0, deleted: 0, conflicts: 0, queued: 0, skipped: 0, failed: 0 });
 
@@ -470,24 +472,36 @@ export class SyncEngine {
     return report;
   }
 
-  /** Linked records whose record is gone on a side (a page of links at a time). */
+  /**
+   * Linked records whose record is gone on a side. A side that can count its records, and holds exactly
+   * as many as it has links (none waits unlinked in the queue), has lost none: it is not scanned. Others
+   * are checked by key, a page of links at a time.
+   */
   async detectDeletes(): Promise<void> {
-    let after = 0;
-    for (;;) {
+    const scan: SideId[] = [];
+    const queue = await this.ctx.state.conflicts({ status: ['open', 'resolved'] });
+    for (const id of ['a', 'b'] as const) {
+      const side = this.ctx.sides[id];
+      const loose = queue.some((c) => c.linkId === null && (id === 'a' ? c.aKey : c.bKey) !== null);
+      if (side.count && !loose && (await side.count()) === (await this.ctx.state.linkedCount(id))) continue;
+      scan.push(id);
+    }
+    if (scan.length === 0) return;
+    for (let after = 0; ; ) {
       this.ctx.signal.throwIfAborted();
-      const all = await this.ctx.state.linkPage(after, this.ctx.config.batchSize);
-      if (all.length === 0) return;
-      after = all.at(-1)!.id;
-      const page = all.filter((l) => l.state === 'linked');
-      const gone = {
-        a: new Set(await this.ctx.sides.a.missing(page.map((l) => l.aKey!))),
-        b: new Set(await this.ctx.sides.b.missing(page.map((l) => l.bKey!))),
-      };
-      const hit = page.filter((l) => gone.a.has(l.aKey!) || gone.b.has(l.bKey!));
+      const page = await this.ctx.state.linkKeys(after, DELETE_SCAN_PAGE);
+      if (page.length === 0) return;
+      after = page.at(-1)!.id;
+      const linked = page.filter((l) => l.state === 'linked');
+      const gone = { a: new Set<string>(), b: new Set<string>() };
+      for (const id of scan) for (const k of await this.ctx.sides[id].missing(linked.map((l) => (id === 'a' ? l.aKey! : l.bKey!)))) gone[id].add(k);
+      const hit = linked.filter((l) => gone.a.has(l.aKey!) || gone.b.has(l.bKey!));
       if (hit.length === 0) continue;
-      const rows = await this.current(hit);
+      // the whole links (with their bases) of the few that are gone somewhere
+      const links = [...(await this.ctx.state.links('a', hit.map((l) => l.aKey!))).values()];
+      const rows = await this.current(links);
       const work: Work[] = [];
-      for (const link of hit) work.push(await this.planLinked(gone.a.has(link.aKey!) ? 'a' : 'b', link, { a: rows.a.get(link.aKey!), b: rows.b.get(link.bKey!) }));
+      for (const link of links) work.push(await this.planLinked(gone.a.has(link.aKey!) ? 'a' : 'b', link, { a: rows.a.get(link.aKey!), b: rows.b.get(link.bKey!) }));
       await this.execute(work);
     }
   }

@@ -115,6 +115,10 @@ export interface SyncStore {
   links(side: Side, keys: readonly string[]): Promise<Map<string, SyncLink>>;
   /** Links in id order after `after`, a page at a time (for delete detection and `check`). */
   linkPage(after: number, limit: number): Promise<SyncLink[]>;
+  /** The same, keys and state only (delete detection reads every link: no bases to decode). */
+  linkKeys(after: number, limit: number): Promise<Pick<SyncLink, 'id' | 'aKey' | 'bKey' | 'state'>[]>;
+  /** Linked records with a key on `side`. */
+  linkedCount(side: Side): Promise<number>;
   /** Links whose create did not finish. */
   unfinishedCreates(): Promise<SyncLink[]>;
   linkCount(): Promise<number>;

@@ -55,6 +55,8 @@ export interface Side {
   get(keys: readonly string[]): Promise<Map<string, SideRow>>;
   /** Records whose `field` holds one of `values` (for `match`), as field value (text) → row. */
   findBy(field: string, values: readonly string[]): Promise<Map<string, SideRow>>;
+  /** How many records the side holds, where that is cheap to ask (lets delete detection skip a scan). */
+  count?(): Promise<number>;
   /** Of these keys, the ones the side no longer has. */
   missing(keys: readonly string[]): Promise<string[]>;
   /**

@@ -19,7 +19,12 @@ const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : Strin
 const json = <T>(v: unknown): T | null => (v === null || v === undefined ? null : (JSON.parse(String(v)) as T));
 const text = (v: unknown): string => JSON.stringify(v);
 
+/** Links made since the statistics were last refreshed, past which `tune` refreshes them. */
+const TUNE_AFTER = 5000;
+
 export class KnexSyncStore implements SyncStore {
+  private grown = 0;
+
   constructor(
     private readonly knex: Knex,
     private readonly pipeline: string,
@@ -78,11 +83,18 @@ export class KnexSyncStore implements SyncStore {
   }
 
   async commit(run: string, change: SyncCommit): Promise<Map<string, number>> {
+    const ids = await this.write(run, change);
+    if (this.grown >= TUNE_AFTER) await this.tune();
+    return ids;
+  }
+
+  private async write(run: string, change: SyncCommit): Promise<Map<string, number>> {
     return this.knex.transaction(async (tx) => {
       const ids = new Map<string, number>();
       const at = now();
-      for (const l of change.links ?? []) {
-        const row = {
+      const links = (change.links ?? []).map((l) => ({
+        l,
+        row: {
           a_key: l.aKey,
           b_key: l.bKey,
           base_a: l.baseA === null ? null : text(l.baseA),
@@ -90,13 +102,17 @@ export class KnexSyncStore implements SyncStore {
           state: l.state,
           intent: l.intent === null ? null : text(l.intent),
           updated_at: at,
-        };
-        if ('id' in l) await tx('sluice_sync_links').where({ id: l.id }).update(row);
-        else {
-          const [inserted] = await tx('sluice_sync_links').insert({ pipeline: this.pipeline, ...row }).returning('id');
-          ids.set(l.ref, Number(typeof inserted === 'object' ? inserted.id : inserted));
-        }
+        },
+      }));
+      await this.updateLinks(tx, links.flatMap(({ l, row }) => ('id' in l ? [{ id: l.id, ...row }] : [])));
+      const fresh = links.filter(({ l }) => 'ref' in l);
+      for (let i = 0; i < fresh.length; i += CHUNK) {
+        const chunk = fresh.slice(i, i + CHUNK);
+        const inserted = await tx('sluice_sync_links').insert(chunk.map(({ row }) => ({ pipeline: this.pipeline, ...row }))).returning('id');
+        // rows come back in the order they were given
+        inserted.forEach((r: number | { id: number }, j: number) => ids.set((chunk[j]!.l as { ref: string }).ref, Number(typeof r === 'object' ? r.id : r)));
       }
+      this.grown += fresh.length;
       const linkId = (id: number | string | null) => (typeof id === 'string' ? (ids.get(id) ?? null) : id);
       for (let i = 0; i < (change.dropLinks ?? []).length; i += CHUNK) {
         await tx('sluice_sync_links').whereIn('id', change.dropLinks!.slice(i, i + CHUNK)).delete();
@@ -128,6 +144,43 @@ export class KnexSyncStore implements SyncStore {
       if (change.checkpoint) await this.upsertSide(tx, change.checkpoint.side, { checkpoint: text(change.checkpoint.value) });
       return ids;
     });
+  }
+
+  /** Many links' new state: one statement per chunk on PostgreSQL, prepared statements on SQLite. */
+  private async updateLinks(tx: Knex.Transaction, rows: ({ id: number } & Record<string, unknown>)[]): Promise<void> {
+    if (rows.length === 0) return;
+    if (tx.client.config.client !== 'pg') {
+      for (const { id, ...row } of rows) await tx('sluice_sync_links').where({ id }).update(row);
+      return;
+    }
+    const columns = ['a_key', 'b_key', 'base_a', 'base_b', 'state', 'intent', 'updated_at'];
+    for (let i = 0; i < rows.length; i += CHUNK) {
+      const chunk = rows.slice(i, i + CHUNK);
+      const tuples = chunk.map(() => `(?::int, ${columns.map((c) => (c === 'updated_at' ? '?::timestamptz' : '?::text')).join(', ')})`).join(', ');
+      await tx.raw(
+        `UPDATE sluice_sync_links AS l SET ${columns.map((c) => `${c} = v.${c}`).join(', ')} FROM (VALUES ${tuples}) AS v(id, ${columns.join(', ')}) WHERE l.id = v.id`,
+        chunk.flatMap((r) => [r.id, ...columns.map((c) => (r[c] ?? null) as Knex.Value)]),
+      );
+    }
+  }
+
+  /**
+   * After many links were made, the planner's statistics are refreshed: with old ones (a server whose
+   * autovacuum has not come by yet) every lookup by key scans the pipeline's links.
+   */
+  private async tune(): Promise<void> {
+    this.grown = 0;
+    await this.knex.raw('ANALYZE sluice_sync_links');
+  }
+
+  async linkKeys(after: number, limit: number): Promise<Pick<SyncLink, 'id' | 'aKey' | 'bKey' | 'state'>[]> {
+    const rows = await this.knex('sluice_sync_links').where({ pipeline: this.pipeline }).where('id', '>', after).orderBy('id').limit(limit).select('id', 'a_key', 'b_key', 'state');
+    return rows.map((r: Record<string, unknown>) => ({ id: Number(r.id), aKey: (r.a_key as string | null) ?? null, bKey: (r.b_key as string | null) ?? null, state: r.state as SyncLink['state'] }));
+  }
+
+  async linkedCount(side: Side): Promise<number> {
+    const r = await this.knex('sluice_sync_links').where({ pipeline: this.pipeline, state: 'linked' }).whereNotNull(`${side}_key`).count({ n: '*' }).first();
+    return Number(r?.n ?? 0);
   }
 
   async conflicts(q: { status?: ConflictStatus[]; id?: number; linkIds?: number[]; limit?: number }): Promise<SyncConflict[]> {

@@ -25,6 +25,8 @@ export interface TableSideConfig {
 }
 
 const CHUNK = 500;
+/** Keys per query when only keys are asked for. */
+const KEY_CHUNK = 5000;
 /**
  * The ledger of creates, in the side's own database: a row per record Sluice created, written in the
  * create's transaction, so a run that died between creating and keeping the key finds the key here.
@@ -119,11 +121,16 @@ export class TableSide implements Side {
     return out;
   }
 
+  async count(): Promise<number> {
+    const [row] = await this.db!.rawRows(`SELECT count(*) AS n FROM ${this.tableSql}`);
+    return Number(row?.n ?? 0);
+  }
+
   async missing(keys: readonly string[]): Promise<string[]> {
     const db = this.db!;
     const found = new Set<string>();
-    for (let i = 0; i < keys.length; i += CHUNK) {
-      const where = this.keyWhere(keys.slice(i, i + CHUNK));
+    for (let i = 0; i < keys.length; i += KEY_CHUNK) {
+      const where = this.keyWhere(keys.slice(i, i + KEY_CHUNK));
       for (const row of await db.rows(`${db.selectColumns(this.config.table, this.config.key)} WHERE ${where.sql}`, where.params)) found.add(this.keyOf(row));
     }
     return keys.filter((k) => !found.has(k));

@@ -1,6 +1,5 @@
 // Two-way sync between two SQLite tables: creates, field edits on both sides, conflicts under merge,
 // deletes, echo suppression (a second run writes nothing), check, the API, custom policies, stale resolutions.
-import { join } from 'node:path';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createApiToken } from '../../../src/run/api-tokens';
