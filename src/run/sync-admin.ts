@@ -95,8 +95,8 @@ export async function syncStatus(pipeline: Pipeline, runs: number, opts: Where =
     const sides = await state.sides();
     return {
       sides: { a: { name: pipeline.sync!.a.name, ...sides.a }, b: { name: pipeline.sync!.b.name, ...sides.b } },
-      links: await state.linkCount(),
-      queued: (await state.conflicts({ status: ['open'] })).length,
+      links: (await state.linkCounts()).linked,
+      queued: (await state.queueCounts()).open,
       runs: await state.runs(runs),
     };
   });

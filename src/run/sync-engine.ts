@@ -192,8 +192,7 @@ export class SyncEngine {
 
   /** Entries a person resolved, and failed writes and conversions, are tried again first. */
   async retryQueue(): Promise<void> {
-    const entries = await this.ctx.state.conflicts({ status: ['open', 'resolved'] });
-    const retry = entries.filter((e) => e.status === 'resolved' || e.reason === 'write' || e.reason === 'transform' || e.reason === 'custom');
+    const retry = await this.ctx.state.conflicts({ retry: true });
     for (let i = 0; i < retry.length; i += this.ctx.config.batchSize) {
       const chunk = retry.slice(i, i + this.ctx.config.batchSize);
       const linkIds = chunk.map((e) => e.linkId).filter((id): id is number => id !== null);
@@ -479,11 +478,10 @@ export class SyncEngine {
    */
   async detectDeletes(): Promise<void> {
     const scan: SideId[] = [];
-    const queue = await this.ctx.state.conflicts({ status: ['open', 'resolved'] });
+    const [queue, links] = await Promise.all([this.ctx.state.queueCounts(), this.ctx.state.linkCounts()]);
     for (const id of ['a', 'b'] as const) {
       const side = this.ctx.sides[id];
-      const loose = queue.some((c) => c.linkId === null && (id === 'a' ? c.aKey : c.bKey) !== null);
-      if (side.count && !loose && (await side.count()) === (await this.ctx.state.linkedCount(id))) continue;
+      if (side.count && queue.unlinked[id] === 0 && (await side.count()) === links[id]) continue;
       scan.push(id);
     }
     if (scan.length === 0) return;

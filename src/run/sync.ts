@@ -100,7 +100,7 @@ export async function runSync(pipeline: Pipeline, opts: SyncOptions = {}): Promi
         } finally {
           await Promise.all([sides.a.close(), sides.b.close()]);
         }
-        const [links, queued] = await Promise.all([state.linkCount(), state.conflicts({ status: ['open'] }).then((c) => c.length)]);
+        const [links, queued] = await Promise.all([state.linkCounts().then((c) => c.linked), state.queueCounts().then((c) => c.open)]);
         if (!dryRun) {
           for (const id of ['a', 'b'] as const) await state.saveSide(id, { failures: 0, openUntil: null, lastError: null });
           await state.saveRun(run, engine.counts);

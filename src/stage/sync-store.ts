@@ -117,16 +117,18 @@ export interface SyncStore {
   linkPage(after: number, limit: number): Promise<SyncLink[]>;
   /** The same, keys and state only (delete detection reads every link: no bases to decode). */
   linkKeys(after: number, limit: number): Promise<Pick<SyncLink, 'id' | 'aKey' | 'bKey' | 'state'>[]>;
-  /** Linked records with a key on `side`. */
-  linkedCount(side: Side): Promise<number>;
   /** Links whose create did not finish. */
   unfinishedCreates(): Promise<SyncLink[]>;
-  linkCount(): Promise<number>;
+  /** Linked records, and of them those with a key on each side. */
+  linkCounts(): Promise<{ linked: number } & Record<Side, number>>;
+  /** Entries waiting for a person, and entries (open or resolved) of records no link knows, per side. */
+  queueCounts(): Promise<{ open: number; unlinked: Record<Side, number> }>;
   sides(): Promise<Record<Side, SideState>>;
   saveSide(side: Side, state: Partial<Omit<SideState, 'checkpoint'>>): Promise<void>;
   /** Writes one step of a sync in one transaction; returns the ids of links written by `ref`. */
   commit(run: string, change: SyncCommit): Promise<Map<string, number>>;
-  conflicts(q: { status?: ConflictStatus[]; id?: number; linkIds?: number[]; limit?: number }): Promise<SyncConflict[]>;
+  /** Queue entries; `retry`: the ones a run tries again (resolved, or a failed write, conversion or module). */
+  conflicts(q: { status?: ConflictStatus[]; id?: number; linkIds?: number[]; limit?: number; retry?: boolean }): Promise<SyncConflict[]>;
   /** Marks an open entry resolved (applied on the next run); false when it is not open any more. */
   resolve(id: number, resolution: JsonObject, by: string): Promise<boolean>;
   saveRun(run: string, stats: SyncRunRow['stats']): Promise<void>;

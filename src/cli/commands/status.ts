@@ -11,8 +11,8 @@ async function syncState(store: StagingStore, pipeline: Pipeline, runs: number) 
   const sides = await state.sides();
   return {
     sides: (['a', 'b'] as const).map((id) => ({ side: id, name: pipeline.sync![id].name, ...sides[id] })),
-    links: await state.linkCount(),
-    queued: (await state.conflicts({ status: ['open'] })).length,
+    links: (await state.linkCounts()).linked,
+    queued: (await state.queueCounts()).open,
     runs: await state.runs(runs),
   };
 }

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { Checkpoint, JsonObject } from '../../core/record';
 import type {
   ConflictStatus,
+  ConflictWrite,
   Side,
   SideState,
   SyncCommit,
@@ -14,6 +15,13 @@ import type {
 } from '../sync-store';
 
 const CHUNK = 500;
+/** Queue entries every run tries again by itself: a failed write or conversion, a module that failed. */
+const RETRIED = ['write', 'transform', 'custom'];
+/**
+ * Events per INSERT: ten columns each, inside PostgreSQL's bound-parameter limit; SQLite's inserts of
+ * many rows are compound SELECTs, which it allows 500 terms.
+ */
+const EVENT_CHUNK = { pg: 2000, sqlite: 500 };
 const now = () => new Date().toISOString();
 const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : String(v));
 const json = <T>(v: unknown): T | null => (v === null || v === undefined ? null : (JSON.parse(String(v)) as T));
@@ -50,9 +58,10 @@ export class KnexSyncStore implements SyncStore {
     return rows.map(linkOf);
   }
 
-  async linkCount(): Promise<number> {
-    const r = await this.knex('sluice_sync_links').where({ pipeline: this.pipeline, state: 'linked' }).count({ n: '*' }).first();
-    return Number(r?.n ?? 0);
+  async linkCounts(): Promise<{ linked: number } & Record<Side, number>> {
+    // one pass over the pipeline's links for all three
+    const r = await this.knex('sluice_sync_links').where({ pipeline: this.pipeline, state: 'linked' }).select(this.knex.raw('count(*) as n, count(a_key) as a, count(b_key) as b')).first();
+    return { linked: Number(r?.n ?? 0), a: Number(r?.a ?? 0), b: Number(r?.b ?? 0) };
   }
 
   async sides(): Promise<Record<Side, SideState>> {
@@ -117,16 +126,7 @@ export class KnexSyncStore implements SyncStore {
       for (let i = 0; i < (change.dropLinks ?? []).length; i += CHUNK) {
         await tx('sluice_sync_links').whereIn('id', change.dropLinks!.slice(i, i + CHUNK)).delete();
       }
-      for (const q of change.queue ?? []) {
-        const link = linkId(q.linkId);
-        const row = { a_key: q.aKey, b_key: q.bKey, reason: q.reason, fields: text(q.fields), values: text(q.values), detail: q.detail, status: 'open', resolution: null, resolved_by: null, updated_at: at };
-        const same = tx('sluice_sync_conflicts').where({ pipeline: this.pipeline }).whereIn('status', ['open', 'resolved']);
-        if (link !== null) same.where({ link_id: link });
-        else same.whereNull('link_id').where({ a_key: q.aKey, b_key: q.bKey });
-        const existing = await same.first('id');
-        if (existing) await tx('sluice_sync_conflicts').where({ id: existing.id }).update(row);
-        else await tx('sluice_sync_conflicts').insert({ pipeline: this.pipeline, link_id: link, created_at: at, ...row });
-      }
+      await this.queue(tx, (change.queue ?? []).map((q) => ({ ...q, linkId: linkId(q.linkId) })), at);
       for (const c of change.close ?? []) await tx('sluice_sync_conflicts').where({ id: c.id }).update({ status: c.status, updated_at: at });
       const events = (change.events ?? []).map((e) => ({
         pipeline: this.pipeline,
@@ -140,10 +140,38 @@ export class KnexSyncStore implements SyncStore {
         changes: text(e.changes),
         decided_by: e.decidedBy,
       }));
-      for (let i = 0; i < events.length; i += CHUNK) await tx('sluice_sync_events').insert(events.slice(i, i + CHUNK));
+      const chunk = tx.client.config.client === 'pg' ? EVENT_CHUNK.pg : EVENT_CHUNK.sqlite;
+      for (let i = 0; i < events.length; i += chunk) await tx('sluice_sync_events').insert(events.slice(i, i + chunk));
       if (change.checkpoint) await this.upsertSide(tx, change.checkpoint.side, { checkpoint: text(change.checkpoint.value) });
       return ids;
     });
+  }
+
+  /**
+   * Opens queue entries, or refreshes the one a link (or an unlinked key) already has open: the existing
+   * entries are found in one query, the new ones inserted many per statement.
+   */
+  private async queue(tx: Knex.Transaction, entries: (Omit<ConflictWrite, 'linkId'> & { linkId: number | null })[], at: string): Promise<void> {
+    if (entries.length === 0) return;
+    const identity = (e: { linkId: number | null; aKey: string | null; bKey: string | null }) => (e.linkId !== null ? `l${e.linkId}` : `k${JSON.stringify([e.aKey, e.bKey])}`);
+    const existing = new Map<string, number>();
+    const linkIds = entries.flatMap((e) => (e.linkId !== null ? [e.linkId] : []));
+    for (let i = 0; i < linkIds.length; i += CHUNK) {
+      const rows = await tx('sluice_sync_conflicts').where({ pipeline: this.pipeline }).whereIn('status', ['open', 'resolved']).whereIn('link_id', linkIds.slice(i, i + CHUNK)).select('id', 'link_id');
+      for (const r of rows) existing.set(`l${r.link_id}`, Number(r.id));
+    }
+    for (const e of entries.filter((x) => x.linkId === null)) {
+      const r = await tx('sluice_sync_conflicts').where({ pipeline: this.pipeline, a_key: e.aKey, b_key: e.bKey }).whereNull('link_id').whereIn('status', ['open', 'resolved']).first('id');
+      if (r) existing.set(identity(e), Number(r.id));
+    }
+    const rowOf = (q: (typeof entries)[number]) => ({ a_key: q.aKey, b_key: q.bKey, reason: q.reason, fields: text(q.fields), values: text(q.values), detail: q.detail, status: 'open', resolution: null, resolved_by: null, updated_at: at });
+    const fresh: Record<string, unknown>[] = [];
+    for (const q of entries) {
+      const id = existing.get(identity(q));
+      if (id !== undefined) await tx('sluice_sync_conflicts').where({ id }).update(rowOf(q));
+      else fresh.push({ pipeline: this.pipeline, link_id: q.linkId, created_at: at, ...rowOf(q) });
+    }
+    for (let i = 0; i < fresh.length; i += CHUNK) await tx('sluice_sync_conflicts').insert(fresh.slice(i, i + CHUNK));
   }
 
   /** Many links' new state: one statement per chunk on PostgreSQL, prepared statements on SQLite. */
@@ -178,14 +206,23 @@ export class KnexSyncStore implements SyncStore {
     return rows.map((r: Record<string, unknown>) => ({ id: Number(r.id), aKey: (r.a_key as string | null) ?? null, bKey: (r.b_key as string | null) ?? null, state: r.state as SyncLink['state'] }));
   }
 
-  async linkedCount(side: Side): Promise<number> {
-    const r = await this.knex('sluice_sync_links').where({ pipeline: this.pipeline, state: 'linked' }).whereNotNull(`${side}_key`).count({ n: '*' }).first();
-    return Number(r?.n ?? 0);
+  async queueCounts(): Promise<{ open: number; unlinked: Record<Side, number> }> {
+    const r = await this.knex('sluice_sync_conflicts')
+      .where({ pipeline: this.pipeline })
+      .whereIn('status', ['open', 'resolved'])
+      .select(
+        this.knex.raw(`sum(case when status = 'open' then 1 else 0 end) as open`),
+        this.knex.raw(`sum(case when link_id is null and a_key is not null then 1 else 0 end) as loose_a`),
+        this.knex.raw(`sum(case when link_id is null and b_key is not null then 1 else 0 end) as loose_b`),
+      )
+      .first();
+    return { open: Number(r?.open ?? 0), unlinked: { a: Number(r?.loose_a ?? 0), b: Number(r?.loose_b ?? 0) } };
   }
 
-  async conflicts(q: { status?: ConflictStatus[]; id?: number; linkIds?: number[]; limit?: number }): Promise<SyncConflict[]> {
+  async conflicts(q: { status?: ConflictStatus[]; id?: number; linkIds?: number[]; limit?: number; retry?: boolean }): Promise<SyncConflict[]> {
     const query = this.knex('sluice_sync_conflicts').where({ pipeline: this.pipeline }).orderBy('id');
     if (q.status) query.whereIn('status', q.status);
+    if (q.retry) query.where((w) => w.where('status', 'resolved').orWhere((o) => o.where('status', 'open').whereIn('reason', RETRIED)));
     if (q.id !== undefined) query.where({ id: q.id });
     if (q.linkIds) query.whereIn('link_id', q.linkIds);
     if (q.limit !== undefined) query.limit(q.limit);
