@@ -3,25 +3,13 @@
  * rate limit, retries with backoff and jitter, `Retry-After` and rate-limit resets, errors naming the URL,
  * status and body) with the pull extractor's error codes, and each retry counted in the metrics.
  */
-import type { ErrorContext } from '../../core/errors';
-import { requestJson, type JsonResponse, type RateLimiter, type RetryInfo } from '../../core/http-client';
+import { requestJson, type JsonResponse, type RequestOptions } from '../../core/http-client';
 import { metrics } from '../../observe/metrics';
 
 export { RateLimiter, redactUrl, sleep, waitHint, type JsonResponse } from '../../core/http-client';
 
-export interface GetJsonOptions {
-  headers: Record<string, string>;
-  timeoutMs: number;
-  retries: number;
-  /** The first retry's delay; each next one doubles, with jitter. */
-  retryDelayMs: number;
-  /** A server asking to wait longer than this fails the request instead. */
-  maxRetryWaitMs: number;
-  limiter?: RateLimiter;
-  signal: AbortSignal;
-  context: ErrorContext;
-  onRetry?(info: RetryInfo): void;
-}
+/** The shared client's options, less the error codes (the pull extractor's own). */
+export type GetJsonOptions = Omit<RequestOptions, 'codes'>;
 
 export function getJson(url: string, o: GetJsonOptions): Promise<JsonResponse> {
   return requestJson('GET', url, {

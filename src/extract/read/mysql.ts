@@ -13,6 +13,7 @@ import { msg } from '../../core/i18n';
 import type { Readable } from 'node:stream';
 import mysql, { Types, type Connection, type ConnectionOptions, type FieldPacket, type RowDataPacket } from 'mysql2';
 import type { Connection as PromiseConnection } from 'mysql2/promise';
+import { MYSQL_READ_OPTIONS } from '../../core/mysql-options';
 import { SluiceError, messageOf } from '../../core/errors';
 import type { Batch, Checkpoint, Field, Json } from '../../core/record';
 import { defineExtractor, type ExtractContext, type Extractor } from '../extractor';
@@ -39,20 +40,7 @@ interface Column {
   decimals: number;
 }
 
-/** Options that decide value shapes and statement safety: a `?param` in the URL must not override them. */
-const FORCED = {
-  charset: 'UTF8MB4_UNICODE_CI',
-  timezone: 'Z',
-  supportBigNumbers: true,
-  bigNumberStrings: true,
-  decimalNumbers: false,
-  dateStrings: true,
-  jsonStrings: true, // raw JSON text keeps big numbers and key order exact
-  multipleStatements: false,
-  typeCast: true,
-  rowsAsArray: false,
-  namedPlaceholders: false,
-} satisfies ConnectionOptions;
+const FORCED = MYSQL_READ_OPTIONS;
 
 const NOT_NULL = 1;
 const UNSIGNED = 32;

@@ -7,6 +7,7 @@
 import Database from 'better-sqlite3';
 import mysql, { type FieldPacket, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import pg from 'pg';
+import { MYSQL_READ_OPTIONS } from '../../core/mysql-options';
 import type { JsonObject } from '../../core/record';
 
 export interface SqlSession {
@@ -49,6 +50,19 @@ export async function connectSql(driver: 'postgres' | 'mysql' | 'sqlite', url: s
 }
 
 const tableParts = (table: string) => table.split('.');
+
+/** A connection's own transaction around `work`: committed when it returns, rolled back when it throws. */
+async function inTransaction<T>(s: SqlSession, begin: string, work: (s: SqlSession) => Promise<T>): Promise<T> {
+  await s.run(begin);
+  try {
+    const out = await work(s);
+    await s.run('COMMIT');
+    return out;
+  } catch (err) {
+    await s.run('ROLLBACK').catch(() => undefined);
+    throw err;
+  }
+}
 
 class PostgresDb implements SqlDatabase {
   readonly driver = 'postgres';
@@ -118,16 +132,8 @@ class PostgresDb implements SqlDatabase {
     return { changes: r.rowCount ?? 0 };
   }
 
-  async transaction<T>(work: (s: SqlSession) => Promise<T>): Promise<T> {
-    await this.client.query('BEGIN');
-    try {
-      const out = await work(this);
-      await this.client.query('COMMIT');
-      return out;
-    } catch (err) {
-      await this.client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    }
+  transaction<T>(work: (s: SqlSession) => Promise<T>): Promise<T> {
+    return inTransaction(this, 'BEGIN', work);
   }
 
   async close(): Promise<void> {
@@ -135,17 +141,6 @@ class PostgresDb implements SqlDatabase {
   }
 }
 
-/** The connection options the MySQL reader forces, so both read values alike. */
-const MYSQL_OPTIONS = {
-  charset: 'UTF8MB4_UNICODE_CI',
-  timezone: 'Z',
-  supportBigNumbers: true,
-  bigNumberStrings: true,
-  decimalNumbers: false,
-  dateStrings: true,
-  jsonStrings: true,
-  multipleStatements: false,
-} as const;
 
 const MYSQL_DATETIME = new Set([7, 12]); // TIMESTAMP, DATETIME
 const MYSQL_JSON = 245;
@@ -163,8 +158,8 @@ class MysqlDb implements SqlDatabase {
 
   static async connect(url: string): Promise<MysqlDb> {
     const uri = new URL(url);
-    for (const option of Object.keys(MYSQL_OPTIONS)) uri.searchParams.delete(option);
-    const conn = await mysql.createConnection({ uri: uri.toString(), ...MYSQL_OPTIONS });
+    for (const option of Object.keys(MYSQL_READ_OPTIONS)) uri.searchParams.delete(option);
+    const conn = await mysql.createConnection({ uri: uri.toString(), ...MYSQL_READ_OPTIONS });
     conn.on('error', () => undefined);
     await conn.query(`SET SESSION time_zone = '+00:00'`);
     const [[version]] = await conn.query<RowDataPacket[]>('SELECT VERSION() AS v');
@@ -219,16 +214,8 @@ class MysqlDb implements SqlDatabase {
     return { changes: r.affectedRows, ...(r.insertId ? { insertId: String(r.insertId) } : {}) };
   }
 
-  async transaction<T>(work: (s: SqlSession) => Promise<T>): Promise<T> {
-    await this.conn.query('START TRANSACTION');
-    try {
-      const out = await work(this);
-      await this.conn.query('COMMIT');
-      return out;
-    } catch (err) {
-      await this.conn.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    }
+  transaction<T>(work: (s: SqlSession) => Promise<T>): Promise<T> {
+    return inTransaction(this, 'START TRANSACTION', work);
   }
 
   async close(): Promise<void> {
