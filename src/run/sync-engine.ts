@@ -1,52 +1,23 @@
 /**
- * One sync run's decisions and writes, batch by batch. For each side in turn, the records changed since
- * its checkpoint are compared with their base and with the other side's current record (three-way
- * merge); what one side changed is written to the other; conflicts are decided by the policy or queued.
- * Then the links whose record is gone on a side are dealt with as the delete policy says.
- *
- * Order of effects, which is what makes a crash harmless:
- *  1. a create is noted (link in state `creating_*`, with the values sent) before it is sent;
- *  2. the writes go to the sides (one transaction per side per batch);
- *  3. links, bases, the queue, events and the side's checkpoint are committed together.
- * A run that dies after 2 and before 3 finds, next time, both sides already holding the values: the
- * merge sees them agree and writes nothing; a noted create is found by its values and linked.
+ * One sync run's decisions, batch by batch. For each side in turn, the records changed since its
+ * checkpoint are compared with their base and with the other side's current record (three-way merge);
+ * what one side changed is planned for the other; conflicts are decided by the policy or queued. Then
+ * the links whose record is gone on a side are dealt with as the delete policy says. The writer
+ * (sync-writer.ts) carries each batch out in the order that makes a crash harmless: a run that dies
+ * between writing and committing finds, next time, both sides already holding the values (the merge sees
+ * them agree and writes nothing), and a noted create is found in the side's ledger and linked.
  */
 import type { Checkpoint, Json, JsonObject } from '../core/record';
-import type { SideId, SyncConfig } from '../sync/config';
-import type { CustomResolver } from '../sync/custom';
+import type { SideId } from '../sync/config';
 import { drift, merge, type LinkedState, type MergeOutcome, type Resolution } from '../sync/merge';
 import { other, translate, type Mapping } from '../sync/mapping';
-import type { ApplyResult, Side, SideOp, SideRow } from '../sync/side';
+import type { SideRow } from '../sync/side';
 import { changedFields, jsonOf, pick, sameValue } from '../sync/values';
-import type { ConflictReason, ConflictWrite, LinkWrite, SideCounts, SyncCommit, SyncConflict, SyncEvent, SyncLink, SyncStore } from '../stage/sync-store';
+import type { LinkWrite, SideCounts, SyncConflict, SyncLink } from '../stage/sync-store';
+import { SyncWriter } from './sync-writer';
+import { emptyCounts, emptySidePlan, firstSeen, type EngineContext, type SyncPlan, type Work } from './sync-work';
 
-export interface PlannedUpdate {
-  key: string;
-  changes: Record<string, [Json, Json]>;
-}
-
-export interface SidePlan {
-  name: string;
-  creates: { from: string; values: JsonObject }[];
-  updates: PlannedUpdate[];
-  deletes: string[];
-  archives: PlannedUpdate[];
-}
-
-export interface PlannedConflict {
-  aKey: string | null;
-  bKey: string | null;
-  reason: ConflictReason;
-  fields: string[];
-  detail: string | null;
-  values: SyncConflict['values'];
-}
-
-export interface SyncPlan {
-  a: SidePlan;
-  b: SidePlan;
-  conflicts: PlannedConflict[];
-}
+export type { EngineContext, SyncPlan } from './sync-work';
 
 export interface DriftExample {
   aKey: string | null;
@@ -73,62 +44,21 @@ const DRIFT_EXAMPLES = 100;
 /** Links checked per round of delete detection: key lists only, so many at a time. */
 const DELETE_SCAN_PAGE = 5000;
 
-export const emptyCounts = (): SideCounts => ({ created: 0, updated: 0, deleted: 0, conflicts: 0, queued: 0, skipped: 0, failed: 0 });
-
-export interface EngineContext {
-  run: string;
-  config: SyncConfig;
-  mapping: Mapping;
-  sides: Record<SideId, Side>;
-  state: SyncStore;
-  custom?: CustomResolver;
-  /** Plans instead of writing: nothing is sent to the sides or committed to the store. */
-  dryRun: boolean;
-  signal: AbortSignal;
-  onBatch?(side: SideId, rows: number): void;
-}
-
-/** What happens to one record in a batch, before the writes are sent. */
-interface Work {
-  /** The side whose change (or queue entry, or delete) brought the record here: counts go to it. */
-  from: SideId;
-  link?: SyncLink;
-  /** The records as read now (absent: gone on that side). */
-  rows: Partial<Record<SideId, SideRow>>;
-  ops: Partial<Record<SideId, SideOp>>;
-  /** The base to keep after the writes, before written values are read back (per side). */
-  keep?: { waiting: string[] };
-  decided: Record<string, string>;
-  queue?: { reason: ConflictReason; fields: string[]; detail: string | null };
-  /** Queue entries this record's outcome closes. */
-  close: { id: number; status: 'applied' | 'obsolete' }[];
-  events: Omit<SyncEvent, 'linkId' | 'aKey' | 'bKey'>[];
-  /** A link that ends: both records gone, or one deleted by the policy. */
-  drop?: boolean;
-  /** The link's state after the writes. */
-  state?: SyncLink['state'];
-  /** A create to the other side: the link is noted before it is sent. */
-  create?: { to: SideId; ref: string };
-}
-
-/** Events that say a write was made: kept only when it was. */
-const WRITES = new Set<SyncEvent['action']>(['create', 'update', 'delete', 'archive']);
-
 export class SyncEngine {
   readonly counts: Record<SideId, SideCounts> = { a: emptyCounts(), b: emptyCounts() };
   readonly plan: SyncPlan;
+  /** Creates made by this run, counted: each one's ref is `<run>/<n>`. */
   private refs = 0;
   /**
    * Records of the other side read by this run's earlier pass, as they were then: when the later pass
    * finds one unchanged, it was merged already (a conflict waiting on it is not counted twice).
    */
   private readonly seen = new Map<string, string>();
-  /** Refs of creates are unique across runs: the side's ledger keeps them. */
-  private readonly refPrefix: string;
+  private readonly writer: SyncWriter;
 
   constructor(private readonly ctx: EngineContext) {
-    this.refPrefix = ctx.run;
     this.plan = { a: emptySidePlan(ctx.config.a.name), b: emptySidePlan(ctx.config.b.name), conflicts: [] };
+    this.writer = new SyncWriter(ctx, this.counts, this.plan);
   }
 
   private get names(): Mapping['names'] {
@@ -219,7 +149,7 @@ export class SyncEngine {
         w.close.push({ id: e.id, status: resolution === null ? 'obsolete' : 'applied' });
         work.push(w);
       }
-      await this.execute(work);
+      await this.writer.execute(work);
     }
   }
 
@@ -244,7 +174,7 @@ export class SyncEngine {
     const side = this.ctx.sides[from];
     for await (const batch of side.changes(since, this.ctx.signal)) {
       const work = await this.planBatch(from, batch.rows);
-      await this.execute(work, { side: from, value: batch.checkpoint });
+      await this.writer.execute(work, { side: from, value: batch.checkpoint });
       this.ctx.onBatch?.(from, batch.rows.length);
       this.ctx.signal.throwIfAborted();
     }
@@ -315,7 +245,8 @@ export class SyncEngine {
     if (!translated.ok) {
       return { from, rows, ops: {}, decided: {}, close: [], events: [], queue: { reason: 'transform', fields: [translated.field], detail: translated.reason } };
     }
-    const ref = `${this.refPrefix}/${++this.refs}`;
+    // refs are unique across runs: the side's ledger keeps them
+    const ref = `${this.ctx.run}/${++this.refs}`;
     return {
       from,
       rows,
@@ -457,7 +388,7 @@ export class SyncEngine {
         }
         if (repair) work.push(await this.planLinked(a ? 'a' : 'b', link, { a, b }));
       }
-      if (work.length > 0) await this.execute(work);
+      if (work.length > 0) await this.writer.execute(work);
     }
     for (const id of ['a', 'b'] as const) {
       for await (const batch of this.ctx.sides[id].changes(undefined, this.ctx.signal)) {
@@ -465,7 +396,7 @@ export class SyncEngine {
         const loose = batch.rows.filter((r) => !known.has(r.key));
         report.unlinked[id] += loose.length;
         for (const r of loose) note({ aKey: id === 'a' ? r.key : null, bKey: id === 'b' ? r.key : null, unlinked: id });
-        if (repair && loose.length > 0) await this.execute(await this.planUnlinked(id, loose));
+        if (repair && loose.length > 0) await this.writer.execute(await this.planUnlinked(id, loose));
       }
     }
     return report;
@@ -500,7 +431,7 @@ export class SyncEngine {
       const rows = await this.current(links);
       const work: Work[] = [];
       for (const link of links) work.push(await this.planLinked(gone.a.has(link.aKey!) ? 'a' : 'b', link, { a: rows.a.get(link.aKey!), b: rows.b.get(link.bKey!) }));
-      await this.execute(work);
+      await this.writer.execute(work);
     }
   }
 
@@ -511,139 +442,4 @@ export class SyncEngine {
       b: await this.ctx.sides.b.get(links.map((l) => l.bKey).filter((k): k is string => k !== null)),
     };
   }
-
-  /** Notes creates, sends each side's writes, then commits links, bases, queue, events and the checkpoint. */
-  private async execute(work: Work[], checkpoint?: { side: SideId; value: Checkpoint }): Promise<void> {
-    if (this.ctx.dryRun) {
-      this.record(work);
-      return;
-    }
-    const creates = work.filter((w) => w.create);
-    let noted = new Map<string, number>();
-    if (creates.length > 0) {
-      noted = await this.ctx.state.commit(this.ctx.run, {
-        links: creates.map((w) => {
-          const from = other(w.create!.to);
-          const op = w.ops[w.create!.to] as Extract<SideOp, { op: 'create' }>;
-          const existing = w.link && w.link.id > 0 ? { id: w.link.id } : { ref: w.create!.ref };
-          return { ...existing, aKey: from === 'a' ? w.rows.a!.key : null, bKey: from === 'b' ? w.rows.b!.key : null, ...this.notedBases(w, from), state: `creating_${w.create!.to}`, intent: { ref: op.ref, values: op.values } } as LinkWrite;
-        }),
-      });
-    }
-    const results: Record<SideId, Map<Work, ApplyResult>> = { a: new Map(), b: new Map() };
-    for (const id of ['b', 'a'] as const) {
-      const mine = work.filter((w) => w.ops[id]);
-      if (mine.length === 0) continue;
-      const answers = await this.ctx.sides[id].apply(mine.map((w) => w.ops[id]!));
-      mine.forEach((w, i) => results[id].set(w, answers[i]!));
-    }
-    const change: Required<Omit<SyncCommit, 'checkpoint'>> = { links: [], dropLinks: [], queue: [], close: [], events: [] };
-    for (const w of work) this.settle(w, results, noted, change);
-    await this.ctx.state.commit(this.ctx.run, { ...change, ...(checkpoint ? { checkpoint } : {}) });
-  }
-
-  /** A create's note keeps the base of the side it came from: what that record held when it was sent. */
-  private notedBases(w: Work, from: SideId): Pick<SyncLink, 'baseA' | 'baseB'> {
-    const base = pick(w.rows[from]!.data, this.names[from]);
-    return from === 'a' ? { baseA: base, baseB: null } : { baseA: null, baseB: base };
-  }
-
-  /** One record's writes are in (or failed): its link, base, queue entry and events for the commit. */
-  private settle(w: Work, results: Record<SideId, Map<Work, ApplyResult>>, noted: Map<string, number>, change: Required<Omit<SyncCommit, 'checkpoint'>>): void {
-    const existing = w.link && w.link.id > 0 ? w.link : undefined;
-    const linkId = existing?.id ?? (w.create ? noted.get(w.create.ref) : undefined) ?? null;
-    const after: Partial<Record<SideId, SideRow>> = { ...w.rows };
-    const failures: string[] = [];
-    const written = new Set<SideId>();
-    for (const id of ['a', 'b'] as const) {
-      const r = results[id].get(w);
-      if (!r) continue;
-      if (!r.ok) {
-        failures.push(r.error.message);
-        this.counts[id].failed++;
-        continue;
-      }
-      written.add(id);
-      if (r.row) after[id] = r.row;
-      const op = w.ops[id]!.op;
-      this.counts[id][op === 'create' ? 'created' : op === 'delete' ? 'deleted' : 'updated']++;
-    }
-    const keyOf = (id: SideId) => after[id]?.key ?? (id === 'a' ? w.link?.aKey : w.link?.bKey) ?? null;
-    const events = w.events.filter((e) => !WRITES.has(e.action) || written.has(e.side));
-    change.events.push(...events.map((e) => ({ ...e, linkId, aKey: keyOf('a'), bKey: keyOf('b') })));
-    change.close.push(...w.close);
-    const queued = w.queue ?? (failures.length > 0 ? { reason: 'write' as const, fields: [], detail: failures.join('; ') } : undefined);
-    if (queued) {
-      change.queue.push({ linkId, aKey: keyOf('a'), bKey: keyOf('b'), reason: queued.reason, fields: queued.fields, detail: queued.detail, values: this.conflictValues(w) });
-      change.events.push({ linkId, aKey: keyOf('a'), bKey: keyOf('b'), side: w.from, action: 'queue', changes: {}, decidedBy: queued.reason });
-      this.counts[w.from].queued++;
-    }
-    if (failures.length > 0) {
-      // nothing moves: the base stays, so the record is merged again when the queue is retried
-      if (w.create && linkId !== null) {
-        if (existing) change.links.push(existing);
-        else change.dropLinks.push(linkId);
-      }
-      return;
-    }
-    if (queued && !w.keep) return; // not written at all (a conversion, a delete against an edit)
-    if (w.drop) {
-      if (existing) change.dropLinks.push(existing.id);
-      return;
-    }
-    const link = { aKey: keyOf('a'), bKey: keyOf('b'), baseA: this.baseAfter(w, 'a', after.a), baseB: this.baseAfter(w, 'b', after.b), state: w.state ?? 'linked', intent: null };
-    change.links.push(linkId !== null ? { id: linkId, ...link } : { ref: `m${++this.refs}`, ...link });
-  }
-
-  /** The base a side keeps after the writes: what it holds now, except fields still waiting for a decision. */
-  private baseAfter(w: Work, id: SideId, row: SideRow | undefined): JsonObject | null {
-    const old = (id === 'a' ? w.link?.baseA : w.link?.baseB) ?? null;
-    if (!row || (w.queue && this.ctx.config.conflicts === 'manual')) return old;
-    const next = pick(row.data, this.names[id]);
-    for (const field of w.keep?.waiting ?? []) {
-      const f = this.ctx.mapping.fields.find((x) => x.a === field)!;
-      next[f[id]] = old?.[f[id]] ?? null;
-    }
-    return next;
-  }
-
-  private conflictValues(w: Work): SyncConflict['values'] {
-    return {
-      base: { a: w.link?.baseA ?? null, b: w.link?.baseB ?? null },
-      a: w.rows.a ? pick(w.rows.a.data, this.names.a) : null,
-      b: w.rows.b ? pick(w.rows.b.data, this.names.b) : null,
-    };
-  }
-
-  /** A dry run's record of what would be written and queued. */
-  private record(work: Work[]): void {
-    for (const w of work) {
-      for (const id of ['a', 'b'] as const) {
-        const op = w.ops[id];
-        if (!op) continue;
-        const plan = this.plan[id];
-        const from = w.rows[other(id)];
-        if (op.op === 'create') plan.creates.push({ from: from?.key ?? '', values: op.values });
-        else if (op.op === 'delete') plan.deletes.push(op.key);
-        else {
-          const entry = { key: op.key, changes: Object.fromEntries(Object.entries(op.values).map(([f, v]) => [f, [jsonOf(w.rows[id]?.data[f]), v]])) as Record<string, [Json, Json]> };
-          (w.events.some((e) => e.action === 'archive') ? plan.archives : plan.updates).push(entry);
-        }
-        this.counts[id][op.op === 'create' ? 'created' : op.op === 'delete' ? 'deleted' : 'updated']++;
-      }
-      if (w.queue) {
-        this.plan.conflicts.push({ aKey: w.rows.a?.key ?? w.link?.aKey ?? null, bKey: w.rows.b?.key ?? w.link?.bKey ?? null, reason: w.queue.reason, fields: w.queue.fields, detail: w.queue.detail, values: this.conflictValues(w) });
-        this.counts[w.from].queued++;
-      }
-    }
-  }
-}
-
-/** A record's fields as events write what was first seen: `[null, value]` each. */
-function firstSeen(data: JsonObject, fields: readonly string[]): Record<string, [Json, Json]> {
-  return Object.fromEntries(fields.map((f) => [f, [null, jsonOf(data[f])]]));
-}
-
-function emptySidePlan(name: string): SidePlan {
-  return { name, creates: [], updates: [], deletes: [], archives: [] };
 }
