@@ -18,7 +18,8 @@
 //  - a field changed on one side since the last agreement is carried over; changed on both to the same
 //    value, it agrees; to different values it is a conflict, decided by the policy (a_wins, b_wins,
 //    last_write_wins by the later edit of the row) or, under merge/manual, left waiting in the queue
-//    (manual: the whole record waits, nothing of it is written);
+//    (manual: the whole record waits, nothing of it is written, but a field both sides now hold alike
+//    is agreed on: a later edit of it on one side is a change of that side only);
 //  - a waiting field stays waiting until both sides hold the same value (or a person decides): a later
 //    edit on either side, even one back to the value of the last agreement, keeps it waiting; taking
 //    it as "that side gave up" would overwrite the edit just made with the other side's value, silently;
@@ -27,6 +28,12 @@
 //    conflict: queued under merge, manual and last_write_wins; under a_wins/b_wins the winner's state
 //    stands (the winner deleted: the delete travels; the winner edited: the record is made again where
 //    it was deleted). A delete conflict stays queued until the other side is deleted too.
+// Where the engine does otherwise today, the minimal counterexamples are in KNOWN below; they run first.
+//
+// Each scenario gets fresh SQLite sides and a fresh (pre-migrated) staging store. Knobs, for exploring:
+// SYNC_PROP_RUNS=n (runs per policy, default 40); SYNC_PROP_REPLAY='<scenario JSON>' (only that
+// scenario, not shrunk); SYNC_PROP_SKIP=queue,model,... (leave out those kinds of violation, to look
+// past a known one). By default every check runs.
 import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -341,14 +348,6 @@ async function play(policy: Policy, scenario: Scenario): Promise<void> {
       const before = new Map<Rec, Before>(
         m.records.map((r) => [r, { a: r.a && { ...r.a }, b: r.b && { ...r.b }, queued: queuedIn(r), pending: new Set(r.pending), deleteConflict: r.deleteConflict }]),
       );
-      if (process.env.SYNC_X_AVOID) for (const r of m.records) {
-        if ([...r.pending].some((f) => r.a?.[f] === r.base![f] || r.b?.[f] === r.base![f])) fc.pre(false);
-        if (r.deleteConflict && (r.a ?? r.b) && sameValues((r.a ?? r.b)!, r.base!)) fc.pre(false);
-        const last = lastRun.get(r);
-        if (policy === 'manual' && r.pending.size > 0 && last && FIELDS.some((f) => !r.pending.has(f) && (r.a?.[f] !== last.a?.[f] || r.b?.[f] !== last.b?.[f]))) fc.pre(false);
-        if (r.a && r.b && [...r.pending].some((f) => r.a![f] === r.b![f])) fc.pre(false);
-        if (queuedIn(r) && !r.a && !r.b) fc.pre(false);
-      }
       const previous = lastRun;
       lastRun = new Map();
       const summary = await sync();
@@ -603,23 +602,65 @@ function checkQueue(m: Model, x: Actual): string[] {
       continue;
     }
     const want = r.deleteConflict ? 'delete_edit' : 'conflict';
-    if (!entry) out.push(`(queue) #${r.id} should wait in the queue (${want} ${[...r.pending].join(',')}), but has no open entry`);
+    if (!entry) out.push(`(queue) #${r.id} should wait in the queue (${want}${want === 'conflict' ? ` ${[...r.pending].join(',')}` : ''}), but has no open entry`);
     else if (entry.reason !== want || (want === 'conflict' && [...r.pending].sort().join() !== [...entry.fields].sort().join())) {
-      out.push(`(queue) #${r.id} should wait as ${want} [${[...r.pending].sort().join(', ')}], but its entry says ${entry.reason} [${entry.fields.join(', ')}]`);
+      const fields = want === 'conflict' ? ` [${[...r.pending].sort().join(', ')}]` : '';
+      out.push(`(queue) #${r.id} should wait as ${want}${fields}, but its entry says ${entry.reason} [${entry.fields.join(', ')}]`);
     }
   }
   for (const e of x.open) if (!claimed.has(e)) out.push(`(queue) an open entry names no record there is: ${JSON.stringify(e)}`);
   return out;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Counterexamples found so far (minimal, as fast-check shrank them or by hand), tried before the random
+// scenarios of the policies they fail under, so a regression shows at once and the same way each time.
+
+const rec = (name: Value, status: Value, score: Value): Values => ({ name, status, score });
+const edit = (side: SideId, field: Field, value: number, pick = 0): Op => ({ kind: 'edit', side, pick, field, value });
+const editBoth = (side: SideId, field: Field, value: number, otherValue: number, pick = 0): Op => ({ kind: 'edit_both', side, pick, field, value, other: otherValue });
+const del = (side: SideId, pick = 0): Op => ({ kind: 'delete', side, pick });
+
+const KNOWN: { policies: Policy[]; why: string; scenario: Scenario }[] = [
+  {
+    policies: ['merge', 'manual'],
+    why: 'a conflict the users settled themselves (b took a\'s value) stays open in the queue',
+    scenario: { seed: { a: [rec('Ann', 'active', 1)], b: [] }, rounds: [[editBoth('a', 'name', 1, 2)], [edit('b', 'name', 1)]] },
+  },
+  {
+    policies: ['merge', 'manual', 'last_write_wins'],
+    why: 'a delete/edit conflict whose remaining row is deleted too stays open in the queue, naming rows that are gone',
+    scenario: { seed: { a: [], b: [rec('Ann', 'active', 1)] }, rounds: [[del('a'), edit('b', 'name', 1)], [del('b')]] },
+  },
+  {
+    policies: ['merge', 'manual'],
+    why: 'a waiting field set back to its old value on one side is later overwritten with the other side\'s value, decided by no one',
+    scenario: { seed: { a: [rec('Ann', 'active', null)], b: [] }, rounds: [[editBoth('b', 'score', 1, 0)], [edit('a', 'score', 2)], [edit('a', 'name', 1)]] },
+  },
+  {
+    policies: ['merge', 'manual', 'last_write_wins'],
+    why: 'a waiting delete/edit conflict is decided for the delete when the remaining row is edited back to its old values',
+    scenario: { seed: { a: [], b: [rec('Ann', 'active', 1)] }, rounds: [[del('b'), edit('a', 'status', 1)], [edit('a', 'status', 0)]] },
+  },
+  {
+    policies: ['merge'],
+    why: 'a record with a waiting field, deleted on one side and its field set back on the other, is deleted instead of queued',
+    scenario: { seed: { a: [rec('Ann', 'active', null)], b: [] }, rounds: [[editBoth('a', 'score', 0, 1)], [del('b'), edit('a', 'score', 2)]] },
+  },
+  {
+    policies: ['manual'],
+    why: 'while a record waits, a field both sides changed alike keeps its old base: a later edit back to it on one side hides a conflict',
+    scenario: { seed: { a: [rec(null, 'active', 1)], b: [] }, rounds: [[editBoth('a', 'score', 1, 2), editBoth('a', 'name', 0, 0)], [editBoth('a', 'name', 1, 2)]] },
+  },
+];
+
 describe('two-way sync converges under random interleavings of creates, edits and deletes on both sides', () => {
   test.each(POLICIES)('conflicts: %s', async (policy) => {
+    const replay = process.env.SYNC_PROP_REPLAY ? [JSON.parse(process.env.SYNC_PROP_REPLAY) as Scenario] : undefined;
+    const examples = (replay ?? KNOWN.filter((k) => k.policies.includes(policy)).map((k) => k.scenario)).map((x): [Scenario] => [x]);
     await fc.assert(
       fc.asyncProperty(scenarioArb, (scenario) => play(policy, scenario)),
-      {
-        numRuns: Number(process.env.SYNC_PROP_RUNS ?? 30),
-        ...(process.env.SYNC_PROP_REPLAY ? { examples: [[JSON.parse(process.env.SYNC_PROP_REPLAY) as Scenario]], numRuns: 1 } : {}),
-      },
+      { numRuns: replay ? 1 : Number(process.env.SYNC_PROP_RUNS ?? 40), examples, ...(replay ? { endOnFailure: true } : {}) },
     );
   });
 });
