@@ -140,7 +140,8 @@ export class SyncEngine {
           const from: SideId = e.aKey !== null ? 'a' : 'b';
           const row = (await this.ctx.sides[from].get([(from === 'a' ? e.aKey : e.bKey)!])).get((from === 'a' ? e.aKey : e.bKey)!);
           const w = row ? this.planCreate(from, row) : undefined;
-          if (w) work.push({ ...w, close: [{ id: e.id, status: row ? 'applied' : 'obsolete' }] });
+          // the record is gone (or no longer goes anywhere): nothing to do but close the entry
+          work.push(w ? { ...w, close: [{ id: e.id, status: 'applied' }] } : { from, rows: {}, ops: {}, decided: {}, events: [], drop: true, close: [{ id: e.id, status: 'obsolete' }] });
           continue;
         }
         const resolution = e.status !== 'resolved' ? undefined : e.reason === 'delete_edit' ? (e.resolution as unknown as Resolution) : this.stillValid(e, link, rows);

@@ -8,7 +8,8 @@ import type { Checkpoint, Json, JsonObject } from '../core/record';
 import type { SideId } from '../sync/config';
 import { other } from '../sync/mapping';
 import type { ApplyResult, SideOp, SideRow } from '../sync/side';
-import { jsonOf, pick } from '../sync/values';
+import { agree } from '../sync/merge';
+import { jsonOf, pick, plainBase, waiting } from '../sync/values';
 import type { LinkWrite, SideCounts, SyncCommit, SyncConflict, SyncLink } from '../stage/sync-store';
 import { WRITES, type EngineContext, type SyncPlan, type Work } from './sync-work';
 
@@ -100,7 +101,8 @@ export class SyncWriter {
       }
       return;
     }
-    if (queued && !w.keep) return; // not written at all (a conversion, a delete against an edit)
+    // not written at all (a conversion); a delete against an edit keeps its link, marked as waiting
+    if (queued && !w.keep && queued.reason !== 'delete_edit') return;
     if (w.drop) {
       if (existing) change.dropLinks.push(existing.id);
       return;
@@ -109,21 +111,29 @@ export class SyncWriter {
     change.links.push(linkId !== null ? { id: linkId, ...link } : { ref: `m${++this.refs}`, ...link });
   }
 
-  /** The base a side keeps after the writes: what it holds now, except fields still waiting for a decision. */
+  /**
+   * The base a side keeps after the writes: what it holds now, except fields still waiting for a
+   * decision, which keep their old value marked as waiting. Under `manual` nothing was written: a field
+   * both sides now hold alike takes that value, one changed on one side only keeps its old base (the
+   * change is still to be carried). A delete against an edit marks every field of the standing record.
+   */
   private baseAfter(w: Work, id: SideId, row: SideRow | undefined): JsonObject | null {
     const old = (id === 'a' ? w.link?.baseA : w.link?.baseB) ?? null;
-    if (!row || (w.queue && this.ctx.config.conflicts === 'manual')) return old;
+    if (!row) return old;
     const next = pick(row.data, this.names[id]);
-    for (const field of w.keep?.waiting ?? []) {
-      const f = this.ctx.mapping.fields.find((x) => x.a === field)!;
-      next[f[id]] = old?.[f[id]] ?? null;
+    const held = new Set(w.keep?.waiting ?? []);
+    const manual = w.queue !== undefined && this.ctx.config.conflicts === 'manual';
+    for (const f of this.ctx.mapping.fields) {
+      const before = old?.[f[id]] ?? null;
+      if (held.has(f.a) || w.queue?.reason === 'delete_edit') next[f[id]] = waiting(before);
+      else if (manual && !(w.rows.a && w.rows.b && agree(f, w.rows.a.data[f.a], w.rows.b.data[f.b]))) next[f[id]] = before;
     }
     return next;
   }
 
   private conflictValues(w: Work): SyncConflict['values'] {
     return {
-      base: { a: w.link?.baseA ?? null, b: w.link?.baseB ?? null },
+      base: { a: plainBase(w.link?.baseA), b: plainBase(w.link?.baseB) },
       a: w.rows.a ? pick(w.rows.a.data, this.names.a) : null,
       b: w.rows.b ? pick(w.rows.b.data, this.names.b) : null,
     };

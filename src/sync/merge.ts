@@ -10,7 +10,7 @@ import type { JsonObject } from '../core/record';
 import type { FieldPolicy, Policy } from './config';
 import type { MappedField, Mapping } from './mapping';
 import type { SideRow } from './side';
-import { instantOf, jsonOf, sameValue } from './values';
+import { baseValue, instantOf, jsonOf, sameValue } from './values';
 
 export interface LinkedState {
   a: SideRow;
@@ -68,7 +68,7 @@ export function merge(state: LinkedState, mapping: Mapping, rules: MergeRules): 
     else if (agree(f, av, bv)) take = null;
     else if (!toA || !toB) take = toB ? 'a' : toA ? 'b' : null; // a one-way field always follows its source
     else {
-      const conflict: FieldConflict = { field: f.a, base: linked ? { a: state.baseA![f.a] ?? null, b: state.baseB![f.b] ?? null } : null, a: av, b: bv };
+      const conflict: FieldConflict = { field: f.a, base: linked ? { a: baseValue(state.baseA![f.a]), b: baseValue(state.baseB![f.b]) } : null, a: av, b: bv };
       const decision = decide(conflict, f, state, rules);
       if (decision === 'wait') {
         out.waiting.push(conflict);
@@ -141,7 +141,7 @@ function settle(
   let b: unknown;
   if (take === 'a') [a, b] = [av, undefined];
   else if (take === 'b') [a, b] = [undefined, bv];
-  else if (take === 'base') [a, b] = [state.baseA?.[f.a] ?? null, state.baseB?.[f.b] ?? null];
+  else if (take === 'base') [a, b] = [baseValue(state.baseA?.[f.a]), baseValue(state.baseB?.[f.b])];
   else a = take.value;
   if (b === undefined) {
     const converted = f.transform.toB(a);

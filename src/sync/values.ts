@@ -12,6 +12,7 @@ const INSTANT = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(
 
 export function sameValue(x: unknown, y: unknown): boolean {
   if (x === y) return true;
+  if (isWaiting(x) || isWaiting(y)) return false;
   if (x === undefined || y === undefined || x === null || y === null) return (x ?? null) === (y ?? null);
   if (typeof x === 'number' && typeof y === 'string') return sameNumber(x, y);
   if (typeof x === 'string' && typeof y === 'number') return sameNumber(y, x);
@@ -48,6 +49,31 @@ export function instantOf(text: string): number {
   if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
   const iso = text.trim().replace(' ', 'T').replace(/([+-]\d{2})$/, '$1:00');
   return Date.parse(iso);
+}
+
+/**
+ * A base value kept for a field that waits in the conflict queue. No value a side can hold equals it, so
+ * until someone settles the field, both sides count as having changed it — even one that goes back to its
+ * old value — and the record is never skipped as unchanged. The old value stays inside, for people.
+ */
+const WAITING = '$sluiceWaiting';
+
+export function waiting(base: Json): JsonObject {
+  return { [WAITING]: isWaiting(base) ? base[WAITING]! : base };
+}
+
+export function isWaiting(v: unknown): v is JsonObject {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) && Object.hasOwn(v, WAITING);
+}
+
+/** A base value as it was synced (the old value of a waiting field). */
+export function baseValue(v: Json | undefined): Json {
+  return isWaiting(v) ? v[WAITING]! : (v ?? null);
+}
+
+/** A base with its waiting fields shown as their old values. */
+export function plainBase(base: JsonObject | null | undefined): JsonObject | null {
+  return base ? Object.fromEntries(Object.entries(base).map(([k, v]) => [k, baseValue(v)])) : null;
 }
 
 /** The fields of `row` this mapping reads, with absent ones as null. */

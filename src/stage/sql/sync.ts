@@ -127,6 +127,7 @@ export class KnexSyncStore implements SyncStore {
         await tx('sluice_sync_links').whereIn('id', change.dropLinks!.slice(i, i + CHUNK)).delete();
       }
       await this.queue(tx, (change.queue ?? []).map((q) => ({ ...q, linkId: linkId(q.linkId) })), at);
+      await this.closeSettled(tx, change, ids, at);
       for (const c of change.close ?? []) await tx('sluice_sync_conflicts').where({ id: c.id }).update({ status: c.status, updated_at: at });
       const events = (change.events ?? []).map((e) => ({
         pipeline: this.pipeline,
@@ -145,6 +146,29 @@ export class KnexSyncStore implements SyncStore {
       if (change.checkpoint) await this.upsertSide(tx, change.checkpoint.side, { checkpoint: text(change.checkpoint.value) });
       return ids;
     });
+  }
+
+  /**
+   * A record merged (or gone) without waiting any more has no open conflict: its link's open entries —
+   * and, for a record just linked, the entries kept under its key before it had a link — are obsolete.
+   */
+  private async closeSettled(tx: Knex.Transaction, change: SyncCommit, ids: Map<string, number>, at: string): Promise<void> {
+    const waiting = new Set((change.queue ?? []).map((q) => (typeof q.linkId === 'string' ? ids.get(q.linkId) : q.linkId)));
+    const settled = [...(change.links ?? []).flatMap((l) => ('id' in l ? [l.id] : [])), ...(change.dropLinks ?? [])].filter((id) => !waiting.has(id));
+    for (let i = 0; i < settled.length; i += CHUNK) {
+      await tx('sluice_sync_conflicts').where({ pipeline: this.pipeline, status: 'open' }).whereIn('link_id', settled.slice(i, i + CHUNK)).update({ status: 'obsolete', updated_at: at });
+    }
+    const linked = (change.links ?? []).filter((l) => 'ref' in l && l.state === 'linked');
+    const loose = tx('sluice_sync_conflicts').where({ pipeline: this.pipeline, status: 'open' }).whereNull('link_id');
+    if (linked.length === 0 || !(await loose.clone().first('id'))) return;
+    for (let i = 0; i < linked.length; i += CHUNK) {
+      const chunk = linked.slice(i, i + CHUNK);
+      const keys = { a: chunk.flatMap((l) => (l.aKey === null ? [] : [l.aKey])), b: chunk.flatMap((l) => (l.bKey === null ? [] : [l.bKey])) };
+      await loose
+        .clone()
+        .where((w) => w.whereIn('a_key', keys.a).orWhereIn('b_key', keys.b))
+        .update({ status: 'obsolete', updated_at: at });
+    }
   }
 
   /**
