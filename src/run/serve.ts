@@ -237,7 +237,7 @@ export class Service {
 
   /** Starts every source's schedule, and every sync pipeline's. */
   startSchedules(): void {
-    const start = (p: Pipeline, source: string, expression: string, run: () => Promise<string>) => {
+    const start = (p: Pipeline, source: string, expression: string, run: (tick: string) => Promise<string>) => {
       const schedule: Schedule = { pipeline: p.name, source, expression, running: false };
       schedule.task = cron.schedule(expression, (ctx) => this.tick(p, source, schedule, ctx.date, run), { name: `${p.name}/${source}`, noOverlap: true });
       this.schedules.push(schedule);
@@ -245,13 +245,13 @@ export class Service {
     for (const p of this.pipelines.values()) {
       for (const s of p.sources) {
         if (!s.schedule) continue;
-        start(p, s.name, s.schedule, async () => {
+        start(p, s.name, s.schedule, async (tick) => {
           const summary = await runPipeline(p, { env: this.opts.env, stagingUrl: this.opts.stagingUrl, sources: [s.name], actor: 'schedule' });
-          this.opts.log?.({ type: 'run', pipeline: p.name, source: s.name, tick: summary.startedAt, summary });
+          this.opts.log?.({ type: 'run', pipeline: p.name, source: s.name, tick, summary });
           return summary.finishedAt;
         });
       }
-      if (p.sync?.schedule) start(p, SYNC, p.sync.schedule, () => this.sync(p, 'schedule', true));
+      if (p.sync?.schedule) start(p, SYNC, p.sync.schedule, (tick) => this.sync(p, 'schedule', true, tick));
     }
   }
 
@@ -264,9 +264,9 @@ export class Service {
   }
 
   /** One sync run; its finish time. */
-  private async sync(p: Pipeline, actor: string, scanDeletes: boolean): Promise<string> {
+  private async sync(p: Pipeline, actor: string, scanDeletes: boolean, tick = new Date().toISOString()): Promise<string> {
     const summary = await runSync(p, { env: this.opts.env, stagingUrl: this.opts.stagingUrl, actor, scanDeletes });
-    this.opts.log?.({ type: 'sync', pipeline: p.name, source: SYNC, tick: new Date().toISOString(), summary });
+    this.opts.log?.({ type: 'sync', pipeline: p.name, source: SYNC, tick, summary });
     return new Date().toISOString();
   }
 
@@ -420,7 +420,7 @@ export class Service {
     });
   }
 
-  private async tick(p: Pipeline, source: string, schedule: Schedule, at: Date, run: () => Promise<string>): Promise<void> {
+  private async tick(p: Pipeline, source: string, schedule: Schedule, at: Date, run: (tick: string) => Promise<string>): Promise<void> {
     const tick = new Date(Math.floor(at.getTime() / 1000) * 1000).toISOString();
     const skip = (reason: string) => {
       schedule.last = { tick, status: 'skipped', at: new Date().toISOString(), detail: reason };
@@ -433,7 +433,7 @@ export class Service {
       if (!(await store.claimTick(p.name, source, tick, this.worker))) return skip('another server took this tick');
       schedule.running = true;
       try {
-        schedule.last = { tick, status: 'succeeded', at: await run() };
+        schedule.last = { tick, status: 'succeeded', at: await run(tick) };
       } catch (err) {
         const error = err instanceof Error ? err : new Error(String(err));
         if (error instanceof SluiceError && error.code === 'SLUICE_LOCKED') return skip(error.message);
