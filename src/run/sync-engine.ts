@@ -9,10 +9,11 @@
  */
 import type { Checkpoint, Json, JsonObject } from '../core/record';
 import type { SideId } from '../sync/config';
+import type { CustomAnswer } from '../sync/custom';
 import { drift, merge, type LinkedState, type MergeOutcome, type Resolution } from '../sync/merge';
 import { other, translate, type Mapping } from '../sync/mapping';
 import type { SideRow } from '../sync/side';
-import { changedFields, jsonOf, pick, sameValue } from '../sync/values';
+import { changedFields, jsonOf, pick, plainBase, sameValue } from '../sync/values';
 import type { LinkWrite, SideCounts, SyncConflict, SyncLink } from '../stage/sync-store';
 import { SyncWriter } from './sync-writer';
 import { emptyCounts, emptySidePlan, firstSeen, type EngineContext, type SyncPlan, type Work } from './sync-work';
@@ -270,11 +271,14 @@ export class SyncEngine {
     const state: LinkedState = { a, b, ...(link.baseA && link.baseB ? { baseA: link.baseA, baseB: link.baseB } : {}) };
     const rules = { policy: this.ctx.config.conflicts, direction: this.ctx.config.direction, ...(resolution ? { resolution } : {}) };
     let outcome = merge(state, this.ctx.mapping, rules);
-    let customFailure: string | undefined;
-    if (this.ctx.config.conflicts === 'custom' && outcome.waiting.length > 0 && this.ctx.custom && !resolution) {
-      const answer = await this.ctx.custom({ aKey: a.key, bKey: b.key, base: { a: link.baseA, b: link.baseB }, a: a.data, b: b.data, fields: outcome.waiting });
-      if (answer.ok) outcome = merge(state, this.ctx.mapping, { ...rules, resolution: answer.resolution });
-      else customFailure = answer.reason;
+    let customFailure: Extract<CustomAnswer, { ok: false }> | undefined;
+    if (outcome.waiting.length > 0 && this.ctx.custom && !resolution) {
+      // conflicts: custom or suggest: a module or a model decides what no field rule did
+      const answer = await this.ctx.custom({ aKey: a.key, bKey: b.key, base: { a: plainBase(link.baseA), b: plainBase(link.baseB) }, a: a.data, b: b.data, fields: outcome.waiting });
+      if (answer.ok) {
+        outcome = merge(state, this.ctx.mapping, { ...rules, resolution: answer.resolution });
+        by ??= answer.by ?? this.ctx.config.conflicts;
+      } else customFailure = answer;
     }
     for (const id of ['a', 'b'] as const) {
       const base = id === 'a' ? link.baseA : link.baseB;
@@ -285,7 +289,7 @@ export class SyncEngine {
     return w;
   }
 
-  private noteOutcome(w: Work, outcome: MergeOutcome, by: string | null, customFailure: string | undefined): void {
+  private noteOutcome(w: Work, outcome: MergeOutcome, by: string | null, customFailure: Extract<CustomAnswer, { ok: false }> | undefined): void {
     const conflicting = Object.keys(outcome.decided).length + outcome.waiting.length;
     if (conflicting > 0) this.counts[w.from].conflicts++;
     if (outcome.failure) {
@@ -307,7 +311,8 @@ export class SyncEngine {
     w.decided = outcome.decided;
     if (outcome.waiting.length > 0) {
       w.keep = { waiting: outcome.waiting.map((c) => c.field) };
-      w.queue = { reason: customFailure ? 'custom' : 'conflict', fields: w.keep.waiting, detail: customFailure ?? null };
+      // a module that failed is asked again next run; one that chose to leave it (or a model not sure enough) waits for a person
+      w.queue = { reason: customFailure?.retry ? 'custom' : 'conflict', fields: w.keep.waiting, detail: customFailure?.reason ?? null };
     }
   }
 

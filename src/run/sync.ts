@@ -25,6 +25,7 @@ import { TableSide } from '../sync/sides/table';
 import type { Pipeline, PipelineSync } from './pipeline';
 import { stagingUrl, type RunOptions } from './run';
 import { SyncEngine, type DriftReport, type SyncPlan } from './sync-engine';
+import { suggestResolver } from './sync-suggest';
 
 export interface SyncOptions extends Pick<RunOptions, 'stagingUrl' | 'env' | 'signal' | 'actor' | 'runId'> {
   /** Plan only: print what would be written; nothing is sent to the sides or kept in the store. */
@@ -83,6 +84,7 @@ export async function runSync(pipeline: Pipeline, opts: SyncOptions = {}): Promi
           dryRun,
           signal,
           ...(config.conflicts === 'custom' && config.custom ? { custom: customResolver(config.custom) } : {}),
+          ...(config.conflicts === 'suggest' && config.suggest ? { custom: suggestResolver(config.suggest, { a: config.a.name, b: config.b.name }) } : {}),
           onBatch: (side, rows) => opts.onBatch?.(config[side].name, rows),
         });
         try {

@@ -11,7 +11,7 @@ import { transformProblems, transformSpec, TRANSFORM_NAMES } from './transforms'
 
 export const SIDES = ['a', 'b'] as const;
 export type SideId = (typeof SIDES)[number];
-export const POLICIES = ['last_write_wins', 'a_wins', 'b_wins', 'merge', 'manual', 'custom'] as const;
+export const POLICIES = ['last_write_wins', 'a_wins', 'b_wins', 'merge', 'manual', 'custom', 'suggest'] as const;
 export type Policy = (typeof POLICIES)[number];
 /** What a conflicting field may be decided by on its own (`fieldConflicts`). */
 export const FIELD_POLICIES = ['last_write_wins', 'a_wins', 'b_wins', 'manual'] as const;
@@ -91,6 +91,18 @@ export function syncConfig<R extends z.ZodType, P extends z.ZodType>(parts: { re
       conflicts: z.enum(POLICIES).default('merge').describe('Who wins when both sides changed the same field to different values since the last sync.'),
       fieldConflicts: z.record(z.string(), z.enum(FIELD_POLICIES)).default({}).describe('Per-field policy (by the a-side field name), over `conflicts`.'),
       custom: z.string().min(1).optional().describe('With `conflicts: custom`: a module (TypeScript or JavaScript) exporting `resolve(conflict)`.'),
+      suggest: z
+        .strictObject({
+          baseURL: z.string().url().optional().describe('An OpenAI-compatible server, e.g. `http://localhost:8000/v1`. Default: the OpenAI API.'),
+          apiKey: z.string().min(1).describe('Sent as a bearer token. `${OPENAI_API_KEY}`.'),
+          model: z.string().min(1),
+          threshold: z.number().min(0).max(1).default(0.8).describe('A suggestion this confident or more is applied; below it the record waits in the queue with the suggestion.'),
+          instructions: z.string().optional().describe('What the model should know about the two systems (which one is usually right about what).'),
+          timeout: duration.prefault('60s').describe('Per request.'),
+          maxRetries: z.number().int().min(0).max(10).default(3),
+        })
+        .optional()
+        .describe('With `conflicts: suggest`: an LLM proposes a resolution with a confidence.'),
       deletes: z.enum(['propagate', 'ignore', 'archive']).default('propagate').describe('What a delete on one side does to the other.'),
       archive: archive.optional(),
       breaker: z
@@ -114,6 +126,7 @@ export function syncConfig<R extends z.ZodType, P extends z.ZodType>(parts: { re
         }
       });
       if (s.conflicts === 'custom' && !s.custom) ctx.addIssue({ code: 'custom', path: ['custom'], message: 'conflicts: custom needs `custom: ./module.ts`' });
+      if (s.conflicts === 'suggest' && !s.suggest) ctx.addIssue({ code: 'custom', path: ['suggest'], message: 'conflicts: suggest needs `suggest: { model, apiKey }`' });
       if (s.deletes === 'archive' && !s.archive) ctx.addIssue({ code: 'custom', path: ['archive'], message: 'deletes: archive needs `archive: { a: { field: value }, b: { field: value } }`' });
       for (const name of Object.keys(s.fieldConflicts)) {
         if (!seen.a.has(name)) ctx.addIssue({ code: 'custom', path: ['fieldConflicts', name], message: `no mapped field has a: ${name}` });

@@ -20,7 +20,11 @@ export interface CustomConflict {
   fields: FieldConflict[];
 }
 
-export type CustomAnswer = { ok: true; resolution: Resolution } | { ok: false; reason: string };
+/** A resolution (and who made it, for the audit trail), or why the record waits for a person instead. */
+export type CustomAnswer =
+  | { ok: true; resolution: Resolution; by?: string }
+  /** `retry`: it failed (threw, could not be asked) and is asked again next run; else it chose to leave it to a person. */
+  | { ok: false; reason: string; retry: boolean };
 
 export type CustomResolver = (conflict: CustomConflict) => Promise<CustomAnswer>;
 
@@ -31,27 +35,27 @@ export function customResolver(path: string): CustomResolver {
       if (!fn) {
         const loaded = createJiti(__filename)(resolvePath(path)) as { resolve?: unknown; default?: unknown };
         const candidate = typeof loaded.resolve === 'function' ? loaded.resolve : typeof loaded.default === 'function' ? loaded.default : (loaded.default as { resolve?: unknown } | undefined)?.resolve;
-        if (typeof candidate !== 'function') return { ok: false, reason: `${path} exports no resolve(conflict) function` };
+        if (typeof candidate !== 'function') return { ok: false, reason: `${path} exports no resolve(conflict) function`, retry: true };
         fn = candidate as (c: CustomConflict) => unknown;
       }
       const answer = await fn(structuredClone(conflict));
-      if (answer === 'queue') return { ok: false, reason: `${path} left it to a person` };
+      if (answer === 'queue') return { ok: false, reason: `${path} left it to a person`, retry: false };
       return checkAnswer(path, answer, conflict.fields);
     } catch (err) {
-      return { ok: false, reason: `${path} threw: ${messageOf(err)}` };
+      return { ok: false, reason: `${path} threw: ${messageOf(err)}`, retry: true };
     }
   };
 }
 
 /** The answer must settle every conflicting field with `{ take: a | b | base }` or `{ value }`. */
-function checkAnswer(path: string, answer: unknown, fields: readonly FieldConflict[]): CustomAnswer {
-  if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) return { ok: false, reason: `${path} answered ${JSON.stringify(answer)?.slice(0, 120)}, not a resolution` };
+export function checkAnswer(path: string, answer: unknown, fields: readonly FieldConflict[]): CustomAnswer {
+  if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) return { ok: false, reason: `${path} answered ${JSON.stringify(answer)?.slice(0, 120)}, not a resolution`, retry: true };
   const resolution: Resolution = {};
   for (const { field } of fields) {
     const r = (answer as Record<string, unknown>)[field] as Record<string, unknown> | undefined;
     if (r && typeof r === 'object' && (r.take === 'a' || r.take === 'b' || r.take === 'base')) resolution[field] = { take: r.take };
     else if (r && typeof r === 'object' && 'value' in r) resolution[field] = { value: r.value };
-    else return { ok: false, reason: `${path} did not settle ${field} (expected { take: "a" | "b" | "base" } or { value })` };
+    else return { ok: false, reason: `${path} did not settle ${field} (expected { take: "a" | "b" | "base" } or { value })`, retry: true };
   }
   return { ok: true, resolution };
 }

@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import { createApiToken } from '../../../src/run/api-tokens';
 import { Service } from '../../../src/run/serve';
 import { runSync } from '../../../src/run/sync';
-import { listConflicts, resolveConflict } from '../../../src/run/sync-admin';
+import { listConflicts, recordHistory, resolveConflict } from '../../../src/run/sync-admin';
 import { buildServer } from '../../../src/server/app';
 import { openStore } from '../../../src/stage/open';
 import { REPO, sluice } from '../../helpers/cli-sluice';
 import { contacts, people, sqliteSync, type SqliteSync } from '../../helpers/sync-sqlite';
+import { FakeOpenAI } from '../../servers/openai';
 
 let s: SqliteSync;
 beforeEach(() => {
@@ -188,4 +189,56 @@ test('sluice validate refuses a two-way field whose transform has no inverse, bu
   expect(builtIn.stderr).toMatch(/sync\.yaml:\d+:\d+ sync\.fields\[2\]: datetime_to_date has no inverse/);
   writeFileSync(s.file, text.replace('- { a: score, b: score_text, transform: integer_to_string }', '- { a: score, b: score_text, transform: datetime_to_date, direction: a_to_b }'));
   expect((await sluice(['validate', s.file], { cwd: s.dir })).code).toBe(0);
+});
+
+describe('conflicts: suggest', () => {
+  let api: FakeOpenAI;
+  beforeEach(async () => {
+    api = await FakeOpenAI.start({ apiKey: 'test-key' });
+    s.close();
+    s = sqliteSync({ conflicts: 'suggest', extra: `  suggest: { baseURL: "${api.baseURL}", apiKey: test-key, model: judge-1, threshold: 0.8, maxRetries: 0 }\n` });
+  });
+  afterEach(() => api.close());
+
+  const conflictOnName = async () => {
+    s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Ann', 'active', 1, s.tick());
+    await sync();
+    s.a.prepare(`UPDATE people SET name = 'Ann (crm)', updated_at = ?`).run(s.tick());
+    s.b.prepare(`UPDATE contacts SET display_name = 'Ann (desk)', modified = ?`).run(s.tick());
+    return sync();
+  };
+  const answer = (take: string, confidence: number) => ({ content: JSON.stringify({ fields: [{ field: 'name', take }], confidence, reason: 'the desk spoke to her' }) });
+
+  test('a confident suggestion is applied and audited with the model and its confidence', async () => {
+    api.respond = () => answer('b', 0.93);
+    const r = await conflictOnName();
+    expect(r.queued).toBe(0);
+    expect(people(s)[0]!.name).toBe('Ann (desk)');
+    const sent = JSON.parse(String((api.requests[0]!.body as { messages: { content: string }[] }).messages[1]!.content)) as { conflicting: { field: string; a: string; b: string }[] };
+    expect(sent.conflicting).toEqual([expect.objectContaining({ field: 'name', a: 'Ann (crm)', b: 'Ann (desk)' })]);
+    const history = await recordHistory(s.pipeline, { key: 'crm:1', limit: 20 }, { stagingUrl: s.staging });
+    expect(history.events).toContainEqual(expect.objectContaining({ action: 'update', side: 'a', decidedBy: expect.stringMatching(/^suggest judge-1 \(confidence 0\.93\)/) }));
+  });
+
+  test('an unsure suggestion waits in the queue with the suggestion, and the model is not asked again', async () => {
+    api.respond = () => answer('a', 0.41);
+    const r = await conflictOnName();
+    expect(r.queued).toBe(1);
+    const [entry] = await listConflicts(s.pipeline, { limit: 5 }, { stagingUrl: s.staging });
+    expect(entry).toMatchObject({ reason: 'conflict', fields: ['name'], detail: expect.stringContaining('name: a at confidence 0.41, below 0.8') });
+    const asked = api.requests.length;
+    await sync();
+    expect(api.requests.length).toBe(asked);
+  });
+
+  test('a model that cannot be asked leaves the record queued, to be asked again next run', async () => {
+    api.respond = () => ({ status: 500, error: { message: 'overloaded', type: 'server_error' } });
+    await conflictOnName();
+    const [entry] = await listConflicts(s.pipeline, { limit: 5 }, { stagingUrl: s.staging });
+    expect(entry).toMatchObject({ reason: 'custom', detail: expect.stringContaining('could not be asked') });
+    api.respond = () => answer('a', 0.9);
+    await sync();
+    expect(await listConflicts(s.pipeline, { limit: 5 }, { stagingUrl: s.staging })).toEqual([]);
+    expect(contacts(s)[0]!.display_name).toBe('Ann (crm)');
+  });
 });
