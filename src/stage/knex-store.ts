@@ -70,7 +70,14 @@ export abstract class KnexStore implements StagingStore {
   abstract readJsonLines(tenant: string, query: Omit<RecordQuery, 'op'>): AsyncIterable<Buffer>;
 
   async migrate(): Promise<void> {
-    await this.knex.migrate.latest({ migrationSource, tableName: MIGRATION_TABLE });
+    const config = { migrationSource, tableName: MIGRATION_TABLE };
+    // Up to date (nearly always): nothing to take knex's migration lock for. Taking it anyway is a write,
+    // and on SQLite it would wait behind another process's long commit, and fail.
+    if (await this.knex.schema.hasTable(MIGRATION_TABLE)) {
+      const [, pending] = (await this.knex.migrate.list(config)) as [unknown[], unknown[]];
+      if (pending.length === 0) return;
+    }
+    await this.knex.migrate.latest(config);
   }
 
   async isMigrated(): Promise<boolean> {

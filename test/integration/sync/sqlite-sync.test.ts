@@ -242,3 +242,13 @@ describe('conflicts: suggest', () => {
     expect(contacts(s)[0]!.display_name).toBe('Ann (crm)');
   });
 });
+
+test('one sync of a pipeline at a time: of two started together, one stops at once with SLUICE_LOCKED', async () => {
+  const insert = s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)');
+  await sync(); // the store exists (two processes making a new one at once is another matter)
+  for (let i = 0; i < 400; i++) insert.run(`p${i}`, 'active', i, s.tick());
+  const outcomes = await Promise.allSettled([sync(), sync()]);
+  expect(outcomes.map((o) => o.status).sort()).toEqual(['fulfilled', 'rejected']);
+  expect(outcomes.find((o) => o.status === 'rejected')).toMatchObject({ reason: { code: 'SLUICE_LOCKED' } });
+  expect(contacts(s)).toHaveLength(400);
+});
