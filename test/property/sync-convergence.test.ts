@@ -346,7 +346,7 @@ async function play(policy: Policy, scenario: Scenario): Promise<void> {
       for (const op of rounds[round]!) apply(op);
       // what each record was after the last run, and what the users made of it since
       const before = new Map<Rec, Before>(
-        m.records.map((r) => [r, { a: r.a && { ...r.a }, b: r.b && { ...r.b }, queued: queuedIn(r), pending: new Set(r.pending), deleteConflict: r.deleteConflict }]),
+        m.records.map((r) => [r, { a: r.a && { ...r.a }, b: r.b && { ...r.b }, base: r.base && { ...r.base }, queued: queuedIn(r), pending: new Set(r.pending), deleteConflict: r.deleteConflict }]),
       );
       const previous = lastRun;
       lastRun = new Map();
@@ -460,6 +460,8 @@ interface Before {
   /** What each side held when the run started. */
   a: Values | null;
   b: Values | null;
+  /** The model's base when the run started (what both sides last agreed on). */
+  base: Values | null;
   /** Whether the record waited in the queue (after the last run), and why. */
   queued: boolean;
   pending: Set<Field>;
@@ -504,7 +506,10 @@ function checkConflicts(policy: Policy, m: Model, before: Map<Rec, Before>, prev
     if (!last?.a || !last.b) continue; // not a linked pair at the last run
     if (was.a && was.b) {
       for (const f of FIELDS) {
-        const changed = { a: was.a[f] !== last.a[f], b: was.b[f] !== last.b[f] };
+        // under manual a waiting record was not written: what counts is each side against the base (a side
+        // that went back to the base value has no change to offer), as for the record's pending fields
+        const since: { a: Values; b: Values } = policy === 'manual' && was.queued && was.base ? { a: was.base, b: was.base } : { a: last.a, b: last.b };
+        const changed = { a: was.a[f] !== since.a[f], b: was.b[f] !== since.b[f] };
         if (!changed.a || !changed.b || was.a[f] === was.b[f]) continue;
         const what = `${f} changed on both sides since the last run (a ${JSON.stringify(last.a[f])} → ${JSON.stringify(was.a[f])}, b → ${JSON.stringify(was.b[f])})`;
         if (policy === 'merge' || policy === 'manual') {

@@ -21,7 +21,9 @@ const RETRIED = ['write', 'transform', 'custom'];
  * Events per INSERT: ten columns each, inside PostgreSQL's bound-parameter limit; SQLite's inserts of
  * many rows are compound SELECTs, which it allows 500 terms.
  */
-const EVENT_CHUNK = { pg: 2000, sqlite: 500 };
+const EVENT_CHUNK = { pg: 5000, sqlite: 500 };
+/** Links per UPDATE on PostgreSQL (one JSON parameter). */
+const LINK_CHUNK = 5000;
 const now = () => new Date().toISOString();
 const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : String(v));
 const json = <T>(v: unknown): T | null => (v === null || v === undefined ? null : (JSON.parse(String(v)) as T));
@@ -41,8 +43,13 @@ export class KnexSyncStore implements SyncStore {
   async links(side: Side, keys: readonly string[]): Promise<Map<string, SyncLink>> {
     const out = new Map<string, SyncLink>();
     const column = side === 'a' ? 'a_key' : 'b_key';
-    for (let i = 0; i < keys.length; i += CHUNK) {
-      const rows = await this.knex('sluice_sync_links').where({ pipeline: this.pipeline }).whereIn(column, keys.slice(i, i + CHUNK));
+    const pg = this.knex.client.config.client === 'pg';
+    // PostgreSQL takes the keys as one array parameter; SQLite as a list, in chunks
+    const step = pg ? keys.length || 1 : CHUNK;
+    for (let i = 0; i < keys.length; i += step) {
+      const chunk = keys.slice(i, i + step);
+      const q = this.knex('sluice_sync_links').where({ pipeline: this.pipeline });
+      const rows = await (pg ? q.whereRaw(`${column} = any(?::text[])`, [chunk as string[]]) : q.whereIn(column, chunk));
       for (const r of rows) out.set(String(r[column]), linkOf(r));
     }
     return out;
@@ -115,12 +122,7 @@ export class KnexSyncStore implements SyncStore {
       }));
       await this.updateLinks(tx, links.flatMap(({ l, row }) => ('id' in l ? [{ id: l.id, ...row }] : [])));
       const fresh = links.filter(({ l }) => 'ref' in l);
-      for (let i = 0; i < fresh.length; i += CHUNK) {
-        const chunk = fresh.slice(i, i + CHUNK);
-        const inserted = await tx('sluice_sync_links').insert(chunk.map(({ row }) => ({ pipeline: this.pipeline, ...row }))).returning('id');
-        // rows come back in the order they were given
-        inserted.forEach((r: number | { id: number }, j: number) => ids.set((chunk[j]!.l as { ref: string }).ref, Number(typeof r === 'object' ? r.id : r)));
-      }
+      await this.insertLinks(tx, fresh.map(({ l, row }) => ({ ref: (l as { ref: string }).ref, row })), ids);
       this.grown += fresh.length;
       const linkId = (id: number | string | null) => (typeof id === 'string' ? (ids.get(id) ?? null) : id);
       for (let i = 0; i < (change.dropLinks ?? []).length; i += CHUNK) {
@@ -141,8 +143,7 @@ export class KnexSyncStore implements SyncStore {
         changes: text(e.changes),
         decided_by: e.decidedBy,
       }));
-      const chunk = tx.client.config.client === 'pg' ? EVENT_CHUNK.pg : EVENT_CHUNK.sqlite;
-      for (let i = 0; i < events.length; i += chunk) await tx('sluice_sync_events').insert(events.slice(i, i + chunk));
+      await this.insertEvents(tx, events);
       if (change.checkpoint) await this.upsertSide(tx, change.checkpoint.side, { checkpoint: text(change.checkpoint.value) });
       return ids;
     });
@@ -198,6 +199,50 @@ export class KnexSyncStore implements SyncStore {
     for (let i = 0; i < fresh.length; i += CHUNK) await tx('sluice_sync_conflicts').insert(fresh.slice(i, i + CHUNK));
   }
 
+  /**
+   * New links, their ids noted by ref. A new link has a key on one side at least, and keys are unique per
+   * side: the ids that come back are matched to their links by key, whatever order the rows return in.
+   */
+  private async insertLinks(tx: Knex.Transaction, fresh: { ref: string; row: Record<string, unknown> }[], ids: Map<string, number>): Promise<void> {
+    const keyOf = (a: unknown, b: unknown) => (a !== null && a !== undefined ? `a${String(a)}` : `b${String(b)}`);
+    const refs = new Map(fresh.map((f) => [keyOf(f.row.a_key, f.row.b_key), f.ref]));
+    const pg = tx.client.config.client === 'pg';
+    for (let i = 0; i < fresh.length; i += pg ? LINK_CHUNK : CHUNK) {
+      const chunk = fresh.slice(i, i + (pg ? LINK_CHUNK : CHUNK)).map((f) => ({ pipeline: this.pipeline, ...f.row }));
+      const inserted: { id: number; a_key: string | null; b_key: string | null }[] = pg
+        ? (
+            await tx.raw(
+              `INSERT INTO sluice_sync_links (pipeline, a_key, b_key, base_a, base_b, state, intent, updated_at)
+               SELECT pipeline, a_key, b_key, base_a, base_b, state, intent, updated_at
+                 FROM json_to_recordset(?::json) AS r(pipeline text, a_key text, b_key text, base_a text, base_b text, state text, intent text, updated_at timestamptz)
+               RETURNING id, a_key, b_key`,
+              [JSON.stringify(chunk)],
+            )
+          ).rows
+        : await tx('sluice_sync_links').insert(chunk).returning(['id', 'a_key', 'b_key']);
+      for (const r of inserted) ids.set(refs.get(keyOf(r.a_key, r.b_key))!, Number(r.id));
+    }
+  }
+
+  /**
+   * Events, many per statement. On PostgreSQL they go as one JSON parameter unpacked by the server:
+   * building and binding ten placeholders a row costs more than the insert itself.
+   */
+  private async insertEvents(tx: Knex.Transaction, events: Record<string, unknown>[]): Promise<void> {
+    if (tx.client.config.client !== 'pg') {
+      for (let i = 0; i < events.length; i += EVENT_CHUNK.sqlite) await tx('sluice_sync_events').insert(events.slice(i, i + EVENT_CHUNK.sqlite));
+      return;
+    }
+    const columns = 'pipeline text, run_id text, at timestamptz, link_id int, a_key text, b_key text, side text, action text, changes text, decided_by text';
+    for (let i = 0; i < events.length; i += EVENT_CHUNK.pg) {
+      await tx.raw(
+        `INSERT INTO sluice_sync_events (pipeline, run_id, at, link_id, a_key, b_key, side, action, changes, decided_by)
+         SELECT pipeline, run_id, at, link_id, a_key, b_key, side, action, changes, decided_by FROM json_to_recordset(?::json) AS r(${columns})`,
+        [JSON.stringify(events.slice(i, i + EVENT_CHUNK.pg))],
+      );
+    }
+  }
+
   /** Many links' new state: one statement per chunk on PostgreSQL, prepared statements on SQLite. */
   private async updateLinks(tx: Knex.Transaction, rows: ({ id: number } & Record<string, unknown>)[]): Promise<void> {
     if (rows.length === 0) return;
@@ -206,12 +251,12 @@ export class KnexSyncStore implements SyncStore {
       return;
     }
     const columns = ['a_key', 'b_key', 'base_a', 'base_b', 'state', 'intent', 'updated_at'];
-    for (let i = 0; i < rows.length; i += CHUNK) {
-      const chunk = rows.slice(i, i + CHUNK);
-      const tuples = chunk.map(() => `(?::int, ${columns.map((c) => (c === 'updated_at' ? '?::timestamptz' : '?::text')).join(', ')})`).join(', ');
+    for (let i = 0; i < rows.length; i += LINK_CHUNK) {
       await tx.raw(
-        `UPDATE sluice_sync_links AS l SET ${columns.map((c) => `${c} = v.${c}`).join(', ')} FROM (VALUES ${tuples}) AS v(id, ${columns.join(', ')}) WHERE l.id = v.id`,
-        chunk.flatMap((r) => [r.id, ...columns.map((c) => (r[c] ?? null) as Knex.Value)]),
+        `UPDATE sluice_sync_links AS l SET ${columns.map((c) => `${c} = v.${c}`).join(', ')}
+           FROM json_to_recordset(?::json) AS v(id int, a_key text, b_key text, base_a text, base_b text, state text, intent text, updated_at timestamptz)
+          WHERE l.id = v.id`,
+        [JSON.stringify(rows.slice(i, i + LINK_CHUNK))],
       );
     }
   }
