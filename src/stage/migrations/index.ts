@@ -17,6 +17,7 @@ import * as m011 from './011_api_tokens';
 import * as m012 from './012_connections';
 import * as m013 from './013_token_expiry';
 import * as m014 from './014_sync';
+import * as m015 from './015_sync_link_state';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '001_initial': m001,
@@ -33,6 +34,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '012_connections': m012,
   '013_token_expiry': m013,
   '014_sync': m014,
+  '015_sync_link_state': m015,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -34,6 +34,7 @@ const TUNE_AFTER = 5000;
 
 export class KnexSyncStore implements SyncStore {
   private grown = 0;
+  private counted: Promise<{ linked: number } & Record<Side, number>> | undefined;
 
   constructor(
     private readonly knex: Knex,
@@ -66,9 +67,13 @@ export class KnexSyncStore implements SyncStore {
   }
 
   async linkCounts(): Promise<{ linked: number } & Record<Side, number>> {
-    // one pass over the pipeline's links for all three
-    const r = await this.knex('sluice_sync_links').where({ pipeline: this.pipeline, state: 'linked' }).select(this.knex.raw('count(*) as n, count(a_key) as a, count(b_key) as b')).first();
-    return { linked: Number(r?.n ?? 0), a: Number(r?.a ?? 0), b: Number(r?.b ?? 0) };
+    // one pass over the pipeline's links for all three, kept until the next commit changes them
+    this.counted ??= this.knex('sluice_sync_links')
+      .where({ pipeline: this.pipeline, state: 'linked' })
+      .select(this.knex.raw('count(*) as n, count(a_key) as a, count(b_key) as b'))
+      .first()
+      .then((r) => ({ linked: Number(r?.n ?? 0), a: Number(r?.a ?? 0), b: Number(r?.b ?? 0) }));
+    return this.counted;
   }
 
   async sides(): Promise<Record<Side, SideState>> {
@@ -99,6 +104,7 @@ export class KnexSyncStore implements SyncStore {
   }
 
   async commit(run: string, change: SyncCommit): Promise<Map<string, number>> {
+    this.counted = undefined;
     const ids = await this.write(run, change);
     if (this.grown >= TUNE_AFTER) await this.tune();
     return ids;
