@@ -160,13 +160,16 @@ function settle(
 
 /**
  * The fields on which two linked records differ through the mapping, with both values: what `sluice
- * check` calls drift. One-way fields count only in their own direction.
+ * check` calls drift. A one-way field counts only where its source side holds a value.
  */
 export function drift(a: JsonObject, b: JsonObject, mapping: Mapping, direction: MergeRules['direction']): Record<string, [unknown, unknown]> {
   const out: Record<string, [unknown, unknown]> = {};
   for (const f of mapping.fields) {
-    if (!carries(f, direction, 'b') && !carries(f, direction, 'a')) continue;
+    const [toB, toA] = [carries(f, direction, 'b'), carries(f, direction, 'a')];
+    if (!toB && !toA) continue;
     const [av, bv] = [jsonOf(a[f.a]), jsonOf(b[f.b])];
+    // a one-way field whose source holds nothing has nothing to carry: the other side's value is its own
+    if ((toB && !toA && av === null) || (toA && !toB && bv === null)) continue;
     if (!agree(f, av, bv)) out[f.a] = [av, bv];
   }
   return out;
