@@ -3,6 +3,7 @@
  * reads. The write path (`commit`), the JSON Lines fast path and the run lock are each dialect's own.
  */
 import type { Knex } from 'knex';
+import { messageOf } from '../core/errors';
 import type { Batch, BatchRows, Checkpoint, Field, StagedRecord } from '../core/record';
 import { MIGRATION_TABLE, migrationSource } from './migrations';
 import { metrics } from '../observe/metrics';
@@ -33,6 +34,9 @@ const PAGE = 5000;
 
 /** What a refined pipeline exports: refined records, and as they were staged, those a step failed on or a person released. */
 export const EXPORTED_STATUSES = ['refined', 'failed', 'released'];
+
+/** Tries of a migration that another process is running at the same moment (about 10 s in all). */
+const MIGRATE_ATTEMPTS = 14;
 
 /** knex logs pool errors to stdout by itself; Sluice reports them through the errors it throws instead. */
 export const QUIET_LOG = { warn() {}, error() {}, deprecate() {}, debug() {} };
@@ -71,13 +75,22 @@ export abstract class KnexStore implements StagingStore {
 
   async migrate(): Promise<void> {
     const config = { migrationSource, tableName: MIGRATION_TABLE };
-    // Up to date (nearly always): nothing to take knex's migration lock for. Taking it anyway is a write,
-    // and on SQLite it would wait behind another process's long commit, and fail.
-    if (await this.knex.schema.hasTable(MIGRATION_TABLE)) {
-      const [, pending] = (await this.knex.migrate.list(config)) as [unknown[], unknown[]];
-      if (pending.length === 0) return;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // Up to date (nearly always): nothing to take knex's migration lock for. Taking it anyway is a
+        // write, and on SQLite it would wait behind another process's long commit, and fail.
+        if (await this.knex.schema.hasTable(MIGRATION_TABLE)) {
+          const [, pending] = (await this.knex.migrate.list(config)) as [unknown[], unknown[]];
+          if (pending.length === 0) return;
+        }
+        await this.knex.migrate.latest(config);
+        return;
+      } catch (err) {
+        // two processes making the same new store: one migrates, the other waits for it and looks again
+        if (attempt >= MIGRATE_ATTEMPTS || !/already (exists|locked)|is locked|SQLITE_BUSY|MigrationLocked/i.test(`${(err as Error).name} ${messageOf(err)}`)) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      }
     }
-    await this.knex.migrate.latest(config);
   }
 
   async isMigrated(): Promise<boolean> {

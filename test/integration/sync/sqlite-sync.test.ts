@@ -245,10 +245,19 @@ describe('conflicts: suggest', () => {
 
 test('one sync of a pipeline at a time: of two started together, one stops at once with SLUICE_LOCKED', async () => {
   const insert = s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)');
-  await sync(); // the store exists (two processes making a new one at once is another matter)
+  await sync(); // the store exists
   for (let i = 0; i < 400; i++) insert.run(`p${i}`, 'active', i, s.tick());
   const outcomes = await Promise.allSettled([sync(), sync()]);
   expect(outcomes.map((o) => o.status).sort()).toEqual(['fulfilled', 'rejected']);
   expect(outcomes.find((o) => o.status === 'rejected')).toMatchObject({ reason: { code: 'SLUICE_LOCKED' } });
   expect(contacts(s)).toHaveLength(400);
+});
+
+test('two syncs started together on a store that does not exist yet: one makes it, neither fails otherwise, nothing is doubled', async () => {
+  const insert = s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)');
+  for (let i = 0; i < 100; i++) insert.run(`p${i}`, 'active', i, s.tick());
+  const outcomes = await Promise.allSettled([sync(), sync()]);
+  for (const o of outcomes) if (o.status === 'rejected') expect(o.reason).toMatchObject({ code: 'SLUICE_LOCKED' });
+  expect(outcomes.some((o) => o.status === 'fulfilled')).toBe(true);
+  expect(contacts(s)).toHaveLength(100);
 });
