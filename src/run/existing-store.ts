@@ -7,7 +7,8 @@ import { msg } from '../core/i18n';
 import { openExistingStore } from '../stage/open';
 import type { AuditQuery, AuditRow, StagingStore } from '../stage/store';
 import type { Pipeline } from './pipeline';
-import { stagingUrl, type RunOptions } from './run';
+import type { RunOptions } from './run';
+import { stagingUrl } from './staging';
 
 export type Where = Pick<RunOptions, 'stagingUrl' | 'env' | 'actor'>;
 

@@ -21,7 +21,8 @@ import { recordUsage, refineChain, refineSource, type RefineCounts } from './ref
 import { pullExtractor, readerFor } from '../extract/registry';
 import type { Exporter } from '../export/exporter';
 import { exportDatasets, type ExportGroup, type TenantExport } from '../export/runner';
-import { DEFAULT_STAGING_URL, openExistingStore, openStore } from '../stage/open';
+import { openExistingStore, openStore } from '../stage/open';
+import { stagingUrl } from './staging';
 import type { StagingStore } from '../stage/store';
 import type { Pipeline, PipelineSource } from './pipeline';
 
@@ -71,11 +72,7 @@ export interface RunSummary {
   peakRssBytes: number;
 }
 
-/** `--staging` > `SLUICE_STAGING_URL` > the file's `staging:` > `sqlite:.sluice/staging.db`. */
-export function stagingUrl(pipeline: Pipeline, opts: Pick<RunOptions, 'stagingUrl' | 'env'>): string {
-  const env = opts.env ?? process.env;
-  return opts.stagingUrl ?? env.SLUICE_STAGING_URL ?? pipeline.staging ?? DEFAULT_STAGING_URL;
-}
+export { stagingUrl };
 
 export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Promise<RunSummary> {
   const started = new Date();

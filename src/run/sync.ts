@@ -23,9 +23,9 @@ import { HttpSide } from '../sync/sides/http';
 import { listenToTable } from '../sync/sides/sql';
 import { TableSide } from '../sync/sides/table';
 import type { Pipeline, PipelineSync } from './pipeline';
-import { stagingUrl, type RunOptions } from './run';
+import type { RunOptions } from './run';
+import { stagingUrl } from './staging';
 import { SyncEngine, type DriftReport, type SyncPlan } from './sync-engine';
-import { suggestResolver } from './sync-suggest';
 
 export interface SyncOptions extends Pick<RunOptions, 'stagingUrl' | 'env' | 'signal' | 'actor' | 'runId'> {
   /** Plan only: print what would be written; nothing is sent to the sides or kept in the store. */
@@ -84,7 +84,8 @@ export async function runSync(pipeline: Pipeline, opts: SyncOptions = {}): Promi
           dryRun,
           signal,
           ...(config.conflicts === 'custom' && config.custom ? { custom: customResolver(config.custom) } : {}),
-          ...(config.conflicts === 'suggest' && config.suggest ? { custom: suggestResolver(config.suggest, { a: config.a.name, b: config.b.name }) } : {}),
+          // the model's client is loaded only for the pipelines that ask it
+          ...(config.conflicts === 'suggest' && config.suggest ? { custom: suggestModule().suggestResolver(config.suggest, { a: config.a.name, b: config.b.name }) } : {}),
           onBatch: (side, rows) => opts.onBatch?.(config[side].name, rows),
         });
         try {
@@ -143,6 +144,12 @@ export async function runSync(pipeline: Pipeline, opts: SyncOptions = {}): Promi
   } finally {
     await store.close();
   }
+}
+
+/** `conflicts: suggest`'s module, loaded on first use: it brings the OpenAI client. */
+function suggestModule(): typeof import('./sync-suggest') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('./sync-suggest') as typeof import('./sync-suggest');
 }
 
 /** A side's table (or API) reader as its change feed, and its writer. */

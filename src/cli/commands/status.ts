@@ -1,5 +1,5 @@
 import { loadPipeline } from '../../run/pipeline';
-import { stagingUrl } from '../../run/run';
+import { stagingUrl } from '../../run/staging';
 import { openExistingStore } from '../../stage/open';
 import { cols, say, table } from '../format';
 import type { Pipeline } from '../../run/pipeline';
