@@ -1,12 +1,12 @@
 /**
  * What people do with a sync pipeline's state besides running it: look at the conflict queue and settle
- * entries (applied by the next run, and audited), read a record's history, see each side's state.
+ * entries (applied by the next run, and audited), read a record's history.
  */
 import { SluiceError } from '../core/errors';
 import { msg } from '../core/i18n';
 import type { JsonObject } from '../core/record';
 import type { StagingStore } from '../stage/store';
-import type { SideState, SyncConflict, SyncEventRow, SyncRunRow } from '../stage/sync-store';
+import type { SyncConflict, SyncEventRow } from '../stage/sync-store';
 import { replayEvents } from '../sync/replay';
 import { withExistingStore, type Where } from './existing-store';
 import type { Pipeline } from './pipeline';
@@ -79,25 +79,5 @@ export async function recordHistory(pipeline: Pipeline, q: { key?: string; since
   return withExistingStore(pipeline, opts, false, async (store) => {
     const events = await store.sync(pipeline.name).events(query);
     return { events, state: replayEvents(events) };
-  });
-}
-
-export interface SyncStatus {
-  sides: Record<'a' | 'b', SideState & { name: string }>;
-  links: number;
-  queued: number;
-  runs: SyncRunRow[];
-}
-
-export async function syncStatus(pipeline: Pipeline, runs: number, opts: Where = {}): Promise<SyncStatus> {
-  return withExistingStore(pipeline, opts, false, async (store) => {
-    const state = store.sync(pipeline.name);
-    const sides = await state.sides();
-    return {
-      sides: { a: { name: pipeline.sync!.a.name, ...sides.a }, b: { name: pipeline.sync!.b.name, ...sides.b } },
-      links: (await state.linkCounts()).linked,
-      queued: (await state.queueCounts()).open,
-      runs: await state.runs(runs),
-    };
   });
 }

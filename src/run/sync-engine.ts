@@ -142,7 +142,7 @@ export class SyncEngine {
           const row = (await this.ctx.sides[from].get([(from === 'a' ? e.aKey : e.bKey)!])).get((from === 'a' ? e.aKey : e.bKey)!);
           const w = row ? this.planCreate(from, row) : undefined;
           // the record is gone (or no longer goes anywhere): nothing to do but close the entry
-          work.push(w ? { ...w, close: [{ id: e.id, status: 'applied' }] } : { from, rows: {}, ops: {}, decided: {}, events: [], drop: true, close: [{ id: e.id, status: 'obsolete' }] });
+          work.push(w ? { ...w, close: [{ id: e.id, status: 'applied' }] } : { from, rows: {}, ops: {}, events: [], drop: true, close: [{ id: e.id, status: 'obsolete' }] });
           continue;
         }
         const resolution = e.status !== 'resolved' ? undefined : e.reason === 'delete_edit' ? (e.resolution as unknown as Resolution) : this.stillValid(e, link, rows);
@@ -245,7 +245,7 @@ export class SyncEngine {
     const rows = { [from]: row } as Partial<Record<SideId, SideRow>>;
     const translated = translate(row.data, from, this.ctx.mapping, direction);
     if (!translated.ok) {
-      return { from, rows, ops: {}, decided: {}, close: [], events: [], queue: { reason: 'transform', fields: [translated.field], detail: translated.reason } };
+      return { from, rows, ops: {}, close: [], events: [], queue: { reason: 'transform', fields: [translated.field], detail: translated.reason } };
     }
     // refs are unique across runs: the side's ledger keeps them
     const ref = `${this.ctx.run}/${++this.refs}`;
@@ -253,7 +253,6 @@ export class SyncEngine {
       from,
       rows,
       ops: { [to]: { op: 'create', ref, values: translated.values } },
-      decided: {},
       close: [],
       events: [
         { side: from, action: 'changed', changes: firstSeen(row.data, this.names[from]), decidedBy: null },
@@ -265,7 +264,7 @@ export class SyncEngine {
 
   /** A linked record (or a matched pair, `link.id` 0) changed on a side: merge, or deal with a delete. */
   private async planLinked(from: SideId, link: SyncLink, rows: Partial<Record<SideId, SideRow>>, resolution?: Resolution, by?: string): Promise<Work> {
-    const w: Work = { from, link, rows, ops: {}, decided: {}, close: [], events: [] };
+    const w: Work = { from, link, rows, ops: {}, close: [], events: [] };
     const { a, b } = rows;
     if (!a || !b) return this.planGone(w, a ? 'b' : 'a', (resolution?.['*'] as { take?: SideId } | undefined)?.take);
     const state: LinkedState = { a, b, ...(link.baseA && link.baseB ? { baseA: link.baseA, baseB: link.baseB } : {}) };
@@ -308,7 +307,6 @@ export class SyncEngine {
         decidedBy: by ?? ([...new Set(Object.keys(values).map(decided).filter(Boolean))].join(',') || other(id)),
       });
     }
-    w.decided = outcome.decided;
     if (outcome.waiting.length > 0) {
       w.keep = { waiting: outcome.waiting.map((c) => c.field) };
       // a module that failed is asked again next run; one that chose to leave it (or a model not sure enough) waits for a person

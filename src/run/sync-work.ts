@@ -61,9 +61,8 @@ export interface Work {
   /** The records as read now (absent: gone on that side). */
   rows: Partial<Record<SideId, SideRow>>;
   ops: Partial<Record<SideId, SideOp>>;
-  /** The base to keep after the writes, before written values are read back (per side). */
+  /** Conflicting fields left waiting: their old base is kept, marked as waiting. */
   keep?: { waiting: string[] };
-  decided: Record<string, string>;
   queue?: { reason: ConflictReason; fields: string[]; detail: string | null };
   /** Queue entries this record's outcome closes. */
   close: { id: number; status: 'applied' | 'obsolete' }[];
