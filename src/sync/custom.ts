@@ -4,9 +4,8 @@
  * leave the record to a person. Whatever else it does (throws, answers nonsense) queues the record with
  * the reason; it never stops the run.
  */
-import { resolve as resolvePath } from 'node:path';
-import { createJiti } from 'jiti';
 import { messageOf } from '../core/errors';
+import { functionIn, loadUserModule } from '../core/user-module';
 import type { JsonObject } from '../core/record';
 import type { FieldConflict, Resolution } from './merge';
 
@@ -33,8 +32,8 @@ export function customResolver(path: string): CustomResolver {
   return async (conflict) => {
     try {
       if (!fn) {
-        const loaded = createJiti(__filename)(resolvePath(path)) as { resolve?: unknown; default?: unknown };
-        const candidate = typeof loaded.resolve === 'function' ? loaded.resolve : typeof loaded.default === 'function' ? loaded.default : (loaded.default as { resolve?: unknown } | undefined)?.resolve;
+        const loaded = loadUserModule(path);
+        const candidate = functionIn(loaded, 'resolve') ?? loaded.default;
         if (typeof candidate !== 'function') return { ok: false, reason: `${path} exports no resolve(conflict) function`, retry: true };
         fn = candidate as (c: CustomConflict) => unknown;
       }

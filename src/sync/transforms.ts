@@ -7,11 +7,10 @@
  * A conversion never throws: a value that cannot be carried over is `{ ok: false, reason }`, and the
  * engine queues its record with the reason instead of writing something wrong to the other side.
  */
-import { resolve } from 'node:path';
-import { createJiti } from 'jiti';
 import { z } from 'zod';
 import { convert, type ConvertOptions, type Converted, type TargetType } from '../core/convert';
 import { messageOf } from '../core/errors';
+import { functionIn, loadUserModule } from '../core/user-module';
 
 export const TRANSFORM_NAMES = [
   'number_to_string',
@@ -237,8 +236,7 @@ function moduleSteps(t: CustomTransform): { toB: Step; toA: Step } {
   const load = (): Loaded => {
     if (loaded) return loaded;
     try {
-      const m = createJiti(__filename)(resolve(t.module)) as Record<string, unknown> | undefined;
-      loaded = { exports: m ?? {} };
+      loaded = { exports: loadUserModule(t.module) };
     } catch (err) {
       loaded = { error: messageOf(err) };
     }
@@ -273,7 +271,7 @@ export function moduleProblems(field: MappedField): string[] {
   if (typeof t !== 'object' || t === null) return [];
   let exports: Record<string, unknown>;
   try {
-    exports = (createJiti(__filename)(resolve(t.module)) as Record<string, unknown> | undefined) ?? {};
+    exports = loadUserModule(t.module);
   } catch (err) {
     return [`module ${t.module} cannot be loaded: ${messageOf(err)}`];
   }
@@ -286,17 +284,6 @@ export function moduleProblems(field: MappedField): string[] {
     .map(([name, sense]) => `module ${t.module} has no function ${name} (${sense})${sense === 'b → a' ? ': the field is two-way, so it needs an inverse; export one, or make the field one-way (direction: a_to_b)' : ''}`);
 }
 
-/** A named export, or the same name on the default export (`export default { toB, toA }`). */
-function functionIn(exports: Record<string, unknown>, name: string): ((value: unknown) => unknown) | undefined {
-  const own = exports[name];
-  if (typeof own === 'function') return own as (value: unknown) => unknown;
-  const fallback = exports.default;
-  if ((typeof fallback === 'object' || typeof fallback === 'function') && fallback !== null) {
-    const inner = (fallback as Record<string, unknown>)[name];
-    if (typeof inner === 'function') return inner as (value: unknown) => unknown;
-  }
-  return undefined;
-}
 
 /**
  * What is wrong with a field's transform that can be told without data, for `sluice validate` and the

@@ -6,10 +6,10 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createJiti } from 'jiti';
 import jsonata from 'jsonata';
 import { convert } from '../../core/convert';
 import { messageOf } from '../../core/errors';
+import { loadUserModule } from '../../core/user-module';
 import type { RefineOutcome, RefineRecord, RefineStep, RuleFailure } from '../step';
 import type { Rule } from './config';
 
@@ -142,7 +142,7 @@ function moduleRule(path: string): { kind: string; apply: Apply } {
   let step: RefineStep | undefined;
   const load = (): RefineStep => {
     if (step) return step;
-    const loaded = createJiti(__filename)(resolve(path)) as { default?: unknown };
+    const loaded = loadUserModule(path);
     const candidate = (loaded.default ?? loaded) as Partial<RefineStep>;
     if (typeof candidate?.refine !== 'function') throw new Error(`${path} has no default export with a refine(records) function`);
     step = candidate as RefineStep;
