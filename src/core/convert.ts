@@ -155,3 +155,16 @@ function zoneOf(zone: string): string {
   if (zone.toUpperCase() === 'Z') return 'Z';
   return zone.length === 5 ? `${zone.slice(0, 3)}:${zone.slice(3)}` : zone;
 }
+
+/**
+ * How SQL databases without a time type (SQLite) keep times, as ISO-8601 with an offset (UTC when none is
+ * written): `2021-01-01 00:00:00` → `2021-01-01T00:00:00+00:00` → `2021-01-01T00:00:00+00:00`; a plain date stays a date; anything else is left alone.
+ */
+export function isoDateTime(text: string): string | undefined {
+  const m = /^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:?\d{2})?)?$/.exec(text);
+  if (!m) return undefined;
+  const [, date, time, zone] = m;
+  if (!time) return date;
+  const offset = !zone || zone === 'Z' ? '+00:00' : zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
+  return `${date}T${time.length === 5 ? `${time}:00` : time}${offset}`;
+}

@@ -77,3 +77,8 @@ export interface Field {
 export function batchSize(rows: BatchRows): number {
   return rows.kind === 'records' ? rows.records.length : rows.count;
 }
+
+/** The staged key of a row: one column's text, or a JSON array of several columns' texts. */
+export function keyText(parts: readonly string[]): string {
+  return parts.length === 1 ? parts[0]! : JSON.stringify(parts);
+}

@@ -10,9 +10,8 @@
 import { SluiceError, type ErrorContext } from '../../core/errors';
 import { msg } from '../../core/i18n';
 import { formatJsonPath as formatPath, getJsonPath, parseJsonPath, type JsonPath } from '../../core/json-path';
-import type { Batch, Checkpoint, Field, SourceRecord } from '../../core/record';
+import { keyText, type Batch, type Checkpoint, type Field, type SourceRecord } from '../../core/record';
 import { defineExtractor, type ExtractContext, type Extractor } from '../extractor';
-import { keyText } from '../read/keyset';
 import { pullConfig, type PullConfig } from './config';
 import { getJson, RateLimiter, redactUrl } from './http';
 import { walkPages, type PageResume } from './paginate';

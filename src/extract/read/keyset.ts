@@ -11,7 +11,7 @@
  */
 import { SluiceError } from '../../core/errors';
 import { msg } from '../../core/i18n';
-import type { Batch, Checkpoint, Json, SourceRecord } from '../../core/record';
+import { keyText, type Batch, type Checkpoint, type Json, type SourceRecord } from '../../core/record';
 import type { TenantRule } from '../../config/parts';
 import type { ReadConfig } from './config';
 
@@ -60,10 +60,6 @@ export function orderOf(config: ReadConfig): string[] {
   return [...(config.cursor ? [config.cursor] : []), ...config.key];
 }
 
-/** The staged key of a row: one column's text, or a JSON array of several columns' texts. */
-export function keyText(parts: readonly string[]): string {
-  return parts.length === 1 ? parts[0]! : JSON.stringify(parts);
-}
 
 /** Reads a record's key, tenant and cursor from a row of plain values. */
 export interface RowShape {

@@ -7,6 +7,7 @@
  */
 import Database from 'better-sqlite3';
 import { msg } from '../../core/i18n';
+import { isoDateTime } from '../../core/convert';
 import { SluiceError, messageOf } from '../../core/errors';
 import type { Checkpoint, Field, Json } from '../../core/record';
 import { defineExtractor, type ExtractContext, type Extractor } from '../extractor';
@@ -171,15 +172,6 @@ class SqliteReader implements Extractor {
 
 const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
 
-/** `2021-01-01 00:00:00` → `2021-01-01T00:00:00+00:00`; a plain date stays a date; anything else is left alone. */
-export function isoDateTime(text: string): string | undefined {
-  const m = /^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:?\d{2})?)?$/.exec(text);
-  if (!m) return undefined;
-  const [, date, time, zone] = m;
-  if (!time) return date;
-  const offset = !zone || zone === 'Z' ? '+00:00' : zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
-  return `${date}T${time.length === 5 ? `${time}:00` : time}${offset}`;
-}
 
 /** Checkpoint values keep SQLite's storage class, since SQLite compares values of different classes by class. */
 function encodeValue(v: unknown): Json {

@@ -7,6 +7,7 @@
 import Database from 'better-sqlite3';
 import mysql, { type FieldPacket, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
 import pg from 'pg';
+import { isoDateTime } from '../../core/convert';
 import { MYSQL_READ_OPTIONS } from '../../core/mysql-options';
 import type { JsonObject } from '../../core/record';
 
@@ -330,14 +331,7 @@ function sqliteParam(v: unknown): unknown {
 function sqliteValue(v: unknown, declared: string): JsonObject[string] {
   if (typeof v === 'bigint') return v >= -MAX_EXACT && v <= MAX_EXACT ? Number(v) : v.toString();
   if (Buffer.isBuffer(v)) return v.toString('base64');
-  if (typeof v === 'string' && /DATE|TIME/.test(declared)) {
-    const m = /^(\d{4}-\d{2}-\d{2})(?:[ T](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:?\d{2})?)?$/.exec(v);
-    if (!m) return v;
-    const [, date, time, zone] = m;
-    if (!time) return date!;
-    const offset = !zone || zone === 'Z' ? '+00:00' : zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
-    return `${date}T${time.length === 5 ? `${time}:00` : time}${offset}`;
-  }
+  if (typeof v === 'string' && /DATE|TIME/.test(declared)) return isoDateTime(v) ?? v;
   return v as JsonObject[string];
 }
 

@@ -7,7 +7,7 @@
 import { decodeCopyLines } from '../../core/copy-text';
 import { SluiceError, messageOf } from '../../core/errors';
 import { msg } from '../../core/i18n';
-import type { Json, JsonObject } from '../../core/record';
+import { keyText, type Json, type JsonObject } from '../../core/record';
 import type { ApplyResult, ChangeBatch, ChangeFeed, Side, SideOp, SideRow } from '../side';
 import { connectSql, type SqlDatabase, type SqlSession } from './sql';
 
@@ -282,7 +282,7 @@ export class TableSide implements Side {
         made = { key: this.keyOf(row!), row: this.rowOf(row!) };
       } else {
         const r = await s.run(insert, encoded);
-        made = await this.readBack(s, this.config.key.length === 1 && values[this.config.key[0]!] === undefined ? r.insertId! : this.keyText(this.config.key.map((k) => values[k] ?? null)));
+        made = await this.readBack(s, this.config.key.length === 1 && values[this.config.key[0]!] === undefined ? r.insertId! : keyText(this.config.key.map((k) => String(values[k] ?? null))));
       }
       await s.run(`INSERT INTO ${LEDGER} (ref, created_key, created_at) VALUES (${db.param(1)}, ${db.param(2)}, ${db.param(3)})`, [op.ref, made.key, new Date().toISOString()]);
       return made;
@@ -333,13 +333,9 @@ export class TableSide implements Side {
     return { sql: `${lhs} IN (${keys.map(tuple).join(', ')})`, params };
   }
 
-  private keyText(parts: readonly Json[]): string {
-    const texts = parts.map((p) => String(p));
-    return texts.length === 1 ? texts[0]! : JSON.stringify(texts);
-  }
 
   private keyOf(row: JsonObject): string {
-    return this.keyText(this.config.key.map((k) => row[k] ?? null));
+    return keyText(this.config.key.map((k) => String(row[k] ?? null)));
   }
 
   private rowOf(row: JsonObject): SideRow {
