@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { msg } from '../core/i18n';
-import { ConfigErrors, SluiceError } from '../core/errors';
+import { ConfigErrors, SluiceError, type ErrorCode, type ErrorContext } from '../core/errors';
 import { formatPath, nodeAt, positionOf, type Path, type SourceDocument } from './yaml';
 
 export function validateDocument<S extends z.ZodType>(src: SourceDocument, schema: S): Readonly<z.output<S>> {
@@ -21,9 +21,9 @@ function describeIssue(src: SourceDocument, issue: z.core.$ZodIssue, input: unkn
   if (issue.code === 'unrecognized_keys') {
     const known = knownKeys(schema, path, input);
     const hint = known.length ? `expected one of ${known.join(', ')}` : 'remove it or check its spelling';
-    return issue.keys.map((key) => problem(src, [...path, key], `unknown field; ${hint}`, { keyNode: true }));
+    return issue.keys.map((key) => problemAt(src, [...path, key], `unknown field; ${hint}`, { keyNode: true }));
   }
-  return [problem(src, path, explain(issue, valueAt(input, path)))];
+  return [problemAt(src, path, explain(issue, valueAt(input, path)))];
 }
 
 function explain(issue: z.core.$ZodIssue, got: unknown): string {
@@ -51,10 +51,20 @@ function explain(issue: z.core.$ZodIssue, got: unknown): string {
   }
 }
 
-function problem(src: SourceDocument, path: Path, message: string, opts?: { keyNode?: boolean }): SluiceError {
+/**
+ * A problem with what stands at `path` in a file: `file:line:column path: message`. Also for what is
+ * found wrong after the schema passed (a column a side lacks, a module without its function).
+ */
+export function problemAt(
+  src: SourceDocument,
+  path: Path,
+  message: string,
+  opts?: { keyNode?: boolean; code?: ErrorCode; context?: ErrorContext },
+): SluiceError {
   const pos = positionOf(src, path, opts);
   const where = path.length ? `${formatPath(path)}: ` : '';
-  return new SluiceError('SLUICE_CONFIG_INVALID', msg('err.config.validate.1', { file: src.file, line: pos.line, column: pos.column, where, message }), {
+  return new SluiceError(opts?.code ?? 'SLUICE_CONFIG_INVALID', msg('err.config.validate.1', { file: src.file, line: pos.line, column: pos.column, where, message }), {
+    ...opts?.context,
     file: src.file,
     line: pos.line,
     column: pos.column,

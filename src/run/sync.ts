@@ -9,7 +9,8 @@ import { msg } from '../core/i18n';
 import { authHeaders } from '../core/http-client';
 import { newRunId } from '../core/ids';
 import { readFileSync } from 'node:fs';
-import { parseYaml, positionOf } from '../config/yaml';
+import { problemAt } from '../config/validate';
+import { parseYaml } from '../config/yaml';
 import { pullExtractor, readerFor } from '../extract/registry';
 import { metrics } from '../observe/metrics';
 import { openStore } from '../stage/open';
@@ -202,13 +203,7 @@ async function openSide(side: Side, fields: readonly string[], pipeline: Pipelin
     if (!(isSluiceError(err) && err.code === 'SLUICE_SYNC_COLUMN' && file && err.context.field)) throw err;
     const i = pipeline.sync!.fields.findIndex((f) => f[id] === err.context.field);
     const path = i >= 0 ? ['sync', 'fields', i, id] : ['sync', id];
-    const pos = positionOf(parseYaml(readFileSync(file, 'utf8'), file), path);
-    throw new SluiceError('SLUICE_SYNC_COLUMN', msg('err.config.validate.1', { file, line: pos.line, column: pos.column, where: `${path.join('.').replace(/\.(\d+)/g, '[$1]')}: `, message: err.message }), {
-      ...err.context,
-      file,
-      line: pos.line,
-      column: pos.column,
-    });
+    throw problemAt(parseYaml(readFileSync(file, 'utf8'), file), path, err.message, { code: 'SLUICE_SYNC_COLUMN', context: err.context });
   }
 }
 
@@ -278,8 +273,7 @@ export function checkSyncModules(pipeline: Pipeline, file: string): void {
   fields.forEach((f, i) => {
     for (const problem of moduleProblems(f)) {
       src ??= parseYaml(readFileSync(file, 'utf8'), file);
-      const pos = positionOf(src, ['sync', 'fields', i, 'transform']);
-      problems.push(new SluiceError('SLUICE_CONFIG_INVALID', msg('err.config.validate.1', { file, line: pos.line, column: pos.column, where: `sync.fields[${i}].transform: `, message: problem }), { file, line: pos.line, column: pos.column }));
+      problems.push(problemAt(src, ['sync', 'fields', i, 'transform'], problem));
     }
   });
   if (problems.length > 0) throw new ConfigErrors(problems);
