@@ -8,7 +8,8 @@ import type { BatchRows, SourceRecord } from '../core/record';
 import { openExistingStore } from '../stage/open';
 import type { StagingStore } from '../stage/store';
 import type { Pipeline } from './pipeline';
-import { createExtractor, stagingUrl, type RunOptions } from './run';
+import { createExtractor, type RunOptions } from './run';
+import { stagingUrl } from './staging';
 
 export interface DryRunSummary {
   pipeline: string;

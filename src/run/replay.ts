@@ -8,7 +8,8 @@ import { newRunId } from '../core/ids';
 import { exportDatasets, type TenantExport } from '../export/runner';
 import { openExistingStore } from '../stage/open';
 import type { Pipeline } from './pipeline';
-import { exportGroups, stagingUrl, type RunOptions } from './run';
+import { exportGroups, type RunOptions } from './run';
+import { stagingUrl } from './staging';
 
 export interface ReplaySummary {
   pipeline: string;

@@ -22,7 +22,8 @@ import { openStore } from '../stage/open';
 import type { AuditQuery, AuditRow, IntakeResult, StagingStore } from '../stage/store';
 import { Alerting, type AlertingOptions } from './alerting';
 import { ownerOf, type Pipeline, type PipelineSource } from './pipeline';
-import { heldCounts, runPipeline, stagingUrl, type RunSummary } from './run';
+import { heldCounts, runPipeline, type RunSummary } from './run';
+import { stagingUrl } from './staging';
 import { listenForChanges, runSync, type SyncSummary } from './sync';
 
 export interface ServeOptions {

@@ -3,7 +3,7 @@ import { duration } from '../../config/parts';
 import { msg } from '../../core/i18n';
 import { createApiToken, revokeApiToken } from '../../run/api-tokens';
 import { loadPipeline } from '../../run/pipeline';
-import { stagingUrl } from '../../run/run';
+import { stagingUrl } from '../../run/staging';
 import { openStore } from '../../stage/open';
 import type { StagingStore } from '../../stage/store';
 import { cols, say, table } from '../format';
