@@ -72,7 +72,6 @@ export interface RunSummary {
   peakRssBytes: number;
 }
 
-
 export async function runPipeline(pipeline: Pipeline, opts: RunOptions = {}): Promise<RunSummary> {
   const started = new Date();
   const signal = opts.signal ?? new AbortController().signal;
