@@ -124,29 +124,29 @@ export class SyncEngine {
   /** Entries a person resolved, and failed writes and conversions, are tried again first. */
   async retryQueue(): Promise<void> {
     const retry = await this.ctx.state.conflicts({ retry: true });
+    const keyOn = (e: SyncConflict, side: SideId) => (side === 'a' ? e.aKey : e.bKey);
+    const keysOn = (entries: readonly SyncConflict[], side: SideId) => entries.flatMap((e) => (keyOn(e, side) === null ? [] : [keyOn(e, side)!]));
     for (let i = 0; i < retry.length; i += this.ctx.config.batchSize) {
       const chunk = retry.slice(i, i + this.ctx.config.batchSize);
-      const linkIds = chunk.map((e) => e.linkId).filter((id): id is number => id !== null);
       const links = new Map<number, SyncLink>();
-      for (const side of ['a', 'b'] as const) {
-        const keys = chunk.map((e) => (side === 'a' ? e.aKey : e.bKey)).filter((k): k is string => k !== null);
-        for (const l of (await this.ctx.state.links(side, keys)).values()) links.set(l.id, l);
-      }
-      const rows = await this.current([...links.values()].filter((l) => linkIds.includes(l.id)));
+      for (const side of ['a', 'b'] as const) for (const l of (await this.ctx.state.links(side, keysOn(chunk, side))).values()) links.set(l.id, l);
+      const linked = chunk.filter((e) => e.linkId !== null && links.has(e.linkId));
+      const loose = chunk.filter((e) => !linked.includes(e));
+      const rows = await this.current(linked.map((e) => links.get(e.linkId!)!));
+      // an unlinked record whose create failed: read again, to be created again
+      const looseRows = { a: await this.ctx.sides.a.get(keysOn(loose, 'a')), b: await this.ctx.sides.b.get(keysOn(loose, 'b')) };
       const work: Work[] = [];
       for (const e of chunk) {
+        const from: SideId = e.aKey !== null ? 'a' : 'b';
         const link = e.linkId === null ? undefined : links.get(e.linkId);
         if (!link) {
-          // an unlinked record whose create failed: read it again and create it again
-          const from: SideId = e.aKey !== null ? 'a' : 'b';
-          const row = (await this.ctx.sides[from].get([(from === 'a' ? e.aKey : e.bKey)!])).get((from === 'a' ? e.aKey : e.bKey)!);
+          const row = looseRows[from].get(keyOn(e, from)!);
           const w = row ? this.planCreate(from, row) : undefined;
           // the record is gone (or no longer goes anywhere): nothing to do but close the entry
           work.push(w ? { ...w, close: [{ id: e.id, status: 'applied' }] } : { from, rows: {}, ops: {}, events: [], drop: true, close: [{ id: e.id, status: 'obsolete' }] });
           continue;
         }
         const resolution = e.status !== 'resolved' ? undefined : e.reason === 'delete_edit' ? (e.resolution as unknown as Resolution) : this.stillValid(e, link, rows);
-        const from: SideId = e.aKey !== null ? 'a' : 'b';
         const w = await this.planLinked(from, link, { a: rows.a.get(link.aKey!), b: rows.b.get(link.bKey!) }, resolution ?? undefined, e.resolvedBy ?? undefined);
         w.close.push({ id: e.id, status: resolution === null ? 'obsolete' : 'applied' });
         work.push(w);
