@@ -13,6 +13,7 @@ import { msg } from '../../core/i18n';
 import type { Readable } from 'node:stream';
 import mysql, { Types, type Connection, type ConnectionOptions, type FieldPacket, type RowDataPacket } from 'mysql2';
 import type { Connection as PromiseConnection } from 'mysql2/promise';
+import { isoDateTime } from '../../core/convert';
 import { MYSQL_READ_OPTIONS } from '../../core/mysql-options';
 import { SluiceError, messageOf } from '../../core/errors';
 import type { Batch, Checkpoint, Field, Json } from '../../core/record';
@@ -270,7 +271,7 @@ function jsonText(v: unknown, kind: Kind): string {
       return JSON.stringify(v); // not JSON after all (the check can be disabled): keep the text
     }
   }
-  if (kind === 'datetime' && typeof v === 'string' && !v.startsWith('0000')) return JSON.stringify(`${v.replace(' ', 'T')}+00:00`);
+  if (kind === 'datetime' && typeof v === 'string' && !v.startsWith('0000')) return JSON.stringify(isoDateTime(v) ?? v);
   if (kind === 'bit' && Buffer.isBuffer(v)) return JSON.stringify(bitValue(v));
   if (Buffer.isBuffer(v)) return JSON.stringify(v.toString('base64'));
   return JSON.stringify(v);

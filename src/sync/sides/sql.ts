@@ -226,7 +226,7 @@ class MysqlDb implements SqlDatabase {
 
 function mysqlValue(v: unknown, type: number | undefined): JsonObject[string] {
   if (v === null || v === undefined) return null;
-  if (type !== undefined && MYSQL_DATETIME.has(type) && typeof v === 'string' && !v.startsWith('0000')) return `${v.replace(' ', 'T')}+00:00`;
+  if (type !== undefined && MYSQL_DATETIME.has(type) && typeof v === 'string' && !v.startsWith('0000')) return isoDateTime(v) ?? v;
   if (type === MYSQL_JSON && typeof v === 'string') {
     try {
       return JSON.parse(v) as JsonObject[string];
