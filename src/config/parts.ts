@@ -2,7 +2,6 @@
  * Schema pieces shared by the pipeline file and its components. Every field says what it is for.
  */
 import { z } from 'zod';
-import cron from 'node-cron';
 import { parseJsonPath } from '../core/json-path';
 
 export const identifier = z
@@ -45,4 +44,6 @@ export const jsonPath = z.string().transform((text, ctx) => {
 /** A cron expression (five fields, or six with seconds first), as node-cron runs it. */
 export const cronExpression = z
   .string()
-  .refine((e) => cron.validate(e), 'expected a cron expression such as "*/5 * * * *" (minute hour day-of-month month day-of-week)');
+  // node-cron loads when a file has a schedule to check, not for every command
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  .refine((e) => (require('node-cron') as typeof import('node-cron')).validate(e), 'expected a cron expression such as "*/5 * * * *" (minute hour day-of-month month day-of-week)');

@@ -4,7 +4,6 @@
  * `<Choice value>`s, `<RectangleLabels>` with its `<Label value>`s). Both the Label Studio step (to send
  * earlier steps' output as predictions) and the COCO exporter (categories) read it.
  */
-import { XMLParser, XMLValidator } from 'fast-xml-parser';
 
 export interface ObjectTag {
   /** the tag in lowercase, e.g. `image`, `text` */
@@ -31,6 +30,9 @@ export interface LabelConfig {
 type Node = Record<string, unknown> & { ':@'?: Record<string, string> };
 
 export function parseLabelConfig(xml: string): LabelConfig {
+  // loaded on first use: only pipelines with a Label Studio step parse a labeling config
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { XMLParser, XMLValidator } = require('fast-xml-parser') as typeof import('fast-xml-parser');
   const valid = XMLValidator.validate(xml);
   if (valid !== true) throw new Error(`the labeling config is not XML: ${valid.err.msg} (line ${valid.err.line}, column ${valid.err.col})`);
   const tree = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', preserveOrder: true }).parse(xml) as Node[];

@@ -4,10 +4,12 @@
  * module a pipeline file names is found and compiled the same way.
  */
 import { resolve } from 'node:path';
-import { createJiti } from 'jiti';
 
 /** The module's exports; throws when it cannot be found or does not compile. */
 export function loadUserModule(path: string): Record<string, unknown> {
+  // jiti loads on first use: most pipelines name no module of their own
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { createJiti } = require('jiti') as typeof import('jiti');
   return (createJiti(__filename)(resolve(path)) as Record<string, unknown> | undefined) ?? {};
 }
 

@@ -11,7 +11,7 @@
 import type { Socket } from 'node:net';
 import { msg } from '../../core/i18n';
 import type { Readable } from 'node:stream';
-import mysql, { Types, type Connection, type ConnectionOptions, type FieldPacket, type RowDataPacket } from 'mysql2';
+import type { Connection, ConnectionOptions, FieldPacket, RowDataPacket } from 'mysql2';
 import type { Connection as PromiseConnection } from 'mysql2/promise';
 import { isoDateTime } from '../../core/convert';
 import { MYSQL_READ_OPTIONS } from '../../core/mysql-options';
@@ -103,7 +103,7 @@ class MysqlReader implements Extractor {
     try {
       const uri = new URL(this.config.url);
       for (const option of Object.keys(FORCED)) uri.searchParams.delete(option);
-      this.core = mysql.createConnection({ uri: uri.toString(), ...FORCED });
+      this.core = mysql2().createConnection({ uri: uri.toString(), ...FORCED });
       this.core.on('error', () => undefined); // a dropped connection surfaces through the pending query instead
       this.conn = this.core.promise();
       await this.conn.connect();
@@ -277,6 +277,12 @@ function jsonText(v: unknown, kind: Kind): string {
   return JSON.stringify(v);
 }
 
+/** mysql2, loaded when a MySQL source is first read: pipelines that read none do not pay for it. */
+function mysql2(): typeof import('mysql2') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require('mysql2') as typeof import('mysql2');
+}
+
 /** BIT(n) arrives as big-endian bytes: a number while exact, else its decimal text. */
 function bitValue(bytes: Buffer): number | string {
   const n = bytes.reduce((acc, b) => (acc << 8n) | BigInt(b), 0n);
@@ -284,6 +290,7 @@ function bitValue(bytes: Buffer): number | string {
 }
 
 function columnOf(f: FieldPacket, jsonChecked: boolean): Column {
+  const { Types } = mysql2();
   const type = f.columnType ?? f.type ?? Types.NULL;
   const flags = typeof f.flags === 'number' ? f.flags : 0; // result-set fields carry numeric flags
   const binary = f.characterSet === BINARY_CHARSET;
@@ -297,6 +304,7 @@ function columnOf(f: FieldPacket, jsonChecked: boolean): Column {
 }
 
 function kindOf(type: number, binary: boolean): Kind {
+  const { Types } = mysql2();
   switch (type) {
     case Types.TINY: case Types.SHORT: case Types.LONG: case Types.INT24: case Types.YEAR: return 'integer';
     case Types.FLOAT: case Types.DOUBLE: return 'float';

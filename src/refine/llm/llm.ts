@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { z } from 'zod';
 import { mapLimit } from '../../core/map-limit';
 import { metrics } from '../../observe/metrics';
@@ -61,7 +61,10 @@ export function llmStep(config: LlmConfig, deps: { cache: LlmCache; usage: Usage
   const answerSchema = outputSchema(config.output);
   const jsonSchema = z.toJSONSchema(answerSchema) as Record<string, unknown>;
   const version = createHash('sha256').update(JSON.stringify([config.model, config.task, template, jsonSchema])).digest('hex').slice(0, 12);
-  const client = new OpenAI({ apiKey: config.apiKey, baseURL: config.baseURL, timeout: config.timeout * 1000, maxRetries: config.maxRetries, fetch: countingFailures });
+  // the client loads here, not with the module: a run without an LLM step does not pay for it
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { default: Client } = require('openai') as typeof import('openai');
+  const client = new Client({ apiKey: config.apiKey, baseURL: config.baseURL, timeout: config.timeout * 1000, maxRetries: config.maxRetries, fetch: countingFailures });
   const budget = config.budget?.maxTokensPerRun;
 
   const one = async (r: RefineRecord): Promise<RefineOutcome> => {

@@ -5,7 +5,7 @@
  * and read back compares equal to the same value read by the change feed.
  */
 import Database from 'better-sqlite3';
-import mysql, { type FieldPacket, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
+import type { Connection as MysqlConnection, FieldPacket, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import pg from 'pg';
 import { isoDateTime } from '../../core/convert';
 import { MYSQL_READ_OPTIONS } from '../../core/mysql-options';
@@ -152,7 +152,7 @@ class MysqlDb implements SqlDatabase {
   readonly now = 'CURRENT_TIMESTAMP(6)';
 
   private constructor(
-    private readonly conn: mysql.Connection,
+    private readonly conn: MysqlConnection,
     /** MariaDB (10.5 and later) returns inserted rows; MySQL does not. */
     readonly insertReturning: boolean,
   ) {}
@@ -160,6 +160,9 @@ class MysqlDb implements SqlDatabase {
   static async connect(url: string): Promise<MysqlDb> {
     const uri = new URL(url);
     for (const option of Object.keys(MYSQL_READ_OPTIONS)) uri.searchParams.delete(option);
+    // mysql2 loads with the first MySQL side, not with every sync
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mysql = require('mysql2/promise') as typeof import('mysql2/promise');
     const conn = await mysql.createConnection({ uri: uri.toString(), ...MYSQL_READ_OPTIONS });
     conn.on('error', () => undefined);
     await conn.query(`SET SESSION time_zone = '+00:00'`);
