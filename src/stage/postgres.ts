@@ -108,7 +108,7 @@ export class PostgresStore extends KnexStore {
         checkpoint: batch.checkpoint,
         data,
         firstLoad,
-        load: (sql) => pipeline(Readable.from(data), client.query(copyFrom(sql))),
+        load: (sql, text = data) => pipeline(Readable.from(text), client.query(copyFrom(sql))),
       }),
     );
     this.firstLoads.set(loadKey, result.firstLoad);

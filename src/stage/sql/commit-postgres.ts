@@ -23,8 +23,8 @@ export interface PostgresCommit {
   checkpoint: Checkpoint;
   /** The batch as COPY text lines `tenant, key, cursor, data`. */
   data: readonly Buffer[];
-  /** Streams the batch's COPY text into the given `COPY ... FROM STDIN` statement. */
-  load(copySql: string): Promise<void>;
+  /** Streams COPY text (the batch's, unless given) into the given `COPY ... FROM STDIN` statement. */
+  load(copySql: string, data?: Iterable<Buffer>): Promise<void>;
   /** Try the first-load path. */
   firstLoad: boolean;
 }
@@ -143,12 +143,14 @@ async function finish(client: pg.Client, stream: number, run: string, checkpoint
  * when the batch cannot go in this way: a delete or a NULL tenant in it, or a key the table already has.
  */
 async function loadDirectly(client: pg.Client, c: PostgresCommit): Promise<CommitCounts | undefined> {
-  const scan = scanLines(c.data);
+  const scan = linesByTenant(c.data);
   if (!scan) return undefined;
   await client.query(`SELECT set_config('sluice.stream', $1, true), set_config('sluice.run', $2, true)`, [String(c.stream), c.run.id]);
   await client.query('SAVEPOINT first_load');
   try {
-    await c.load('COPY sluice_records (tenant, key, cursor, data) FROM STDIN');
+    // Each tenant's rows go in together, so they share heap pages: an export reads one tenant's rows
+    // and, were they spread over the batch, would read nearly every page of the table for each tenant.
+    await c.load('COPY sluice_records (tenant, key, cursor, data) FROM STDIN', inChunks(scan.tenants.values()));
   } catch {
     // a key already staged, a NULL key or a key twice: the merge path says which, or upserts
     await client.query('ROLLBACK TO SAVEPOINT first_load');
@@ -158,23 +160,45 @@ async function loadDirectly(client: pg.Client, c: PostgresCommit): Promise<Commi
     c.stream,
     [...scan.tenants.keys()],
   ]);
-  const byTenant = Object.fromEntries([...scan.tenants].map(([t, n]) => [t, { read: n, staged: n }]));
+  const byTenant = Object.fromEntries([...scan.tenants].map(([t, lines]) => [t, { read: lines.length, staged: lines.length }]));
   return { read: scan.rows, staged: scan.rows, unchanged: 0, byTenant };
 }
 
+/** Lines joined into chunks of about `COPY_CHUNK` bytes, one at a time: each chunk is one COPY message, not one per line. */
+function* inChunks(groups: Iterable<Buffer[]>): Generator<Buffer> {
+  let parts: Buffer[] = [];
+  let size = 0;
+  for (const lines of groups) {
+    for (const line of lines) {
+      parts.push(line);
+      size += line.length;
+      if (size >= COPY_CHUNK) {
+        yield Buffer.concat(parts, size);
+        parts = [];
+        size = 0;
+      }
+    }
+  }
+  if (size > 0) yield Buffer.concat(parts, size);
+}
+
 /**
- * The rows of a batch of COPY lines, and how many each tenant has; undefined if one is a delete or has a NULL tenant.
- * Works on the buffers as they are (a line may span two), reading only each line's tenant as text.
+ * The lines of a batch of COPY text (each with its line end), by tenant in order of first appearance;
+ * undefined if one is a delete or has a NULL tenant. Works on the buffers as they are (a line may span
+ * two) and reads only each line's tenant as text.
  */
-function scanLines(data: readonly Buffer[]): { rows: number; tenants: Map<string, number> } | undefined {
-  const tenants = new Map<string, number>();
+function linesByTenant(data: readonly Buffer[]): { rows: number; tenants: Map<string, Buffer[]> } | undefined {
+  const tenants = new Map<string, Buffer[]>();
   let rows = 0;
   const take = (line: Buffer): boolean => {
     rows++;
     const tenant = decodeCopyField(line.toString('utf8', 0, line.indexOf(TAB)));
-    const deleted = line.length >= 3 && line[line.length - 3] === TAB && line[line.length - 2] === BACKSLASH && line[line.length - 1] === N;
+    const end = line[line.length - 1] === NEWLINE ? line.length - 1 : line.length;
+    const deleted = end >= 3 && line[end - 3] === TAB && line[end - 2] === BACKSLASH && line[end - 1] === N;
     if (tenant === null || deleted) return false;
-    tenants.set(tenant, (tenants.get(tenant) ?? 0) + 1);
+    const lines = tenants.get(tenant);
+    if (lines) lines.push(line);
+    else tenants.set(tenant, [line]);
     return true;
   };
   let carry: Buffer | undefined;
@@ -186,19 +210,22 @@ function scanLines(data: readonly Buffer[]): { rows: number; tenants: Map<string
         carry = Buffer.concat([carry, part]);
         continue;
       }
-      if (!take(Buffer.concat([carry, part.subarray(0, nl)]))) return undefined;
+      if (!take(Buffer.concat([carry, part.subarray(0, nl + 1)]))) return undefined;
       carry = undefined;
       pos = nl + 1;
     }
     for (let nl = part.indexOf(NEWLINE, pos); nl !== -1; pos = nl + 1, nl = part.indexOf(NEWLINE, pos)) {
-      if (!take(part.subarray(pos, nl))) return undefined;
+      if (!take(part.subarray(pos, nl + 1))) return undefined;
     }
     if (pos < part.length) carry = part.subarray(pos);
   }
+  if (carry && !take(Buffer.concat([carry, LINE_END]))) return undefined;
   return { rows, tenants };
 }
 
+const COPY_CHUNK = 64 * 1024;
 const NEWLINE = 0x0a;
+const LINE_END = Buffer.from('\n');
 const TAB = 0x09;
 const BACKSLASH = 0x5c;
 const N = 0x4e;
@@ -211,7 +238,8 @@ async function mergeIncoming(client: pg.Client, c: Pick<PostgresCommit, 'stream'
     `INSERT INTO sluice_tenants (stream_id, tenant) SELECT DISTINCT $1::int, tenant FROM sluice_incoming ON CONFLICT DO NOTHING`,
     [c.stream],
   );
-  const written = await upsert(client, c.stream, c.run.id, 'SELECT tenant, key, cursor, data FROM sluice_incoming', []);
+  // by tenant, as a first load is: the rows an export reads together are written together
+  const written = await upsert(client, c.stream, c.run.id, 'SELECT tenant, key, cursor, data FROM sluice_incoming ORDER BY tenant', []);
   const read = await client.query<{ tenant: string; n: string }>(`SELECT tenant, count(*) AS n FROM sluice_incoming GROUP BY tenant`);
   const byTenant = countByTenant([], written);
   for (const r of read.rows) (byTenant[r.tenant] ??= { read: 0, staged: 0 }).read = Number(r.n);
