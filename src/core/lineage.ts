@@ -24,49 +24,73 @@ export function withLineage(json: string, l: LineageOf): string {
 }
 
 const SEP = 0x02;
+const NEWLINE = 0x0a;
+const CLOSE = 0x7d; // }
 
 /**
- * Lines of `data \x02 key \x02 run \x02 refinedBy` (the last three already JSON literals) turned into
- * the data with `_sluice` added as its last member, as bytes: how the PostgreSQL store adds lineage to
- * what COPY streams out, at the cost of a few buffer copies per line. `chunk` holds whole lines only.
+ * The member `_sluice` adds, as the text PostgreSQL builds after each record: `,"_sluice":{...}}`. The
+ * key, run and refine version are JSON literals (SQL expressions); `source` is given here.
  */
-export function spliceLineageLines(chunk: Buffer, source: string): Buffer {
-  const head = Buffer.from(`"${LINEAGE_FIELD}":{"source":${JSON.stringify(source)},"key":`);
-  // first the positions of each line's pieces and the output's size, then one buffer filled by copies:
-  // no per-line objects for the garbage collector
-  const at: number[] = [];
-  let size = 0;
-  for (let from = 0; from < chunk.length; ) {
-    const end = chunk.indexOf(0x0a, from);
-    if (end === -1) throw new Error('spliceLineageLines: the chunk ends inside a line');
-    const d1 = chunk.indexOf(SEP, from);
-    const d2 = chunk.indexOf(SEP, d1 + 1);
-    const d3 = chunk.indexOf(SEP, d2 + 1);
-    const close = chunk.lastIndexOf(0x7d /* } */, d1);
-    at.push(from, close, d1, d2, d3, end);
-    const comma = close === from + 1 ? 0 : 1; // `{}`: staged JSON is compact
-    size += close - from + comma + head.length + (d2 - d1 - 1) + RUN.length + (d3 - d2 - 1) + REFINED_BY.length + (end - d3 - 1) + TAIL.length;
-    from = end + 1;
-  }
-  const out = Buffer.allocUnsafe(size);
-  let pos = 0;
-  const put = (b: Buffer, start = 0, stop = b.length) => (pos += b.copy(out, pos, start, stop));
-  for (let i = 0; i < at.length; i += 6) {
-    const [from, close, d1, d2, d3, end] = at.slice(i, i + 6) as [number, number, number, number, number, number];
-    put(chunk, from, close);
-    if (close !== from + 1) put(COMMA);
-    put(head);
-    put(chunk, d1 + 1, d2);
-    put(RUN);
-    put(chunk, d2 + 1, d3);
-    put(REFINED_BY);
-    put(chunk, d3 + 1, end);
-    put(TAIL);
-  }
-  return out;
+export function lineageSuffixSql(source: string, key: string, run: string, refinedBy: string): string {
+  const head = `,"${LINEAGE_FIELD}":{"source":${JSON.stringify(source)},"key":`;
+  return `'${head.replace(/'/g, "''")}' || ${key} || ',"run":' || ${run} || ',"refinedBy":' || ${refinedBy} || '}}'`;
 }
 
-const COMMA = Buffer.from(',');
-const RUN = Buffer.from(',"run":');
-const REFINED_BY = Buffer.from(',"refinedBy":');
-const TAIL = Buffer.from('}}\n');
+/**
+ * Lines of `data \x02 suffix` (the suffix from `lineageSuffixSql`) turned into the data with the suffix
+ * as its last member, as bytes: the record's closing `}` is dropped, and the suffix's comma too when the
+ * record is `{}` (staged JSON is compact). Chunks may cut lines anywhere; the output comes in buffers of
+ * about `size` bytes, written by one copy of each piece and no per-line objects.
+ */
+export class LineageSplicer {
+  private out: Buffer;
+  private pos = 0;
+  private carry: Buffer | undefined;
+
+  constructor(private readonly size = 256 * 1024) {
+    this.out = Buffer.allocUnsafe(size);
+  }
+
+  /** The output buffers this chunk filled. */
+  *push(chunk: Buffer): Generator<Buffer> {
+    let from = 0;
+    if (this.carry) {
+      const end = chunk.indexOf(NEWLINE);
+      if (end === -1) {
+        this.carry = Buffer.concat([this.carry, chunk]);
+        return;
+      }
+      const line = Buffer.concat([this.carry, chunk.subarray(0, end + 1)]);
+      this.carry = undefined;
+      yield* this.line(line, 0, line.length - 1);
+      from = end + 1;
+    }
+    for (let end = chunk.indexOf(NEWLINE, from); end !== -1; from = end + 1, end = chunk.indexOf(NEWLINE, from)) {
+      yield* this.line(chunk, from, end);
+    }
+    if (from < chunk.length) this.carry = chunk.subarray(from);
+  }
+
+  /** What is left; throws if the input ended inside a line. */
+  *end(): Generator<Buffer> {
+    if (this.carry) throw new Error('LineageSplicer: the input ends inside a line');
+    if (this.pos > 0) yield this.out.subarray(0, this.pos);
+    this.pos = 0;
+  }
+
+  /** The line `chunk[from, end]` (`end` at its line end) into the output. */
+  private *line(chunk: Buffer, from: number, end: number): Generator<Buffer> {
+    const sep = chunk.indexOf(SEP, from);
+    if (sep === -1 || sep > end) throw new Error('LineageSplicer: a line without its lineage');
+    const close = chunk.lastIndexOf(CLOSE, sep);
+    const suffix = close === from + 1 ? sep + 2 : sep + 1; // `{}`: no comma before `_sluice`
+    const length = close - from + (end + 1 - suffix);
+    if (this.pos + length > this.out.length) {
+      if (this.pos > 0) yield this.out.subarray(0, this.pos);
+      this.out = Buffer.allocUnsafe(Math.max(this.size, length));
+      this.pos = 0;
+    }
+    this.pos += chunk.copy(this.out, this.pos, from, close);
+    this.pos += chunk.copy(this.out, this.pos, suffix, end + 1);
+  }
+}

@@ -12,7 +12,7 @@ import knexFactory, { type Knex } from 'knex';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { SluiceError, messageOf } from '../core/errors';
 import { encodeCopyRecord } from '../core/copy-text';
-import { spliceLineageLines } from '../core/lineage';
+import { LineageSplicer, lineageSuffixSql } from '../core/lineage';
 import type { Batch } from '../core/record';
 import { describeUrl } from '../extract/read/connect-error';
 import { EXPORTED_STATUSES, KnexStore, QUIET_LOG } from './knex-store';
@@ -171,12 +171,19 @@ export class PostgresStore extends KnexStore {
   }
 
   async *readJsonLines(tenant: string, q: Omit<RecordQuery, 'op'>): AsyncGenerator<Buffer> {
-    // with lineage, the key (as JSON), run and refine version come beside the data, and `_sluice` is
-    // spliced in as bytes on the way out: cheaper than building it in SQL, and the lines still need no parsing
-    const line = q.lineage ? `d.v, to_json(rec.key)::text, to_json(rec.run_id)::text, ${refinedBy(q)}` : 'd.v';
     // CSV with a quote and a delimiter that valid JSON text never contains: each line is the data as is
-    const copied = this.copyOut(tenant, q, `SELECT ${line} FROM sluice_records rec CROSS JOIN LATERAL (SELECT ${dataOf(q)} AS v) d`, `FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02'`);
-    for await (const chunk of copied) yield q.lineage ? spliceLineageLines(chunk, q.source) : chunk;
+    const options = `FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02'`;
+    const from = `FROM sluice_records rec CROSS JOIN LATERAL (SELECT ${dataOf(q)} AS v) d`;
+    if (!q.lineage) {
+      yield* this.copyOut(tenant, q, `SELECT d.v ${from}`, options);
+      return;
+    }
+    // `_sluice` comes built beside the data and is spliced in as bytes on the way out: one copy of each
+    // line in Node (the chunks as they arrive, not gathered first), no parsing, little work for the database
+    const suffix = lineageSuffixSql(q.source, 'to_json(rec.key)::text', 'to_json(rec.run_id)::text', refinedBy(q));
+    const splicer = new LineageSplicer(CHUNK_BYTES);
+    for await (const chunk of this.copyOut(tenant, q, `SELECT d.v, ${suffix} ${from}`, options, { gather: false })) yield* splicer.push(chunk);
+    yield* splicer.end();
   }
 
   /**
@@ -191,12 +198,12 @@ export class PostgresStore extends KnexStore {
     const lineage = spec.lineage ? `, current_setting('sluice.source'), rec.key, rec.run_id, ${q.refined ? `CASE WHEN rec.refine_status = 'refined' THEN rec.refine_version END` : 'NULL'}` : '';
     const select = `SELECT r.*${lineage} FROM sluice_records rec CROSS JOIN LATERAL json_to_record((${dataOf(q)})::json) AS r(${columns})`;
     let rows = 0;
-    const chunks = this.copyOut(tenant, q, select, `FORMAT csv, DELIMITER ${quoteLiteral(spec.delimiter)}`, (n) => (rows = n));
+    const chunks = this.copyOut(tenant, q, select, `FORMAT csv, DELIMITER ${quoteLiteral(spec.delimiter)}`, { done: (n) => (rows = n) });
     return { chunks, rows: () => rows };
   }
 
   /** COPY of one tenant's upserts in a change window, in change order, inside a read-only transaction scoped to the tenant. */
-  private async *copyOut(tenant: string, q: Omit<RecordQuery, 'op'>, select: string, options: string, done?: (rows: number) => void): AsyncGenerator<Buffer> {
+  private async *copyOut(tenant: string, q: Omit<RecordQuery, 'op'>, select: string, options: string, o: CopyOutOptions = {}): AsyncGenerator<Buffer> {
     const stream = await this.streamId(q.pipeline, q.source, { create: false });
     if (stream === undefined) return;
     const client = (await this.knex.client.acquireConnection()) as pg.Client;
@@ -218,22 +225,26 @@ export class PostgresStore extends KnexStore {
             AND rec.op = 'upsert' ${refined}
           ORDER BY rec.seq) TO STDOUT WITH (${options})`),
       );
-      // COPY hands over a row or so per chunk: gathered into larger chunks, every consumer does its
-      // per-chunk work (hashing, counting, writing) a few thousand times instead of once a row
-      let parts: Buffer[] = [];
-      let size = 0;
-      for await (const rows of copy as AsyncIterable<Buffer>) {
-        parts.push(rows);
-        size += rows.length;
-        // a chunk may end inside a row: cut only after a line end (`readJsonLines` splices whole lines)
-        if (size >= CHUNK_BYTES && rows[rows.length - 1] === 0x0a) {
-          yield Buffer.concat(parts, size);
-          parts = [];
-          size = 0;
+      if (o.gather === false) {
+        yield* copy as AsyncIterable<Buffer>;
+      } else {
+        // COPY hands over what one socket read held: gathered into larger chunks, every consumer does its
+        // per-chunk work (hashing, counting, writing) a few thousand times for a large export
+        let parts: Buffer[] = [];
+        let size = 0;
+        for await (const rows of copy as AsyncIterable<Buffer>) {
+          parts.push(rows);
+          size += rows.length;
+          // a chunk may end inside a row: cut only after a line end
+          if (size >= CHUNK_BYTES && rows[rows.length - 1] === 0x0a) {
+            yield Buffer.concat(parts, size);
+            parts = [];
+            size = 0;
+          }
         }
+        if (size > 0) yield Buffer.concat(parts, size);
       }
-      if (size > 0) yield Buffer.concat(parts, size);
-      done?.((copy as unknown as { rowCount: number }).rowCount);
+      o.done?.((copy as unknown as { rowCount: number }).rowCount);
       await client.query('COMMIT');
       finished = true;
     } finally {
@@ -243,6 +254,13 @@ export class PostgresStore extends KnexStore {
       await this.knex.client.releaseConnection(client);
     }
   }
+}
+
+interface CopyOutOptions {
+  /** Gather the chunks into ones of about `CHUNK_BYTES` ending at a line end (default); false: as they come. */
+  gather?: boolean;
+  /** Called with the number of rows once the COPY is done. */
+  done?(rows: number): void;
 }
 
 /** What a refined read exports: the refined record where refinement succeeded, else the staged one. */
