@@ -26,8 +26,10 @@ const RUN_LOCK = 0x51c1;
 /** Advisory lock (two-key form) held while migrating. */
 const MIGRATE_LOCK = 0x51c2;
 
-/** What `readJsonLines` yields at a time: large enough that per-chunk costs vanish, small enough to stream. */
-const CHUNK_BYTES = 256 * 1024;
+/** What COPY reads yield at least: large enough that per-chunk costs vanish, small enough to stream. */
+const CHUNK_BYTES = 64 * 1024;
+/** A chunk this large is yielded as it comes rather than copied into a gathered one. */
+const PASS_BYTES = 16 * 1024;
 
 export class PostgresStore extends KnexStore {
   readonly kind = 'postgres';
@@ -228,15 +230,19 @@ export class PostgresStore extends KnexStore {
       if (o.gather === false) {
         yield* copy as AsyncIterable<Buffer>;
       } else {
-        // COPY hands over what one socket read held: gathered into larger chunks, every consumer does its
-        // per-chunk work (hashing, counting, writing) a few thousand times for a large export
+        // COPY hands over what one socket read held, at times a single row: small chunks are gathered so
+        // every consumer does its per-chunk work (hashing, counting, writing) thousands of times, not once a
+        // row; a large one passes as it is, uncopied. Chunks may end inside a row: consumers allow for that.
         let parts: Buffer[] = [];
         let size = 0;
         for await (const rows of copy as AsyncIterable<Buffer>) {
+          if (size === 0 && rows.length >= PASS_BYTES) {
+            yield rows;
+            continue;
+          }
           parts.push(rows);
           size += rows.length;
-          // a chunk may end inside a row: cut only after a line end
-          if (size >= CHUNK_BYTES && rows[rows.length - 1] === 0x0a) {
+          if (size >= CHUNK_BYTES) {
             yield Buffer.concat(parts, size);
             parts = [];
             size = 0;
@@ -257,7 +263,7 @@ export class PostgresStore extends KnexStore {
 }
 
 interface CopyOutOptions {
-  /** Gather the chunks into ones of about `CHUNK_BYTES` ending at a line end (default); false: as they come. */
+  /** Gather small chunks into ones of about `CHUNK_BYTES` (default); false: every chunk as it comes. */
   gather?: boolean;
   /** Called with the number of rows once the COPY is done. */
   done?(rows: number): void;
