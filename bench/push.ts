@@ -70,7 +70,9 @@ export async function pushBenchmark(o: PushOptions): Promise<Report> {
 
     process.stderr.write(`sluice serve, staging into PostgreSQL (${o.connections} connections, ${o.seconds} s)… `);
     const args = [join(ROOT, 'bin/sluice.js'), 'serve', 'pipeline.yaml', '--port', '0', '--host', '127.0.0.1', '--json', '--staging', stagingUrl];
-    const [warm, sluice] = await withServer(spawn(process.execPath, args, { cwd: work, env }), listeningPort, async (port) => {
+    // SLUICE_BENCH_PROFILE=DIR: the server writes a V8 CPU profile there when it stops
+    const profile = process.env.SLUICE_BENCH_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.SLUICE_BENCH_PROFILE] : [];
+    const [warm, sluice] = await withServer(spawn(process.execPath, [...profile, ...args], { cwd: work, env }), listeningPort, async (port) => {
       const url = `http://127.0.0.1:${port}/hooks/bench_push/events`;
       return [await load(url, secret, o.connections, WARMUP_SECONDS), await load(url, secret, o.connections, o.seconds)] as const;
     });
