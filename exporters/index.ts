@@ -3,5 +3,7 @@ import { cocoExporter } from './coco';
 import { csvExporter } from './csv';
 import { jsonExporter } from './json';
 import { jsonlExporter } from './jsonl';
+import { vocExporter } from './voc';
+import { yoloExporter } from './yolo';
 
-export const EXPORTERS = [jsonlExporter, jsonExporter, csvExporter, cocoExporter] as const;
+export const EXPORTERS = [jsonlExporter, jsonExporter, csvExporter, cocoExporter, yoloExporter, vocExporter] as const;

@@ -75,8 +75,11 @@ export interface ExportedFile {
   compression?: 'gzip';
   rawBytes?: number;
   split?: string;
-  /** `deleted`: the keys of records that left the tenant since the previous export (not records) */
-  role?: 'deleted';
+  /**
+   * Not the records themselves: `deleted`, the keys of records that left the tenant since the previous
+   * export; `labels`, one image's file in a per-image format (YOLO, VOC); `classes`, the category names.
+   */
+  role?: 'deleted' | 'labels' | 'classes';
   columns?: Column[];
   /**
    * Records the format could not hold (an image without a size...), left out with the reason. The

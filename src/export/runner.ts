@@ -123,7 +123,8 @@ async function exportTenant(store: StagingStore, req: ExportRequest, group: Expo
       for (const [i, entry] of group.formats.entries()) {
         const written = await writeFormat(entry, tmp, source, stream?.fields ?? [], req.refined === true, input);
         files.push(...written);
-        if (i === 0) sourceRows = written.reduce((n, f) => n + f.rows, 0);
+        // the first format's count is the source's; per-image and class files are not records
+        if (i === 0) sourceRows = written.filter((f) => f.role === undefined).reduce((n, f) => n + f.rows, 0);
       }
       await quarantineRejected(store, req, source, files.filter((f) => f.source === source));
       const gone = kind === 'changes' ? await writeDeletes(tmp, source, store.read(tenant, { ...query, op: 'delete' })) : undefined;
