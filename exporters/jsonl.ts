@@ -13,6 +13,9 @@ export const jsonlExporter = defineExporter({
     lineage: z.boolean().default(true).describe('Add `_sluice: { source, key, run, refinedBy }` to each record.'),
   }),
   create: (options) => ({
+    // the lines pass through Node as bytes (lineage spliced in on PostgreSQL): a second tenant at once
+    // keeps the database and Node both busy, without piling up buffers
+    tenantsAtOnce: 2,
     async write(target, input) {
       const out = target.open('jsonl');
       const schema = schemaFor(target, options.lineage);

@@ -96,9 +96,9 @@ export interface Exporter {
   /** Writes the target's file(s) and says what it wrote. */
   write(target: ExportTarget, input: ExportInput): Promise<ExportedFile[]>;
   /**
-   * How many tenants to write at once (default 1). More helps only where the database does the work
-   * (CSV on PostgreSQL parses each record there): elsewhere the process is the bottleneck, and a second
-   * stream at once only piles up buffers.
+   * How many tenants to write at once (default 1). More helps only where Node does little per record
+   * (CSV and JSONL on PostgreSQL: the database writes the rows): where Node parses or builds each
+   * record, it is the bottleneck, and a second stream at once only piles up buffers.
    */
   readonly tenantsAtOnce?: number;
 }
