@@ -516,7 +516,7 @@ async function listenLatency(o: {
     .map((e) => ({
       run: e.run!,
       startedAt: runIdTime(e.run!),
-      endedAt: Date.parse(e.tick ?? e.time ?? ''),
+      endedAt: Date.parse(e.time ?? e.tick ?? ''), // the line is logged when the sync ends; its tick is when it was asked for
       writtenA: e.sides!.a.created + e.sides!.a.updated + e.sides!.a.deleted,
       writtenB: e.sides!.b.created + e.sides!.b.updated + e.sides!.b.deleted,
       queued: e.queued ?? 0,
