@@ -5,10 +5,10 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { cocoExporter } from '../../exporters/coco';
-import type { SourceRecord } from '../../src/core/record';
-import { OutputFile, type ExportInput } from '../../src/export/exporter';
+import { OutputFile } from '../../src/export/exporter';
 import { openStore } from '../../src/stage/open';
 import { cocoProblems, type Coco } from '../helpers/coco-check';
+import { sizeByName, stageImages } from '../helpers/image-records';
 import { tempDir } from '../helpers/prop-support';
 
 const LABELS = ['car', 'person', 'bike'];
@@ -33,22 +33,20 @@ test('property: COCO holds exactly the staged regions, one image per image, vali
     await fc.assert(
       fc.asyncProperty(records, async (recs) => {
         const pipeline = `coco${++n}`;
-        // one size per image name, as real images have
-        const sizeOf = new Map<string, { W: number; H: number }>();
-        for (const r of recs) if (!sizeOf.has(r.image.name)) sizeOf.set(r.image.name, r.image);
-        const staged: SourceRecord[] = recs.map((r, i) => {
-          const { W, H } = sizeOf.get(r.image.name)!;
-          const result = r.regions.map((g, j) =>
-            g.kind === 'box'
-              ? { id: `r${j}`, type: 'rectanglelabels', original_width: W, original_height: H, value: { x: g.x, y: g.y, width: g.w, height: g.h, rotation: 0, rectanglelabels: [g.label] } }
-              : { id: `r${j}`, type: 'polygonlabels', original_width: W, original_height: H, value: { points: g.points, polygonlabels: [g.label] } },
-          );
-          return { tenant: 't', key: String(i), op: 'upsert', cursor: null, json: JSON.stringify({ image: r.image.name, annotation: { result } }) };
-        });
-        await store.startRun(pipeline, `run-${pipeline}`);
-        await store.commit({ id: `run-${pipeline}`, pipeline, source: 'shots' }, { rows: { kind: 'records', records: staged }, checkpoint: {} });
-        const range = { pipeline, source: 'shots', afterSeq: 0, upToSeq: Number.MAX_SAFE_INTEGER };
-        const input: ExportInput = { records: () => store.read('t', { ...range, op: 'upsert' }), jsonLines: () => store.readJsonLines('t', range) };
+        const sizeOf = sizeByName(recs);
+        const input = await stageImages(
+          store,
+          pipeline,
+          recs.map((r) => {
+            const { W, H } = sizeOf.get(r.image.name)!;
+            const result = r.regions.map((g, j) =>
+              g.kind === 'box'
+                ? { id: `r${j}`, type: 'rectanglelabels', original_width: W, original_height: H, value: { x: g.x, y: g.y, width: g.w, height: g.h, rotation: 0, rectanglelabels: [g.label] } }
+                : { id: `r${j}`, type: 'polygonlabels', original_width: W, original_height: H, value: { points: g.points, polygonlabels: [g.label] } },
+            );
+            return { image: r.image.name, result };
+          }),
+        );
         const dir = join(tmp.path, pipeline);
         mkdirSync(dir);
         const exporter = cocoExporter.create(cocoExporter.options.parse({ categories: LABELS }));

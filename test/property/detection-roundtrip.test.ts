@@ -9,10 +9,10 @@ import fc from 'fast-check';
 import { XMLParser } from 'fast-xml-parser';
 import { vocExporter } from '../../exporters/voc';
 import { yoloExporter } from '../../exporters/yolo';
-import type { SourceRecord } from '../../src/core/record';
-import { OutputFile, type ExportInput } from '../../src/export/exporter';
+import { OutputFile } from '../../src/export/exporter';
 import { imageStem } from '../../src/export/image-files';
 import { openStore } from '../../src/stage/open';
+import { sizeByName, stageImages } from '../helpers/image-records';
 import { tempDir } from '../helpers/prop-support';
 
 const LABELS = ['car', 'person', 'bike'];
@@ -32,18 +32,16 @@ test('property: YOLO and VOC hold exactly the staged boxes, one file per image, 
     await fc.assert(
       fc.asyncProperty(records, async (recs) => {
         const pipeline = `det${++n}`;
-        // one size per image name, as real images have
-        const sizeOf = new Map<string, { W: number; H: number }>();
-        for (const r of recs) if (!sizeOf.has(r.image.name)) sizeOf.set(r.image.name, r.image);
-        const staged: SourceRecord[] = recs.map((r, i) => {
-          const { W, H } = sizeOf.get(r.image.name)!;
-          const result = r.boxes.map((g, j) => ({ id: `r${j}`, type: 'rectanglelabels', original_width: W, original_height: H, value: { x: g.x, y: g.y, width: g.w, height: g.h, rotation: 0, rectanglelabels: [g.label] } }));
-          return { tenant: 't', key: String(i), op: 'upsert', cursor: null, json: JSON.stringify({ image: r.image.name, annotation: { result } }) };
-        });
-        await store.startRun(pipeline, `run-${pipeline}`);
-        await store.commit({ id: `run-${pipeline}`, pipeline, source: 'shots' }, { rows: { kind: 'records', records: staged }, checkpoint: {} });
-        const range = { pipeline, source: 'shots', afterSeq: 0, upToSeq: Number.MAX_SAFE_INTEGER };
-        const input: ExportInput = { records: () => store.read('t', { ...range, op: 'upsert' }), jsonLines: () => store.readJsonLines('t', range) };
+        const sizeOf = sizeByName(recs);
+        const input = await stageImages(
+          store,
+          pipeline,
+          recs.map((r) => {
+            const { W, H } = sizeOf.get(r.image.name)!;
+            const result = r.boxes.map((g, j) => ({ id: `r${j}`, type: 'rectanglelabels', original_width: W, original_height: H, value: { x: g.x, y: g.y, width: g.w, height: g.h, rotation: 0, rectanglelabels: [g.label] } }));
+            return { image: r.image.name, result };
+          }),
+        );
         const dir = join(tmp.path, pipeline);
         mkdirSync(dir);
         const target = { dir, source: 'shots', fields: [], open: (ext: string) => OutputFile.in(dir, `shots.${ext}`) };

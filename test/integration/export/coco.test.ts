@@ -6,41 +6,20 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { loadPipeline } from '../../../src/run/pipeline';
 import { runPipeline, type RunSummary } from '../../../src/run/run';
 import type { Manifest } from '../../../src/export/manifest';
 import { openStore } from '../../../src/stage/open';
 import { cocoProblems, type Coco } from '../../helpers/coco-check';
-
-const FIXTURES = join(__dirname, '../../../fixtures/label-studio');
-const realTask = () => (JSON.parse(readFileSync(join(FIXTURES, 'ls_export_tasks.json'), 'utf8')) as { data: { image: string }; annotations: { result: unknown[]; updated_at: string }[] }[])[0]!;
-
-const box = (id: string, label: string, x: number, y: number, w: number, h: number, W = 1000, H = 500) => ({
-  id,
-  type: 'rectanglelabels',
-  from_name: 'label',
-  to_name: 'image',
-  original_width: W,
-  original_height: H,
-  value: { x, y, width: w, height: h, rotation: 0, rectanglelabels: [label] },
-});
+import { box, LABEL_STUDIO_FIXTURES, realTask, shotsSource } from '../../helpers/image-records';
 
 let dir: string;
+let insert: ReturnType<typeof shotsSource>;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'sluice-coco-'));
-  const db = new Database(join(dir, 'src.db'));
-  db.exec(`CREATE TABLE shots (id INTEGER PRIMARY KEY, image TEXT, annotation TEXT)`);
-  db.close();
+  insert = shotsSource(dir);
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-function insert(rows: [number, string, unknown][]): void {
-  const db = new Database(join(dir, 'src.db'));
-  const stmt = db.prepare(`INSERT OR REPLACE INTO shots VALUES (?, ?, ?)`);
-  for (const [id, image, annotation] of rows) stmt.run(id, image, annotation === null ? null : JSON.stringify(annotation));
-  db.close();
-}
 
 function pipeline(exportOptions: string): string {
   const file = join(dir, 'p.yaml');
@@ -71,11 +50,11 @@ const manifestOf = (s: RunSummary): Manifest => JSON.parse(readFileSync(join(s.e
 test('the real Label Studio export: the same boxes, polygon and areas as Label Studio\'s converter, with the documented differences', async () => {
   const task = realTask();
   insert([[1, task.data.image, { result: task.annotations[0]!.result, annotatedAt: task.annotations[0]!.updated_at }]]);
-  const s = await run(pipeline(`    labelConfig: ${join(FIXTURES, 'label_config.xml')}`));
+  const s = await run(pipeline(`    labelConfig: ${join(LABEL_STUDIO_FIXTURES, 'label_config.xml')}`));
   const coco = cocoOf(s);
   expect(cocoProblems(coco)).toEqual([]);
   type Expected = Omit<Coco, 'annotations'> & { annotations: (Coco['annotations'][number] & { keypoints?: number[] })[] };
-  const expected = JSON.parse(readFileSync(join(FIXTURES, 'expected_coco_result.generated.json'), 'utf8')) as Expected;
+  const expected = JSON.parse(readFileSync(join(LABEL_STUDIO_FIXTURES, 'expected_coco_result.generated.json'), 'utf8')) as Expected;
 
   // categories: the config's box and polygon labels, 1..n in config order (Label Studio: alphabetical from 0, plus a keypoint "default")
   expect(coco.categories.map((c) => c.name)).toEqual(['rectangle_label', 'polygon_label']);

@@ -6,45 +6,27 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { XMLParser } from 'fast-xml-parser';
 import type { Manifest } from '../../../src/export/manifest';
 import { loadPipeline } from '../../../src/run/pipeline';
 import { runPipeline, type RunSummary } from '../../../src/run/run';
 import { openStore } from '../../../src/stage/open';
+import { box, LABEL_STUDIO_FIXTURES, realTask, shotsSource } from '../../helpers/image-records';
 
-const FIXTURES = join(__dirname, '../../../fixtures/label-studio');
-const realTask = () => (JSON.parse(readFileSync(join(FIXTURES, 'ls_export_tasks.json'), 'utf8')) as { data: { image: string }; annotations: { result: unknown[]; updated_at: string }[] }[])[0]!;
 const expectedCoco = () =>
-  JSON.parse(readFileSync(join(FIXTURES, 'expected_coco_result.generated.json'), 'utf8')) as {
+  JSON.parse(readFileSync(join(LABEL_STUDIO_FIXTURES, 'expected_coco_result.generated.json'), 'utf8')) as {
     images: { width: number; height: number }[];
     categories: { id: number; name: string }[];
     annotations: { category_id: number; bbox: number[]; segmentation: number[][]; keypoints?: number[] }[];
   };
 
-const box = (id: string, label: string, x: number, y: number, w: number, h: number, W = 1000, H = 500) => ({
-  id,
-  type: 'rectanglelabels',
-  original_width: W,
-  original_height: H,
-  value: { x, y, width: w, height: h, rotation: 0, rectanglelabels: [label] },
-});
-
 let dir: string;
+let insert: ReturnType<typeof shotsSource>;
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'sluice-yolo-'));
-  const db = new Database(join(dir, 'src.db'));
-  db.exec(`CREATE TABLE shots (id INTEGER PRIMARY KEY, image TEXT, annotation TEXT)`);
-  db.close();
+  insert = shotsSource(dir);
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-function insert(rows: [number, string, unknown][]): void {
-  const db = new Database(join(dir, 'src.db'));
-  const stmt = db.prepare(`INSERT OR REPLACE INTO shots VALUES (?, ?, ?)`);
-  for (const [id, image, annotation] of rows) stmt.run(id, image, JSON.stringify(annotation));
-  db.close();
-}
 
 function pipeline(format: 'yolo' | 'voc', options: string): string {
   const file = join(dir, 'p.yaml');
@@ -85,7 +67,7 @@ test('YOLO from the real Label Studio export: Label Studio\'s boxes and polygon,
   const { width: W, height: H } = expected.images[0]!;
   const theirs = (name: string) => expected.annotations.find((a) => !a.keypoints && expected.categories.find((c) => c.id === a.category_id)!.name === name)!;
 
-  const boxes = await run(pipeline('yolo', `    labelConfig: ${join(FIXTURES, 'label_config.xml')}`));
+  const boxes = await run(pipeline('yolo', `    labelConfig: ${join(LABEL_STUDIO_FIXTURES, 'label_config.xml')}`));
   expect(read(boxes, 'yolo', 'classes.txt')).toBe('rectangle_label\npolygon_label\n');
   expect(read(boxes, 'yolo', 'images.txt')).toBe('test_image1.jpg\n');
   const lines = read(boxes, 'yolo', 'labels/test_image1.txt').trimEnd().split('\n').map(numbers);
@@ -101,7 +83,7 @@ test('YOLO from the real Label Studio export: Label Studio\'s boxes and polygon,
   ]);
   expect(boxes.exports[0]!.rows).toBe(1);
 
-  const polygons = await run(pipeline('yolo', `    labelConfig: ${join(FIXTURES, 'label_config.xml')}\n    shapes: polygons`), true);
+  const polygons = await run(pipeline('yolo', `    labelConfig: ${join(LABEL_STUDIO_FIXTURES, 'label_config.xml')}\n    shapes: polygons`), true);
   const outline = read(polygons, 'yolo', 'labels/test_image1.txt').trimEnd().split('\n').map(numbers)[1]!;
   expect(outline[0]).toBe(1);
   theirs('polygon_label').segmentation[0]!.forEach((v, j) => expect(outline[j + 1]).toBeCloseTo(v / (j % 2 === 0 ? W : H), 6));
@@ -111,7 +93,7 @@ test('VOC from the real Label Studio export: an XML per image with its size and 
   const task = realTask();
   insert([[1, task.data.image, { result: task.annotations[0]!.result }]]);
   const expected = expectedCoco();
-  const s = await run(pipeline('voc', `    labelConfig: ${join(FIXTURES, 'label_config.xml')}`));
+  const s = await run(pipeline('voc', `    labelConfig: ${join(LABEL_STUDIO_FIXTURES, 'label_config.xml')}`));
   const voc = vocOf(read(s, 'voc', 'Annotations/test_image1.xml')).annotation;
   expect(voc).toMatchObject({ filename: 'test_image1.jpg', path: 'test_image1.jpg', size: { width: expected.images[0]!.width, height: expected.images[0]!.height, depth: 3 } });
   expect(voc.object.map((o) => o.name)).toEqual(['rectangle_label', 'polygon_label']);

@@ -1,0 +1,58 @@
+// Image records with Label Studio regions, as the detection exporters' tests (COCO, YOLO, VOC) stage
+// them: a SQLite `shots` source for whole runs, the real Label Studio export in fixtures/, and staging
+// records straight into a store for the round-trip properties.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import type { SourceRecord } from '../../src/core/record';
+import type { ExportInput } from '../../src/export/exporter';
+import type { StagingStore } from '../../src/stage/store';
+
+export const LABEL_STUDIO_FIXTURES = join(__dirname, '../../fixtures/label-studio');
+
+/** The first task of the real Label Studio export. */
+export const realTask = () =>
+  (JSON.parse(readFileSync(join(LABEL_STUDIO_FIXTURES, 'ls_export_tasks.json'), 'utf8')) as { data: { image: string }; annotations: { result: unknown[]; updated_at: string }[] }[])[0]!;
+
+/** A Label Studio rectangle result: percent of a W × H image. */
+export const box = (id: string, label: string, x: number, y: number, w: number, h: number, W = 1000, H = 500) => ({
+  id,
+  type: 'rectanglelabels',
+  from_name: 'label',
+  to_name: 'image',
+  original_width: W,
+  original_height: H,
+  value: { x, y, width: w, height: h, rotation: 0, rectanglelabels: [label] },
+});
+
+/** A SQLite source `shots (id, image, annotation)` in `dir/src.db`; returns what inserts (or replaces) its rows. */
+export function shotsSource(dir: string): (rows: [number, string, unknown][]) => void {
+  const db = new Database(join(dir, 'src.db'));
+  db.exec(`CREATE TABLE shots (id INTEGER PRIMARY KEY, image TEXT, annotation TEXT)`);
+  db.close();
+  return (rows) => {
+    const conn = new Database(join(dir, 'src.db'));
+    const stmt = conn.prepare(`INSERT OR REPLACE INTO shots VALUES (?, ?, ?)`);
+    for (const [id, image, annotation] of rows) stmt.run(id, image, annotation === null ? null : JSON.stringify(annotation));
+    conn.close();
+  };
+}
+
+/** The same size for every record of one image name, as real images have: the first record's. */
+export function sizeByName<T extends { image: { name: string; W: number; H: number } }>(recs: readonly T[]): Map<string, { W: number; H: number }> {
+  const sizes = new Map<string, { W: number; H: number }>();
+  for (const r of recs) if (!sizes.has(r.image.name)) sizes.set(r.image.name, r.image);
+  return sizes;
+}
+
+/**
+ * Stages `{ image, annotation: { result } }` records (keys "0", "1", ... in order) as source `shots` of
+ * tenant `t` in a pipeline of their own, and returns them as an exporter's input.
+ */
+export async function stageImages(store: StagingStore, pipeline: string, records: { image: string; result: unknown[] }[]): Promise<ExportInput> {
+  const staged: SourceRecord[] = records.map((r, i) => ({ tenant: 't', key: String(i), op: 'upsert', cursor: null, json: JSON.stringify({ image: r.image, annotation: { result: r.result } }) }));
+  await store.startRun(pipeline, `run-${pipeline}`);
+  await store.commit({ id: `run-${pipeline}`, pipeline, source: 'shots' }, { rows: { kind: 'records', records: staged }, checkpoint: {} });
+  const range = { pipeline, source: 'shots', afterSeq: 0, upToSeq: Number.MAX_SAFE_INTEGER };
+  return { records: () => store.read('t', { ...range, op: 'upsert' }), jsonLines: () => store.readJsonLines('t', range) };
+}
