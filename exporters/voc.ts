@@ -23,6 +23,7 @@ import { imageStem, PerImageFiles, writeText } from '../src/export/image-files';
 
 export const vocExporter = defineExporter({
   format: 'voc',
+  compressible: false,
   description: 'Pascal VOC XML (an annotation file per image, image set lists) from image records with Label Studio regions.',
   options: imageFormatOptions({}),
   create: (options) => {

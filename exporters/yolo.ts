@@ -13,7 +13,7 @@
  *   name, so the label file is named after the image file (two images with one name: the later is left
  *   out with the reason, as a record without a size is).
  *
- * Label files are never compressed (`compress:` does not apply): trainers read them as plain text.
+ * Nothing is compressed (`compress: gzip` is refused): trainers read these files as plain text.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,6 +25,7 @@ import type { Region } from '../src/export/regions';
 
 export const yoloExporter = defineExporter({
   format: 'yolo',
+  compressible: false,
   description: 'YOLO labels (a .txt per image, normalised boxes or polygons) with classes.txt, from image records with Label Studio regions.',
   options: imageFormatOptions({
     shapes: z.enum(['boxes', 'polygons']).default('boxes').describe('`boxes`: `class xc yc w h` lines (detection); `polygons`: `class x1 y1 ...` lines (segmentation).'),

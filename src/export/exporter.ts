@@ -108,6 +108,8 @@ export interface ExporterDefinition<S extends z.ZodObject = z.ZodObject> {
   description: string;
   /** The format's own options in an `export:` entry, beside `format` and `path`. */
   options: S;
+  /** False for formats whose files the tools read as plain files (YOLO labels, VOC XML): `compress:` is refused. */
+  compressible?: boolean;
   create(options: z.output<S>): Exporter;
 }
 

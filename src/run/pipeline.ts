@@ -62,7 +62,11 @@ const [firstExporter, ...moreExporters] = EXPORTERS.map((e) =>
     .extend({
       format: z.literal(e.format).describe(e.description),
       path: z.string().min(1).describe('The folder exports go to: `<path>/<pipeline>/<tenant>/<export-id>/`. Relative to the working directory.'),
-      compress: z.enum(['none', 'gzip']).default('none').describe('`gzip`: files are written compressed (`.gz`); the manifest lists both sizes.'),
+      compress: z
+        .enum(['none', 'gzip'])
+        .refine((c) => c === 'none' || e.compressible !== false, `${e.format} files are not compressed: the tools they are for read them as plain files`)
+        .default('none')
+        .describe('`gzip`: files are written compressed (`.gz`); the manifest lists both sizes.'),
       split: split.optional(),
     })
     .describe(`${e.format}: ${e.description}`),

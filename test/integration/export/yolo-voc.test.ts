@@ -157,3 +157,11 @@ test('splits: labels per split folder, one list per split, one class list', asyn
   expect(readFileSync(join(folder, 'classes.txt'), 'utf8')).toBe('car\n');
   expect(s.exports[0]!.rows).toBe(30);
 });
+
+test('compress: gzip is refused for YOLO and VOC, at its line: their tools read plain files', () => {
+  for (const format of ['yolo', 'voc'] as const) {
+    expect(() => loadPipeline(pipeline(format, '    categories: [car]\n    compress: gzip'), {})).toThrow(
+      new RegExp(`p\\.yaml:\\d+:\\d+ export\\[0\\]\\.compress: ${format} files are not compressed`),
+    );
+  }
+});
