@@ -99,6 +99,9 @@ async function exportTenant(store: StagingStore, req: ExportRequest, group: Expo
   const { tenant, id } = job;
   const previous = req.full || req.replay ? undefined : await store.lastExport(req.pipeline, group.target, tenant);
   const kind: ExportKind = req.replay ? 'replay' : previous ? 'changes' : 'snapshot';
+  // nothing was staged since the previous export (no change sequence above what it covered): no changes
+  // to look for, and no folder to make and remove (a quiet scheduled run touches neither store nor disk)
+  if (kind === 'changes' && req.sources.every((s) => (previous!.seqs[s] ?? 0) >= job.highWater[s]!)) return undefined;
   const tenantDir = join(group.dir, req.pipeline, tenantDirName(tenant));
   const tmp = join(tenantDir, `.tmp-${id}`);
   const where = { pipeline: req.pipeline, tenant };
