@@ -148,17 +148,18 @@ export class PostgresStore extends KnexStore {
   /** Whether reads can take on the tenant reader role (migration 009 could create it, and we may use it). */
   private readerRole?: Promise<boolean>;
 
-  private canUseReaderRole(): Promise<boolean> {
-    this.readerRole ??= this.knex
-      .raw(`SELECT pg_has_role(current_user, ?, 'MEMBER') AS ok`, [TENANT_READER])
-      .then((r: { rows: { ok: boolean }[] }) => r.rows[0]?.ok === true)
+  private canUseReaderRole(run: (sql: string, values: unknown[]) => Promise<unknown>): Promise<boolean> {
+    // asked on the caller's own connection (one from the pool could be the one it waits for), in a way
+    // that cannot fail and abort the caller's transaction: a role that does not exist is simply not ours
+    this.readerRole ??= run(`SELECT coalesce((SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = $1), false) AS ok`, [TENANT_READER])
+      .then((r) => (r as { rows: { ok: boolean }[] }).rows[0]?.ok === true)
       .catch(() => false);
     return this.readerRole;
   }
 
   /** `SET LOCAL ROLE` and the tenant, for the transaction: row-level security then shows only its rows. */
   private async scopeTo(run: (sql: string, values: unknown[]) => Promise<unknown>, tenant: string): Promise<void> {
-    if (await this.canUseReaderRole()) await run(`SET LOCAL ROLE ${TENANT_READER}`, []);
+    if (await this.canUseReaderRole(run)) await run(`SET LOCAL ROLE ${TENANT_READER}`, []);
     await run(`SELECT set_config('sluice.tenant', $1, true)`, [tenant]);
   }
 

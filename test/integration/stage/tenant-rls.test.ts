@@ -68,4 +68,20 @@ describeWith('postgres', 'row-level security on the staging tables', () => {
       await store.close();
     }
   });
+
+  test('more tenants read at once than the pool has connections, on a fresh store: each finishes (the role check uses the reader\'s own connection)', async () => {
+    const store = openStore(db.url);
+    try {
+      const q = { pipeline: 'p', source: 's', afterSeq: 0, upToSeq: Number.MAX_SAFE_INTEGER, lineage: true };
+      const read = async (tenant: string) => {
+        const parts: Buffer[] = [];
+        for await (const chunk of store.readJsonLines(tenant, q)) parts.push(chunk);
+        return Buffer.concat(parts).toString().split('\n').filter(Boolean).length;
+      };
+      const tenants = ['acme', 'globex', 'initech', 'acme', 'globex', 'initech', 'acme', 'globex'];
+      expect(await Promise.all(tenants.map(read))).toEqual([1, 2, 1, 1, 2, 1, 1, 2]);
+    } finally {
+      await store.close();
+    }
+  }, 20_000);
 });
