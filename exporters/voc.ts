@@ -19,7 +19,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { categoriesOf, imageFormatOptions, ImageReader, type AnnotatedImage } from '../src/export/annotated-images';
 import { defineExporter, type ExportedFile } from '../src/export/exporter';
-import { imageStem, PerImageFiles, writeText } from '../src/export/image-files';
+import { imageFileName, imageStem, PerImageFiles, writeText } from '../src/export/image-files';
 
 export const vocExporter = defineExporter({
   format: 'voc',
@@ -52,9 +52,8 @@ export const vocExporter = defineExporter({
 });
 
 function header(image: AnnotatedImage): string {
-  const name = image.ref.split(/[\\/]/).pop() ?? image.ref;
   return (
-    `  <folder></folder>\n  <filename>${xml(name)}</filename>\n  <path>${xml(image.ref)}</path>\n` +
+    `  <folder></folder>\n  <filename>${xml(imageFileName(image.ref))}</filename>\n  <path>${xml(image.ref)}</path>\n` +
     `  <source><database>Sluice</database></source>\n` +
     `  <size><width>${Math.round(image.width)}</width><height>${Math.round(image.height)}</height><depth>3</depth></size>\n` +
     `  <segmented>0</segmented>\n`

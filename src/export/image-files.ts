@@ -70,13 +70,17 @@ export class PerImageFiles {
 }
 
 /**
- * The image's file name without its extension: the last path segment of the reference (a URL's path,
- * decoded, or the path as given), so `/data/upload/1/a1b2-cat.jpg` gives `a1b2-cat`.
+ * The image's file name: the last path segment of the reference (a URL's path, decoded, or the path as
+ * given), so `/data/upload/1/a1b2-cat.jpg` and `https://cdn.test/x/a1b2-cat.jpg?sig=1` give `a1b2-cat.jpg`.
  */
-export function imageStem(ref: string): string {
+export function imageFileName(ref: string): string {
   const path = /^[a-z][a-z0-9+.-]*:\/\//i.test(ref) ? decoded(new URL(ref).pathname) : ref;
-  const name = path.split(/[\\/]/).filter((s) => s !== '').pop() ?? 'image';
-  const stem = name.replace(/\.[^.]*$/, '');
+  return path.split(/[\\/]/).filter((s) => s !== '').pop() ?? 'image';
+}
+
+/** The image's file name without its extension: what its label or annotation file is named after. */
+export function imageStem(ref: string): string {
+  const stem = imageFileName(ref).replace(/\.[^.]*$/, '');
   // a name of dots only (`.`, `..`) would climb out of the folder
   return /^\.*$/.test(stem) ? `image${stem.length}` : stem;
 }

@@ -118,6 +118,7 @@ test('several records of one image share its file (merge), or the latest annotat
   const voc = await run(pipeline('voc', '    categories: [car, "cat & dog"]'), true);
   const xml = read(voc, 'voc', 'Annotations/a b.xml');
   expect(xml).toContain('<name>cat &amp; dog</name>');
+  expect(vocOf(xml).annotation).toMatchObject({ filename: 'a b.jpg', path: 'https://cdn.test/a%20b.jpg' });
   expect(vocOf(xml).annotation.object.map((o) => o.bndbox)).toEqual([
     { xmin: 100, ymin: 50, xmax: 300, ymax: 150 },
     { xmin: 500, ymin: 250, xmax: 600, ymax: 400 },
