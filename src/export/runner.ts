@@ -13,7 +13,7 @@ import { mapLimit } from '../core/map-limit';
 import { withLineage } from '../core/lineage';
 import type { Field, StagedRecord } from '../core/record';
 import { tenantDirName } from '../core/tenant';
-import type { StagingStore, StreamRow } from '../stage/store';
+import type { ExportRow, StagingStore, StreamRow } from '../stage/store';
 import { OutputFile, type ExportedFile, type ExportInput, type ExportTarget, type Exporter } from './exporter';
 import { writeManifest, type Manifest, type SourceSummary } from './manifest';
 import { splitOf, splitValue, type SplitSpec } from './split';
@@ -102,6 +102,9 @@ async function exportTenant(store: StagingStore, req: ExportRequest, group: Expo
   // nothing was staged since the previous export (no change sequence above what it covered): no changes
   // to look for, and no folder to make and remove (a quiet scheduled run touches neither store nor disk)
   if (kind === 'changes' && req.sources.every((s) => (previous!.seqs[s] ?? 0) >= job.highWater[s]!)) return undefined;
+  // ...or nothing of this tenant's was (other tenants' changes moved the high water): one index probe
+  // per source, where making and removing a folder costs several file system operations
+  if (kind === 'changes' && !(await anyChanges(store, req, previous!, job))) return undefined;
   const tenantDir = join(group.dir, req.pipeline, tenantDirName(tenant));
   const tmp = join(tenantDir, `.tmp-${id}`);
   const where = { pipeline: req.pipeline, tenant };
@@ -196,6 +199,14 @@ async function exportTenant(store: StagingStore, req: ExportRequest, group: Expo
       cause: err,
     });
   }
+}
+
+async function anyChanges(store: StagingStore, req: ExportRequest, previous: ExportRow, job: TenantJob): Promise<boolean> {
+  for (const source of req.sources) {
+    const window = { pipeline: req.pipeline, source, afterSeq: previous.seqs[source] ?? 0, upToSeq: job.highWater[source]! };
+    if (await store.hasChanges(job.tenant, window)) return true;
+  }
+  return false;
 }
 
 function splitSpecs(group: ExportGroup): Manifest['splits'] {

@@ -337,6 +337,15 @@ export abstract class KnexStore implements StagingStore {
     }
   }
 
+  async hasChanges(tenant: string, q: Omit<RecordQuery, 'op'>): Promise<boolean> {
+    const stream = await this.streamId(q.pipeline, q.source, { create: false });
+    if (stream === undefined) return false;
+    // one probe of each table's (stream, tenant, seq) index
+    const window = (table: string) => (db: Knex) =>
+      db(table).where({ stream_id: stream, tenant }).andWhere('seq', '>', q.afterSeq).andWhere('seq', '<=', q.upToSeq).first('seq');
+    return this.tenantScoped(tenant, async (db) => (await window('sluice_records')(db)) !== undefined || (await window('sluice_tombstones')(db)) !== undefined);
+  }
+
   private upsertPage(db: Knex, stream: number, tenant: string, after: number, upTo: number, q: RecordQuery): Promise<PageRow[]> {
     const { deliveredSince, refined, notRefinedBy } = q;
     const page = db('sluice_records')

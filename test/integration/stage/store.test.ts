@@ -101,6 +101,21 @@ describe.each(backends)('%s store', (_name, make) => {
     expect(await store.tenants('p')).toEqual(['a', 'b']);
   });
 
+  test('hasChanges: a tenant has changes in a window holding one of its records or tombstones, and only then', async () => {
+    await store.commit(run, batch([rec('1', 'a', { v: 1 }), rec('2', 'c', { v: 1 })], 1));
+    const first = await store.highWater('p', 's');
+    await store.commit(run, batch([rec('1', 'b', { v: 1 })], 2)); // a's record moves to b: a tombstone for a
+    const second = await store.highWater('p', 's');
+    const window = (afterSeq: number, upToSeq: number) => ({ pipeline: 'p', source: 's', afterSeq, upToSeq });
+    expect(await store.hasChanges('c', window(0, first))).toBe(true);
+    expect(await store.hasChanges('a', window(0, first))).toBe(false); // its record has moved on since: as an export would see it
+    expect(await store.hasChanges('a', window(first, second))).toBe(true); // the tombstone
+    expect(await store.hasChanges('b', window(first, second))).toBe(true);
+    expect(await store.hasChanges('c', window(first, second))).toBe(false);
+    expect(await store.hasChanges('b', window(0, first))).toBe(false);
+    expect(await store.hasChanges('a', { ...window(0, second), source: 'nope' })).toBe(false);
+  });
+
   test('reads are per tenant, in change order, and the JSON Lines path returns the same data', async () => {
     const records = Array.from({ length: 30 }, (_, i) => rec(String(i), i % 3 === 0 ? 'x' : 'y', { i, s: 'a,"b"\n😀' }));
     await store.commit(run, batch(records, 1));
