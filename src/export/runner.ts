@@ -100,7 +100,7 @@ async function exportTenant(store: StagingStore, req: ExportRequest, group: Expo
   const previous = req.full || req.replay ? undefined : await store.lastExport(req.pipeline, group.target, tenant);
   const kind: ExportKind = req.replay ? 'replay' : previous ? 'changes' : 'snapshot';
   // nothing was staged since the previous export (no change sequence above what it covered): no changes
-  // to look for, and no folder to make and remove (a quiet scheduled run touches neither store nor disk)
+  // to look for, and no folder to make and remove (a quiet scheduled run reads no records, writes nothing)
   if (kind === 'changes' && req.sources.every((s) => (previous!.seqs[s] ?? 0) >= job.highWater[s]!)) return undefined;
   // ...or nothing of this tenant's was (other tenants' changes moved the high water): one index probe
   // per source, where making and removing a folder costs several file system operations
