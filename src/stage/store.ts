@@ -39,7 +39,8 @@ export interface CommitCounts {
 
 /** Counts by tenant from the tenants of the records read and of those written. */
 export function countByTenant(read: Iterable<string>, staged: Iterable<string>): Record<string, { read: number; staged: number }> {
-  const out: Record<string, { read: number; staged: number }> = {};
+  // no prototype: a tenant may be called `__proto__`, and must not reach Object.prototype
+  const out: Record<string, { read: number; staged: number }> = Object.create(null);
   for (const t of read) (out[t] ??= { read: 0, staged: 0 }).read++;
   for (const t of staged) (out[t] ??= { read: 0, staged: 0 }).staged++;
   return out;

@@ -101,6 +101,21 @@ describe.each(backends)('%s store', (_name, make) => {
     expect(await store.tenants('p')).toEqual(['a', 'b']);
   });
 
+  test('tenants named __proto__ or constructor are counted as tenants, and reach no object\'s prototype', async () => {
+    const records = [rec('1', '__proto__', { v: 1 }), rec('2', 'constructor', { v: 2 })];
+    const data = [Buffer.from(records.map(encodeCopyRecord).join(''), 'utf8')];
+    const loaded = await store.commit(run, { rows: { kind: 'copy', data, count: 2 }, checkpoint: { at: 1 } });
+    const merged = await store.commit(run, batch(records.map((r) => ({ ...r, json: '{"v":3}' })), 2));
+    for (const counts of [loaded, merged]) {
+      expect(Object.entries(counts.byTenant ?? {}).sort()).toEqual([
+        ['__proto__', { read: 1, staged: 1 }],
+        ['constructor', { read: 1, staged: 1 }],
+      ]);
+    }
+    expect(({} as Record<string, unknown>).read).toBeUndefined();
+    expect((await readAll(store, '__proto__')).map((r) => r.key)).toEqual(['1']);
+  });
+
   test('hasChanges: a tenant has changes in a window holding one of its records or tombstones, and only then', async () => {
     await store.commit(run, batch([rec('1', 'a', { v: 1 }), rec('2', 'c', { v: 1 })], 1));
     const first = await store.highWater('p', 's');
