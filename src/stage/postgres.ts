@@ -11,6 +11,7 @@ import type pg from 'pg';
 import knexFactory, { type Knex } from 'knex';
 import { from as copyFrom, to as copyTo } from 'pg-copy-streams';
 import { SluiceError, messageOf } from '../core/errors';
+import { gathered } from '../core/chunks';
 import { encodeCopyRecord } from '../core/copy-text';
 import { LineageSplicer, lineageSuffixSql } from '../core/lineage';
 import type { Batch } from '../core/record';
@@ -228,29 +229,9 @@ export class PostgresStore extends KnexStore {
             AND rec.op = 'upsert' ${refined}
           ORDER BY rec.seq) TO STDOUT WITH (${options})`),
       );
-      if (o.gather === false) {
-        yield* copy as AsyncIterable<Buffer>;
-      } else {
-        // COPY hands over what one socket read held, at times a single row: small chunks are gathered so
-        // every consumer does its per-chunk work (hashing, counting, writing) thousands of times, not once a
-        // row; a large one passes as it is, uncopied. Chunks may end inside a row: consumers allow for that.
-        let parts: Buffer[] = [];
-        let size = 0;
-        for await (const rows of copy as AsyncIterable<Buffer>) {
-          if (size === 0 && rows.length >= PASS_BYTES) {
-            yield rows;
-            continue;
-          }
-          parts.push(rows);
-          size += rows.length;
-          if (size >= CHUNK_BYTES) {
-            yield Buffer.concat(parts, size);
-            parts = [];
-            size = 0;
-          }
-        }
-        if (size > 0) yield Buffer.concat(parts, size);
-      }
+      // COPY hands over what one socket read held, at times a single row: small chunks are gathered, large
+      // ones pass uncopied. Chunks may end inside a row: consumers allow for that.
+      yield* o.gather === false ? (copy as AsyncIterable<Buffer>) : gathered(copy as AsyncIterable<Buffer>, CHUNK_BYTES, PASS_BYTES);
       o.done?.((copy as unknown as { rowCount: number }).rowCount);
       await client.query('COMMIT');
       finished = true;

@@ -300,7 +300,7 @@ export interface StagingStore {
   highWater(pipeline: string, source: string): Promise<number>;
   /** One tenant's records of one source, in change order, a page at a time. */
   read(tenant: string, query: RecordQuery): AsyncIterable<StagedRecord[]>;
-  /** Whether the tenant has any record or tombstone of the source in the change window: what an export of it would look at. */
+  /** Whether the tenant has a record or tombstone of the source in the change window: what an export of it would look at. */
   hasChanges(tenant: string, query: Omit<RecordQuery, 'op'>): Promise<boolean>;
   /** The data of the same records (upserts only) as JSON Lines bytes: the fast path for exporters that write JSON text. */
   readJsonLines(tenant: string, query: Omit<RecordQuery, 'op'>): AsyncIterable<Buffer>;

@@ -10,6 +10,7 @@
  */
 import type pg from 'pg';
 import { msg } from '../../core/i18n';
+import { gathered } from '../../core/chunks';
 import { decodeCopyField } from '../../core/copy-text';
 import { SluiceError } from '../../core/errors';
 import type { Checkpoint } from '../../core/record';
@@ -24,7 +25,7 @@ export interface PostgresCommit {
   /** The batch as COPY text lines `tenant, key, cursor, data`. */
   data: readonly Buffer[];
   /** Streams COPY text (the batch's, unless given) into the given `COPY ... FROM STDIN` statement. */
-  load(copySql: string, data?: Iterable<Buffer>): Promise<void>;
+  load(copySql: string, data?: Iterable<Buffer> | AsyncIterable<Buffer>): Promise<void>;
   /** Try the first-load path. */
   firstLoad: boolean;
 }
@@ -150,7 +151,7 @@ async function loadDirectly(client: pg.Client, c: PostgresCommit): Promise<Commi
   try {
     // Each tenant's rows go in together, so they share heap pages: an export reads one tenant's rows
     // and, were they spread over the batch, would read nearly every page of the table for each tenant.
-    await c.load('COPY sluice_records (tenant, key, cursor, data) FROM STDIN', inChunks(scan.tenants.values()));
+    await c.load('COPY sluice_records (tenant, key, cursor, data) FROM STDIN', gathered([...scan.tenants.values()].flat(), COPY_CHUNK));
   } catch {
     // a key already staged, a NULL key or a key twice: the merge path says which, or upserts
     await client.query('ROLLBACK TO SAVEPOINT first_load');
@@ -162,24 +163,6 @@ async function loadDirectly(client: pg.Client, c: PostgresCommit): Promise<Commi
   ]);
   const byTenant = Object.fromEntries([...scan.tenants].map(([t, lines]) => [t, { read: lines.length, staged: lines.length }]));
   return { read: scan.rows, staged: scan.rows, unchanged: 0, byTenant };
-}
-
-/** Lines joined into chunks of about `COPY_CHUNK` bytes, one at a time: each chunk is one COPY message, not one per line. */
-function* inChunks(groups: Iterable<Buffer[]>): Generator<Buffer> {
-  let parts: Buffer[] = [];
-  let size = 0;
-  for (const lines of groups) {
-    for (const line of lines) {
-      parts.push(line);
-      size += line.length;
-      if (size >= COPY_CHUNK) {
-        yield Buffer.concat(parts, size);
-        parts = [];
-        size = 0;
-      }
-    }
-  }
-  if (size > 0) yield Buffer.concat(parts, size);
 }
 
 /**
@@ -223,6 +206,7 @@ function linesByTenant(data: readonly Buffer[]): { rows: number; tenants: Map<st
   return { rows, tenants };
 }
 
+/** Lines are sent in COPY messages of about this size, not one message a line. */
 const COPY_CHUNK = 64 * 1024;
 const NEWLINE = 0x0a;
 const LINE_END = Buffer.from('\n');
