@@ -1,7 +1,7 @@
 // Image records with Label Studio regions, as the detection exporters' tests (COCO, YOLO, VOC) stage
 // them: a SQLite `shots` source for whole runs, the real Label Studio export in fixtures/, and staging
 // records straight into a store for the round-trip properties.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { SourceRecord } from '../../src/core/record';
@@ -36,6 +36,32 @@ export function shotsSource(dir: string): (rows: [number, string, unknown][]) =>
     for (const [id, image, annotation] of rows) stmt.run(id, image, annotation === null ? null : JSON.stringify(annotation));
     conn.close();
   };
+}
+
+/**
+ * Writes `dir/p.yaml`: pipeline `vision` reading the `shots` source (tenant acme, `annotation` coerced to
+ * an object) and exporting it as `format` to `dir/out`, with the given option lines; returns its path.
+ */
+export function visionPipeline(dir: string, format: string, options: string): string {
+  const file = join(dir, 'p.yaml');
+  writeFileSync(
+    file,
+    `name: vision
+sources:
+  - name: shots
+    read: { driver: sqlite, url: ${join(dir, 'src.db')}, table: shots, key: id }
+tenant: { value: acme }
+refine:
+  - rules:
+      - coerce: { annotation: object }
+export:
+  - format: ${format}
+    path: ${join(dir, 'out')}
+${options}
+staging: sqlite:${join(dir, 'staging.db')}
+`,
+  );
+  return file;
 }
 
 /** The same size for every record of one image name, as real images have: the first record's. */

@@ -8,7 +8,7 @@ import { cocoExporter } from '../../exporters/coco';
 import { OutputFile } from '../../src/export/exporter';
 import { openStore } from '../../src/stage/open';
 import { cocoProblems, type Coco } from '../helpers/coco-check';
-import { sizeByName, stageImages } from '../helpers/image-records';
+import { box, sizeByName, stageImages } from '../helpers/image-records';
 import { tempDir } from '../helpers/prop-support';
 
 const LABELS = ['car', 'person', 'bike'];
@@ -41,7 +41,7 @@ test('property: COCO holds exactly the staged regions, one image per image, vali
             const { W, H } = sizeOf.get(r.image.name)!;
             const result = r.regions.map((g, j) =>
               g.kind === 'box'
-                ? { id: `r${j}`, type: 'rectanglelabels', original_width: W, original_height: H, value: { x: g.x, y: g.y, width: g.w, height: g.h, rotation: 0, rectanglelabels: [g.label] } }
+                ? box(`r${j}`, g.label, g.x, g.y, g.w, g.h, W, H)
                 : { id: `r${j}`, type: 'polygonlabels', original_width: W, original_height: H, value: { points: g.points, polygonlabels: [g.label] } },
             );
             return { image: r.image.name, result };

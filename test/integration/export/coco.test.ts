@@ -3,7 +3,7 @@
 // export in fixtures/ converts to the same boxes, polygon and areas as Label Studio's own converter, with
 // the documented differences; one image entry per image; ids stable across exports; a record whose image
 // has no known size is left out with the reason in the manifest and quarantined.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPipeline } from '../../../src/run/pipeline';
@@ -11,7 +11,7 @@ import { runPipeline, type RunSummary } from '../../../src/run/run';
 import type { Manifest } from '../../../src/export/manifest';
 import { openStore } from '../../../src/stage/open';
 import { cocoProblems, type Coco } from '../../helpers/coco-check';
-import { box, LABEL_STUDIO_FIXTURES, realTask, shotsSource } from '../../helpers/image-records';
+import { box, LABEL_STUDIO_FIXTURES, realTask, shotsSource, visionPipeline } from '../../helpers/image-records';
 
 let dir: string;
 let insert: ReturnType<typeof shotsSource>;
@@ -21,27 +21,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function pipeline(exportOptions: string): string {
-  const file = join(dir, 'p.yaml');
-  writeFileSync(
-    file,
-    `name: vision
-sources:
-  - name: shots
-    read: { driver: sqlite, url: ${join(dir, 'src.db')}, table: shots, key: id }
-tenant: { value: acme }
-refine:
-  - rules:
-      - coerce: { annotation: object }
-export:
-  - format: coco
-    path: ${join(dir, 'out')}
-${exportOptions}
-staging: sqlite:${join(dir, 'staging.db')}
-`,
-  );
-  return file;
-}
+const pipeline = (options: string): string => visionPipeline(dir, 'coco', options);
 
 const run = (file: string, full = false): Promise<RunSummary> => runPipeline(loadPipeline(file, {}), { env: {}, full });
 const cocoOf = (s: RunSummary): Coco => JSON.parse(readFileSync(join(s.exports[0]!.dir, 'shots.coco.json'), 'utf8')) as Coco;

@@ -3,7 +3,7 @@
 // image, several records of one image merged into it (or the latest annotation's alone); the class list
 // in category order; an image whose file name another image already took is left out with the reason
 // and quarantined; splits get their own label folders and lists.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
@@ -11,7 +11,7 @@ import type { Manifest } from '../../../src/export/manifest';
 import { loadPipeline } from '../../../src/run/pipeline';
 import { runPipeline, type RunSummary } from '../../../src/run/run';
 import { openStore } from '../../../src/stage/open';
-import { box, LABEL_STUDIO_FIXTURES, realTask, shotsSource } from '../../helpers/image-records';
+import { box, LABEL_STUDIO_FIXTURES, realTask, shotsSource, visionPipeline } from '../../helpers/image-records';
 
 const expectedCoco = () =>
   JSON.parse(readFileSync(join(LABEL_STUDIO_FIXTURES, 'expected_coco_result.generated.json'), 'utf8')) as {
@@ -28,27 +28,7 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function pipeline(format: 'yolo' | 'voc', options: string): string {
-  const file = join(dir, 'p.yaml');
-  writeFileSync(
-    file,
-    `name: vision
-sources:
-  - name: shots
-    read: { driver: sqlite, url: ${join(dir, 'src.db')}, table: shots, key: id }
-tenant: { value: acme }
-refine:
-  - rules:
-      - coerce: { annotation: object }
-export:
-  - format: ${format}
-    path: ${join(dir, 'out')}
-${options}
-staging: sqlite:${join(dir, 'staging.db')}
-`,
-  );
-  return file;
-}
+const pipeline = (format: 'yolo' | 'voc', options: string): string => visionPipeline(dir, format, options);
 
 const run = (file: string, full = false): Promise<RunSummary> => runPipeline(loadPipeline(file, {}), { env: {}, full });
 const folderOf = (s: RunSummary, format: string) => join(s.exports[0]!.dir, `shots.${format}`);
