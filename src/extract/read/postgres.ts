@@ -189,7 +189,7 @@ class PostgresReader implements Extractor {
       if ('value' in this.ctx.tenant) calls[calls.length - 1] = `set_config('sluice.tenant', $${settings.length}, true)`;
       await this.sql(`SELECT ${calls.join(', ')}`, settings);
     }
-    const sql = `COPY (SELECT ${this.tenantExpr()}, ${this.keyExpr()}, ${cursor ? `s.${ident(cursor)}::text` : 'NULL'}, row_to_json(d)::text
+    const sql = `COPY (SELECT ${this.tenantExpr()}, ${this.keyExpr()}, ${cursor ? `s.${ident(cursor)}::text` : 'NULL'}, ${this.recordJson('row_to_json(d)::text')}
       FROM ${this.from} AS s CROSS JOIN LATERAL (SELECT ${this.columns.map(projection).join(', ')}) AS d
       ${where} ORDER BY ${order.map((c) => `s.${ident(c)}`).join(', ')}) TO STDOUT`;
     const stream = this.client!.query(copyTo(sql));
@@ -209,6 +209,17 @@ class PostgresReader implements Extractor {
       this.ctx.signal.removeEventListener('abort', abort);
       if (!stream.destroyed) stream.destroy();
     }
+  }
+
+  /**
+   * A record is one line of JSON Lines, but a `json` value keeps its text as written, line breaks between
+   * its tokens included (composite values can hold one). A line break outside a string is white space
+   * (JSON strings cannot hold a raw one), so it becomes a space: the same JSON on one line. Other types
+   * never print a raw line break, and their rows are left as they are (the replace reads every byte).
+   */
+  private recordJson(json: string): string {
+    const mayBreakLines = this.columns.some((c) => c.typname === 'json' || c.typname === '_json' || c.category === 'C');
+    return mayBreakLines ? `translate(${json}, E'\\r\\n', '  ')` : json;
   }
 
   /** A batch of COPY lines, with the checkpoint read from its last line. */

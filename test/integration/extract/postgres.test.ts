@@ -72,6 +72,17 @@ describeWith('postgres', 'postgres reader', () => {
     );
   });
 
+  test('json written over several lines becomes a record on one line, its strings untouched', async () => {
+    await client.query(`CREATE TYPE pair AS (label text, doc json)`);
+    await client.query(`CREATE TABLE spread (id int PRIMARY KEY, doc json, docs json[], p pair, note text)`);
+    const doc = '{\r\n  "a": 1,\n  "b": "two\\nlines"\n}';
+    await client.query(`INSERT INTO spread VALUES (1, $1, ARRAY[$1::json], ROW('x', $1::json), E'a\\nb')`, [doc]);
+    const { records } = await extractAll({ driver: 'postgres', url: scratch.url, table: 'spread', key: 'id' });
+    expect(records[0]!.json).not.toMatch(/[\r\n]/);
+    const parsed = { a: 1, b: 'two\nlines' };
+    expect(JSON.parse(records[0]!.json!)).toEqual({ id: 1, doc: parsed, docs: [parsed], p: { label: 'x', doc: parsed }, note: 'a\nb' });
+  });
+
   test('rows sharing a cursor value are neither skipped nor doubled when a read resumes mid-tie', async () => {
     await client.query(`CREATE TABLE ties (id int PRIMARY KEY, updated_at timestamptz NOT NULL, v text)`);
     await client.query(`INSERT INTO ties SELECT g, '2024-01-01'::timestamptz + ((g % 3) || ' hours')::interval, 'v' || g FROM generate_series(1, 300) g`);
