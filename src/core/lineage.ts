@@ -3,6 +3,8 @@
  * refine chain version that made it what it is (`null` when it was not refined). The JSON formats carry
  * it as a `_sluice` member of each record; the manifest maps a chain version to its steps.
  */
+import { LineTransform } from './line-transform';
+
 export const LINEAGE_FIELD = '_sluice';
 
 export interface LineageOf {
@@ -39,58 +41,17 @@ export function lineageSuffixSql(source: string, key: string, run: string, refin
 /**
  * Lines of `data \x02 suffix` (the suffix from `lineageSuffixSql`) turned into the data with the suffix
  * as its last member, as bytes: the record's closing `}` is dropped, and the suffix's comma too when the
- * record is `{}` (staged JSON is compact). Chunks may cut lines anywhere; the output comes in buffers of
- * about `size` bytes, written by one copy of each piece and no per-line objects.
+ * record is `{}` (staged JSON is compact). Two copies a line, no per-line objects.
  */
-export class LineageSplicer {
-  private out: Buffer;
-  private pos = 0;
-  private carry: Buffer | undefined;
-
-  constructor(private readonly size = 256 * 1024) {
-    this.out = Buffer.allocUnsafe(size);
-  }
-
-  /** The output buffers this chunk filled. */
-  *push(chunk: Buffer): Generator<Buffer> {
-    let from = 0;
-    if (this.carry) {
-      const end = chunk.indexOf(NEWLINE);
-      if (end === -1) {
-        this.carry = Buffer.concat([this.carry, chunk]);
-        return;
-      }
-      const line = Buffer.concat([this.carry, chunk.subarray(0, end + 1)]);
-      this.carry = undefined;
-      yield* this.line(line, 0, line.length - 1);
-      from = end + 1;
-    }
-    for (let end = chunk.indexOf(NEWLINE, from); end !== -1; from = end + 1, end = chunk.indexOf(NEWLINE, from)) {
-      yield* this.line(chunk, from, end);
-    }
-    if (from < chunk.length) this.carry = chunk.subarray(from);
-  }
-
-  /** What is left; throws if the input ended inside a line. */
-  *end(): Generator<Buffer> {
-    if (this.carry) throw new Error('LineageSplicer: the input ends inside a line');
-    if (this.pos > 0) yield this.out.subarray(0, this.pos);
-    this.pos = 0;
-  }
-
-  /** The line `chunk[from, end]` (`end` at its line end) into the output. */
-  private *line(chunk: Buffer, from: number, end: number): Generator<Buffer> {
+export class LineageSplicer extends LineTransform {
+  protected line(chunk: Buffer, from: number, end: number): void {
     const sep = chunk.indexOf(SEP, from);
     if (sep === -1 || sep > end) throw new Error('LineageSplicer: a line without its lineage');
     const close = chunk.lastIndexOf(CLOSE, sep);
     const suffix = close === from + 1 ? sep + 2 : sep + 1; // `{}`: no comma before `_sluice`
-    const length = close - from + (end + 1 - suffix);
-    if (this.pos + length > this.out.length) {
-      if (this.pos > 0) yield this.out.subarray(0, this.pos);
-      this.out = Buffer.allocUnsafe(Math.max(this.size, length));
-      this.pos = 0;
-    }
+    this.room(close - from + (end + 1 - suffix));
     this.pos += chunk.copy(this.out, this.pos, from, close);
-    this.pos += chunk.copy(this.out, this.pos, suffix, end + 1);
+    this.pos += chunk.copy(this.out, this.pos, suffix, end);
+    this.out[this.pos++] = NEWLINE;
   }
 }
