@@ -1,7 +1,8 @@
 /**
  * CSV (RFC 4180 quoting, UTF-8, a header row, `\n` line ends unless `crlf`). Records that are a source's
  * rows as staged get the source's declared fields as columns, in order, a JSON column staying one column
- * of JSON text; on PostgreSQL the store writes those rows itself (COPY), so they never become objects.
+ * of JSON text; their cells are cut from the staged JSON text as it is read (numbers and JSON values
+ * keep their text as staged), so the records never become objects.
  * Other records (refined, or from a source that declares no fields) get a layout decided by a first
  * pass over them. Either way the layout is declared in the manifest, so a reader gets back exactly
  * what was staged:
@@ -15,12 +16,12 @@
  *   with `\` in the column name;
  * - a top-level field missing from some records is written as NULL for them.
  */
-import { rm } from 'node:fs/promises';
 import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
 import { LINEAGE_FIELD, withLineage } from '../src/core/lineage';
 import type { Field, Json, StagedRecord } from '../src/core/record';
 import { defineExporter, type Column, type OutputFile } from '../src/export/exporter';
+import { canWriteCsv, JsonLinesCsv } from '../src/export/json-lines-csv';
 import { schemaFor } from '../src/export/schema';
 
 export const csvExporter = defineExporter({
@@ -40,7 +41,7 @@ export const csvExporter = defineExporter({
     lineage: z.boolean().default(false).describe('Add the `_sluice.source`, `_sluice.key`, `_sluice.run`, `_sluice.refinedBy` columns.'),
   }),
   create: (options) => ({
-    // on PostgreSQL the store parses and writes the rows (COPY): two tenants at once keep two backends busy
+    // while one tenant's rows are converted, the store reads the other's
     tenantsAtOnce: 2,
     async write(target, input) {
       const plan = new ColumnPlan({ arrays: options.arrays === 'delimited' ? options.arraySeparator : undefined });
@@ -69,25 +70,23 @@ export const csvExporter = defineExporter({
           cast: { string: (v) => (v === '' ? { value: '', quoted_empty: true } : v) },
         });
       const header = format([columns.map((c) => c.name)]);
-      // where the store writes CSV itself (PostgreSQL), the rows never become objects here
-      const fast = declared && options.lineEnding === 'lf' && options.arrays === 'json' ? input.csvRows : undefined;
-      let out = target.open('csv');
-      let rows: number | undefined;
+      const out = target.open('csv');
+      let rows = 0;
       try {
-        const json = new Set(['object', 'array', 'json']);
-        const copied = fast?.({ columns: target.fields.map((f) => ({ name: f.name, json: json.has(f.type) })), delimiter: options.delimiter, lineage: options.lineage });
-        if (copied) {
-          rows = await copyRows(out, header, copied);
-          if (rows === undefined) {
-            // PostgreSQL text cannot hold U+0000: a record with one is written the slow way, from the start
-            out.destroy();
-            await rm(out.path, { force: true });
-            out = target.open('csv');
-          }
-        }
-        if (rows === undefined) {
-          rows = 0;
-          await out.write(header);
+        await out.write(header);
+        if (declared && canWriteCsv(options.delimiter)) {
+          // the staged JSON text read as bytes: the records never become objects here
+          const csv = new JsonLinesCsv(
+            [
+              ...target.fields.map((f) => ({ path: [f.name] as const, json: JSON_TYPES.has(f.type) })),
+              ...(options.lineage ? LINEAGE_KEYS.map((k) => ({ path: [LINEAGE_FIELD, k] as const, json: false })) : []),
+            ],
+            { delimiter: options.delimiter, lineEnding: options.lineEnding === 'crlf' ? '\r\n' : '\n' },
+          );
+          for await (const chunk of input.jsonLines({ lineage: options.lineage })) for (const part of csv.push(chunk)) await out.write(part);
+          for (const part of csv.end()) await out.write(part);
+          rows = csv.rows;
+        } else {
           for await (const page of input.records()) {
             const cells = page.map((r) => plan.cells(parse(r)));
             rows += cells.length;
@@ -104,6 +103,10 @@ export const csvExporter = defineExporter({
 });
 
 type Path = readonly string[];
+
+const LINEAGE_KEYS = ['source', 'key', 'run', 'refinedBy'] as const;
+/** Field types a cell holds as JSON text. */
+const JSON_TYPES = new Set(['object', 'array', 'json']);
 
 interface PathStats {
   seen: number;
@@ -175,16 +178,15 @@ export class ColumnPlan {
    * JSON text), then the lineage columns: nothing to learn from the records.
    */
   declare(fields: readonly Field[], lineage: boolean): void {
-    const json = new Set(['object', 'array', 'json']);
     const columns: Column[] = fields.map((f) => ({
       name: escapeName([f.name]),
       type: f.type === 'json' ? 'mixed' : f.type,
-      encoding: json.has(f.type) ? 'json' : 'plain',
+      encoding: JSON_TYPES.has(f.type) ? 'json' : 'plain',
       nullable: f.nullable,
     }));
     const paths: Path[] = fields.map((f) => [f.name]);
     if (lineage) {
-      for (const k of ['source', 'key', 'run', 'refinedBy']) {
+      for (const k of LINEAGE_KEYS) {
         columns.push({ name: escapeName([LINEAGE_FIELD, k]), type: 'string', encoding: 'plain', nullable: k === 'refinedBy' });
         paths.push([LINEAGE_FIELD, k]);
       }
@@ -243,18 +245,6 @@ export class ColumnPlan {
 /** A column name: the path's keys joined by `.`, a literal `.` or backslash in a key escaped by a backslash. */
 function escapeName(path: Path): string {
   return path.map((k) => k.replace(/[\\.]/g, (c) => `\\${c}`)).join('.');
-}
-
-/** Writes the store's CSV rows after the header; undefined when the store cannot write these records. */
-async function copyRows(out: OutputFile, header: string, copied: { chunks: AsyncIterable<Buffer>; rows(): number }): Promise<number | undefined> {
-  try {
-    await out.write(header);
-    for await (const chunk of copied.chunks) await out.write(chunk);
-    return copied.rows();
-  } catch (err) {
-    if (/unsupported Unicode escape sequence/.test((err as Error).message)) return undefined;
-    throw err;
-  }
 }
 
 function isObject(v: Json | undefined): v is { [key: string]: Json } {

@@ -39,12 +39,6 @@ export interface ExportInput {
    * also carries `"_sluice": { source, key, run, refinedBy }`.
    */
   jsonLines(o?: { lineage?: boolean }): AsyncIterable<Buffer>;
-  /**
-   * The same records as CSV rows (`\n` line ends) written by the staging store itself, when it can:
-   * each column a top-level field (`json`: as JSON text), then the lineage columns. Absent, or
-   * answering undefined, when the store cannot.
-   */
-  csvRows?(spec: { columns: { name: string; json: boolean }[]; delimiter: string; lineage: boolean }): { chunks: AsyncIterable<Buffer>; rows(): number } | undefined;
 }
 
 /** A column of a tabular file, as declared in the manifest. */

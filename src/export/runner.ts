@@ -122,7 +122,6 @@ async function exportTenant(store: StagingStore, req: ExportRequest, group: Expo
       const input: ExportInput = {
         records,
         jsonLines: (o = {}) => (req.replay ? jsonLinesOf(records(), o.lineage) : store.readJsonLines(tenant, { ...query, lineage: o.lineage })),
-        ...(store.readCsv && !req.replay ? { csvRows: (spec) => store.readCsv!(tenant, query, spec) } : {}),
       };
       const stream = job.streams.get(source);
       let sourceRows = 0;

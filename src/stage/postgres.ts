@@ -18,7 +18,7 @@ import type { Batch } from '../core/record';
 import { describeUrl } from '../extract/read/connect-error';
 import { EXPORTED_STATUSES, KnexStore, QUIET_LOG } from './knex-store';
 import { TENANT_READER } from './migrations/009_tenant_isolation';
-import type { CommitCounts, CsvSpec, RecordQuery } from './store';
+import type { CommitCounts, RecordQuery } from './store';
 import { commitPostgres, intakePostgres } from './sql/commit-postgres';
 import type { Delivery, IntakeResult } from './intake';
 
@@ -190,22 +190,6 @@ export class PostgresStore extends KnexStore {
     yield* splicer.end();
   }
 
-  /**
-   * The records as CSV rows written by PostgreSQL itself (RFC 4180 quoting, `\n` line ends, NULL as an
-   * empty cell and `""` for an empty string): each column a top-level field (`json: true` for JSON text),
-   * then, with lineage, source, key, run and refine version. One parse of each record, in the database.
-   */
-  readCsv(tenant: string, q: Omit<RecordQuery, 'op'>, spec: CsvSpec): { chunks: AsyncIterable<Buffer>; rows(): number } | undefined {
-    // field names become column names of json_to_record: PostgreSQL identifiers are 1 to 63 bytes
-    if (spec.columns.some((c) => c.name === '' || Buffer.byteLength(c.name) > 63 || c.name.includes('\0'))) return undefined;
-    const columns = spec.columns.map((c) => `${quoteIdent(c.name)} ${c.json ? 'json' : 'text'}`).join(', ');
-    const lineage = spec.lineage ? `, current_setting('sluice.source'), rec.key, rec.run_id, ${q.refined ? `CASE WHEN rec.refine_status = 'refined' THEN rec.refine_version END` : 'NULL'}` : '';
-    const select = `SELECT r.*${lineage} FROM sluice_records rec CROSS JOIN LATERAL json_to_record((${dataOf(q)})::json) AS r(${columns})`;
-    let rows = 0;
-    const chunks = this.copyOut(tenant, q, select, `FORMAT csv, DELIMITER ${quoteLiteral(spec.delimiter)}`, { done: (n) => (rows = n) });
-    return { chunks, rows: () => rows };
-  }
-
   /** COPY of one tenant's upserts in a change window, in change order, inside a read-only transaction scoped to the tenant. */
   private async *copyOut(tenant: string, q: Omit<RecordQuery, 'op'>, select: string, options: string, o: CopyOutOptions = {}): AsyncGenerator<Buffer> {
     const stream = await this.streamId(q.pipeline, q.source, { create: false });
@@ -232,7 +216,6 @@ export class PostgresStore extends KnexStore {
       // COPY hands over what one socket read held, at times a single row: small chunks are gathered, large
       // ones pass uncopied. Chunks may end inside a row: consumers allow for that.
       yield* o.gather === false ? (copy as AsyncIterable<Buffer>) : gathered(copy as AsyncIterable<Buffer>, CHUNK_BYTES, PASS_BYTES);
-      o.done?.((copy as unknown as { rowCount: number }).rowCount);
       await client.query('COMMIT');
       finished = true;
     } finally {
@@ -247,15 +230,11 @@ export class PostgresStore extends KnexStore {
 interface CopyOutOptions {
   /** Gather small chunks into ones of about `CHUNK_BYTES` (default); false: every chunk as it comes. */
   gather?: boolean;
-  /** Called with the number of rows once the COPY is done. */
-  done?(rows: number): void;
 }
 
 /** What a refined read exports: the refined record where refinement succeeded, else the staged one. */
 const dataOf = (q: Omit<RecordQuery, 'op'>) => (q.refined ? `CASE WHEN rec.refine_status = 'refined' THEN rec.refined ELSE rec.data END` : 'rec.data');
 const refinedBy = (q: Omit<RecordQuery, 'op'>) =>
   q.refined ? `coalesce(to_json(CASE WHEN rec.refine_status = 'refined' THEN rec.refine_version END)::text, 'null')` : `'null'`;
-const quoteIdent = (name: string) => `"${name.replace(/"/g, '""')}"`;
-const quoteLiteral = (text: string) => `'${text.replace(/'/g, "''")}'`;
 
 export type { Knex };

@@ -66,13 +66,6 @@ export interface RecordQuery {
   lineage?: boolean;
 }
 
-/** CSV columns for `readCsv`: top-level fields in order (`json`: written as JSON text), and lineage columns after them. */
-export interface CsvSpec {
-  columns: { name: string; json: boolean }[];
-  delimiter: string;
-  lineage: boolean;
-}
-
 /** One record's refine outcome, to keep beside it. */
 export interface RefinedRow {
   key: string;
@@ -309,7 +302,6 @@ export interface StagingStore {
    * CSV of records whose fields are declared. `rows()` is the count once `chunks` has been read.
    * Undefined when it cannot write these columns.
    */
-  readCsv?(tenant: string, query: Omit<RecordQuery, 'op'>, spec: CsvSpec): { chunks: AsyncIterable<Buffer>; rows(): number } | undefined;
   countRecords(pipeline: string): Promise<TenantCount[]>;
   /** Quarantined and failed records, oldest change first. */
   held(pipeline: string, q: { source?: string; tenant?: string; key?: string; limit: number }): Promise<HeldRecord[]>;
