@@ -15,7 +15,7 @@ export interface LineageOf {
 }
 
 /**
- * `json` (a JSON object's text as staged: compact, ending in `}`) with `"_sluice": {...}` added as its
+ * `json` (a JSON object's text as staged, ending in `}`) with `"_sluice": {...}` added as its
  * last member, by splicing text rather than parsing and serialising the record again.
  */
 export function withLineage(json: string, l: LineageOf): string {
@@ -41,14 +41,16 @@ export function lineageSuffixSql(source: string, key: string, run: string, refin
 /**
  * Lines of `data \x02 suffix` (the suffix from `lineageSuffixSql`) turned into the data with the suffix
  * as its last member, as bytes: the record's closing `}` is dropped, and the suffix's comma too when the
- * record is `{}` (staged JSON is compact). Two copies a line, no per-line objects.
+ * record is empty (`{}`, or `{ }` as a pushed body may be). Two copies a line, no per-line objects.
  */
 export class LineageSplicer extends LineTransform {
   protected line(chunk: Buffer, from: number, end: number): void {
     const sep = chunk.indexOf(SEP, from);
     if (sep === -1 || sep > end) throw new Error('LineageSplicer: a line without its lineage');
     const close = chunk.lastIndexOf(CLOSE, sep);
-    const suffix = close === from + 1 ? sep + 2 : sep + 1; // `{}`: no comma before `_sluice`
+    let last = close - 1;
+    while (last > from && (chunk[last] === 0x20 || chunk[last] === 0x09)) last--;
+    const suffix = last === from ? sep + 2 : sep + 1; // `{}`: no comma before `_sluice`
     this.room(close - from + (end + 1 - suffix));
     this.pos += chunk.copy(this.out, this.pos, from, close);
     this.pos += chunk.copy(this.out, this.pos, suffix, end);

@@ -193,7 +193,8 @@ function at(v: unknown, path: readonly string[]): unknown {
 function usability(v: unknown): 'usable' | 'unusable' | 'either' {
   // U+0000 cannot be stored in a key or tenant (PostgreSQL text cannot hold it)
   if (typeof v === 'string' && v !== '' && !v.includes('\u0000')) return 'usable';
-  if (typeof v === 'number') return 'usable';
+  // an integer past 2^53 may have been rounded by JSON.parse: it could name another key
+  if (typeof v === 'number') return Number.isInteger(v) && !Number.isSafeInteger(v) ? 'unusable' : 'usable';
   return typeof v === 'boolean' ? 'either' : 'unusable';
 }
 
@@ -498,6 +499,12 @@ const REFUSALS: Refusal[] = [
     reason: /delivery id/,
   },
   {
+    name: 'a key that is an integer past 2^53 (JSON.parse would round it into another key)',
+    request: () => signed('signed', utf8('{"id":9007199254740993,"org":"acme"}')),
+    status: 422,
+    reason: /integer beyond 2\^53.*send it as a string/,
+  },
+  {
     name: 'unknown pipeline',
     request: () => ({ ...signed('signed', objectBody({ id: 1, org: 'acme' })), url: hook('signed', 'nope') }),
     status: 404,
@@ -538,6 +545,14 @@ describe('refusals write nothing', () => {
     expect(answer).toEqual({ status: 200, body: { status: 'staged', id: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) } });
     expect(await h.probe.counts()).toEqual({ deliveries: 1, records: 1 });
     expect(await staged(h.store, 'signed')).toEqual(new Map([['1', { tenant: 'acme', json: '{"id":1,"org":"acme"}' }]]));
+  });
+
+  test('the record is the body as sent, every digit kept; line breaks between its tokens become spaces', async () => {
+    const body = '{\r\n  "id": "big",\n  "org": "acme",\n  "n": 9007199254740993, "x": 1.50, "s": "a\\nb \\u00e9"\n}\n';
+    expect((await send(h.base, signed('signed', utf8(body)))).status).toBe(200);
+    const record = (await staged(h.store, 'signed')).get('big')!;
+    expect(record.json).toBe('{    "id": "big",   "org": "acme",   "n": 9007199254740993, "x": 1.50, "s": "a\\nb \\u00e9" }');
+    expect(JSON.parse(record.json)).toEqual({ id: 'big', org: 'acme', n: 9007199254740993, x: 1.5, s: 'a\nb é' });
   });
 });
 

@@ -23,8 +23,11 @@ test('property: text splice and byte splice (chunks cut anywhere) both give the 
       fc.array(fc.tuple(record, fc.string(), fc.option(fc.string({ minLength: 12, maxLength: 12 }), { nil: null })), { minLength: 1, maxLength: 8 }),
       fc.array(fc.nat(), { maxLength: 6 }),
       fc.integer({ min: 1, max: 300 }),
-      (rows, cuts, size) => {
-        const text = Buffer.from(rows.map(([data, key, refinedBy]) => copyLine(JSON.stringify(data), key, refinedBy)).join(''), 'utf8');
+      fc.boolean(),
+      (rows, cuts, size, spaced) => {
+        // compact as written by JSON.stringify, or spaced out on one line as a pushed body may be
+        const spell = (data: object) => (spaced ? `{ ${JSON.stringify(data, null, '\t').slice(1, -1).replace(/\n/g, ' ')} }` : JSON.stringify(data));
+        const text = Buffer.from(rows.map(([data, key, refinedBy]) => copyLine(spell(data), key, refinedBy)).join(''), 'utf8');
         const at = [...new Set(cuts.map((c) => c % text.length))].sort((x, y) => x - y);
         const chunks = [0, ...at].map((from, j) => text.subarray(from, j < at.length ? at[j] : text.length));
         const spliced = splice(chunks, size).split('\n');
@@ -34,7 +37,7 @@ test('property: text splice and byte splice (chunks cut anywhere) both give the 
           const want = { ...JSON.parse(JSON.stringify(data)), _sluice: { source: 'src', key, run: 'run-1', refinedBy } };
           expect(JSON.parse(spliced[i]!)).toEqual(want);
           expect(Object.keys(JSON.parse(spliced[i]!)).pop()).toBe('_sluice');
-          expect(JSON.parse(withLineage(JSON.stringify(data), { source: 'src', key, run: 'run-1', refinedBy }))).toEqual(want);
+          expect(JSON.parse(withLineage(spell(data), { source: 'src', key, run: 'run-1', refinedBy }))).toEqual(want);
         });
       },
     ),
