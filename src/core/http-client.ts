@@ -54,6 +54,8 @@ export interface JsonResponse {
   headers: Headers;
   /** The parsed body; null for 204 or an empty body (and for an accepted error status whose body is not JSON). */
   body: unknown;
+  /** The body as text, for what parsing loses (the digits of integers past 2^53: see `core/json-text`). */
+  text: string;
 }
 
 /** Spaces request starts at least `1 / perSecond` apart (a bucket of one: no bursts). */
@@ -92,8 +94,8 @@ export async function requestJson(method: HttpMethod, url: string, o: RequestOpt
         if (idempotent(method)) throw new RetryableError(what);
         throw new AbortError(fail(o.codes.unavailable, what, res.status));
       });
-      if (res.ok) return { url, status: res.status, headers: res.headers, body: parseBody(method, url, res, text, o) };
-      if (o.accept?.includes(res.status)) return { url, status: res.status, headers: res.headers, body: parseLoose(text) };
+      if (res.ok) return { url, status: res.status, headers: res.headers, body: parseBody(method, url, res, text, o), text };
+      if (o.accept?.includes(res.status)) return { url, status: res.status, headers: res.headers, body: parseLoose(text), text };
       const reason = `${`${res.status} ${res.statusText}`.trim()}: ${excerpt(text)}`;
       if (!transient(res)) throw new AbortError(fail(o.codes.refused, reason, res.status));
       if (!mayRetry(method, { res })) throw new AbortError(fail(o.codes.unavailable, reason, res.status));

@@ -4,6 +4,7 @@
  * so a run that stops (or dies) between pages can continue from there.
  */
 import { formatJsonPath, getJsonPath, type JsonPath } from '../../core/json-path';
+import { elementSpans, spanAt } from '../../core/json-text';
 import { msg } from '../../core/i18n';
 import { SluiceError, type ErrorContext } from '../../core/errors';
 import type { Pagination } from './config';
@@ -13,7 +14,8 @@ import type { JsonResponse } from './http';
 export type PageResume = { url: string } | { token: string } | { page: number } | { offset: number };
 
 export interface Page {
-  records: unknown[];
+  /** Each record parsed, and as written in the body. */
+  records: { value: unknown; text: string }[];
   /** Absent on the last page. */
   next?: PageResume;
 }
@@ -79,9 +81,12 @@ function nextOf(p: Pagination, res: JsonResponse, count: number, at: PageResume 
   }
 }
 
-function recordsIn(res: JsonResponse, w: Walk): unknown[] {
+function recordsIn(res: JsonResponse, w: Walk): Page['records'] {
   const records = getJsonPath(res.body, w.records);
-  if (Array.isArray(records)) return records;
+  if (Array.isArray(records)) {
+    const spans = elementSpans(res.text, spanAt(res.text, w.records)!);
+    return records.map((value, i) => ({ value, text: res.text.slice(spans[i]![0], spans[i]![1]) }));
+  }
   const where = w.records.length === 0 ? 'the body' : `the records path ${formatJsonPath(w.records)}`;
   throw new SluiceError('SLUICE_PULL_RESPONSE', msg('err.extract.pull.paginate.1', { url: res.url, where, value: records === undefined ? 'missing' : `not an array (${typeof records})` }),
     w.context,

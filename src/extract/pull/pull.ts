@@ -10,6 +10,7 @@
 import { SluiceError, type ErrorContext } from '../../core/errors';
 import { msg } from '../../core/i18n';
 import { formatJsonPath as formatPath, getJsonPath, parseJsonPath, type JsonPath } from '../../core/json-path';
+import { oneLine, scalarText } from '../../core/json-text';
 import { keyText, type Batch, type Checkpoint, type Field, type SourceRecord } from '../../core/record';
 import { defineExtractor, type ExtractContext, type Extractor } from '../extractor';
 import { pullConfig, type PullConfig } from './config';
@@ -62,7 +63,7 @@ class PullExtractor implements Extractor {
       { firstUrl: this.firstUrl(since), paginate: this.config.paginate, records: this.config.records, get: (url) => this.get(url), context: this.context },
       state.walk?.resume,
     )) {
-      const records = page.records.map((r) => this.recordOf(r));
+      const records = page.records.map((r) => this.recordOf(r.value, r.text));
       for (const r of records) if (r.cursor !== null) max = higher(max, { cursor: r.cursor, key: r.key });
       const checkpoint: PullCheckpoint = page.next ? { walk: { since, resume: page.next, ...(max ? { max } : {}) } } : max ? { last: max } : {};
       yield { rows: { kind: 'records', records }, checkpoint: checkpoint as Checkpoint };
@@ -103,7 +104,8 @@ class PullExtractor implements Extractor {
     });
   }
 
-  private recordOf(item: unknown): SourceRecord {
+  /** The record from an item of a page and its text there: the text is staged, so every digit is kept. */
+  private recordOf(item: unknown, text: string): SourceRecord {
     if (item === null || typeof item !== 'object' || Array.isArray(item)) {
       throw new SluiceError('SLUICE_PULL_RESPONSE', msg('err.extract.pull.pull.1', { value: this.where(), value2: JSON.stringify(item)?.slice(0, 80) }), this.context);
     }
@@ -113,7 +115,7 @@ class PullExtractor implements Extractor {
         if (v === null || v === undefined || typeof v === 'object') {
           throw new SluiceError('SLUICE_PULL_RESPONSE', msg('err.extract.pull.pull.2', { value: this.where(), path: formatPath(path), value2: JSON.stringify(v) ?? 'missing' }), this.context);
         }
-        return String(v);
+        return scalarText(v, text, path)!;
       }),
     );
     let tenant: string;
@@ -123,10 +125,11 @@ class PullExtractor implements Extractor {
       if (v === null || v === undefined || typeof v === 'object') {
         throw new SluiceError('SLUICE_SOURCE_NULL_KEY', msg('err.extract.pull.pull.3', { value: this.where(), key, path: formatPath(this.tenant.path) }), { ...this.context, key });
       }
-      tenant = String(v);
+      tenant = scalarText(v, text, this.tenant.path)!;
     }
-    const c = this.config.cursor ? getJsonPath(item, this.config.cursor.field) : undefined;
-    return { tenant, key, op: 'upsert', cursor: c === null || c === undefined ? null : String(c), json: JSON.stringify(item) };
+    const field = this.config.cursor?.field;
+    const c = field ? getJsonPath(item, field) : undefined;
+    return { tenant, key, op: 'upsert', cursor: c === null || c === undefined ? null : (scalarText(c, text, field!) ?? String(c)), json: oneLine(text) };
   }
 
   private where(): string {

@@ -5,12 +5,12 @@
  * It writes nothing: a refused request leaves no trace in the store.
  *
  * The record is the body's own text, not the parsed body written again: a number keeps every digit
- * (JSON.parse rounds integers past 2^53, and a 64-bit id would be staged as another one). Only its
- * line breaks become spaces — outside strings they are white space (a JSON string cannot hold a raw
- * one), and a record is one line of JSON Lines.
+ * (JSON.parse rounds integers past 2^53, and a 64-bit id would be staged as another one; a key or
+ * tenant that is such a number is taken from the text too). Only its line breaks become spaces.
  */
 import { createHash } from 'node:crypto';
 import { getJsonPath, formatJsonPath, parseJsonPath, type JsonPath } from '../../core/json-path';
+import { oneLine, scalarText } from '../../core/json-text';
 import type { SourceRecord } from '../../core/record';
 import type { TenantRule } from '../../config/parts';
 import { verifyOptions, type PushConfig } from './config';
@@ -60,41 +60,33 @@ export function pushReceiver(config: PushConfig, tenantRule: TenantRule | undefi
     }
     if (data === null || typeof data !== 'object' || Array.isArray(data)) return refuse(400, 'expected a JSON object as the body');
 
-    const id = deliveryId(config, headers, data, body);
+    const id = deliveryId(config, headers, data, text, body);
     if (id === undefined || id.length > 512) return refuse(400, `no usable delivery id in the ${config.idHeader ?? DELIVERY_ID_HEADER[config.verify] ?? 'body'}`);
-    const key = config.key ? scalarAt(data, config.key) : id;
+    const key = config.key ? scalarAt(data, text, config.key) : id;
     if (key === undefined) return refuse(422, `the body has no key at ${formatJsonPath(config.key!)}`);
-    if (key === INEXACT) return refuse(422, `the key at ${formatJsonPath(config.key!)} is an integer beyond 2^53, which JSON readers round: send it as a string`);
-    const tenant = fixedTenant ?? (tenantPath ? scalarAt(data, tenantPath) : undefined);
+    const tenant = fixedTenant ?? (tenantPath ? scalarAt(data, text, tenantPath) : undefined);
     if (tenant === undefined) return refuse(422, `the body has no tenant at ${tenantPath ? formatJsonPath(tenantPath) : '(none configured)'}`);
-    if (tenant === INEXACT) return refuse(422, `the tenant at ${formatJsonPath(tenantPath!)} is an integer beyond 2^53, which JSON readers round: send it as a string`);
     // Identifiers are text columns in the store; PostgreSQL text cannot hold U+0000 (in the data it is
     // written as the escape \u0000, which is fine).
     if (key.includes('\u0000') || tenant.includes('\u0000') || id.includes('\u0000')) return refuse(422, 'a key, tenant or delivery id holds the character U+0000');
     // JSON.parse takes nesting that the exporters' JSON.stringify cannot write back: refused here, once
     if (mayNestDeeply(body) && !canWriteBack(data)) return refuse(400, 'the body nests too deeply to be stored');
-    const json = /[\r\n]/.test(text) ? text.replace(/[\r\n]/g, ' ').trim() : text.trim();
+    const json = oneLine(text.trim());
     return { ok: true, delivery: { id, record: { tenant, key, op: 'upsert', cursor: null, json } } };
   };
 }
 
-function deliveryId(config: PushConfig, headers: WebhookHeaders, data: object, body: Buffer): string | undefined {
+function deliveryId(config: PushConfig, headers: WebhookHeaders, data: object, text: string, body: Buffer): string | undefined {
   const header = config.idHeader ?? DELIVERY_ID_HEADER[config.verify];
   if (header) return headerText(headers[header.toLowerCase()]) || undefined;
-  if (config.verify === 'stripe') {
-    const id = scalarAt(data, ['id']);
-    return id === INEXACT ? undefined : id;
-  }
+  if (config.verify === 'stripe') return scalarAt(data, text, ['id']);
   return `sha256:${createHash('sha256').update(body).digest('hex')}`;
 }
 
-/** A key or tenant that is a number JSON.parse could not read exactly. */
-const INEXACT = Symbol('inexact');
-
-function scalarAt(data: unknown, path: JsonPath): string | typeof INEXACT | undefined {
-  const v = getJsonPath(data, path);
-  if (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)) return INEXACT;
-  return typeof v === 'string' ? (v === '' ? undefined : v) : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined;
+/** A key, tenant or id: a non-empty string, a number (every digit, from the text) or a boolean. */
+function scalarAt(data: unknown, text: string, path: JsonPath): string | undefined {
+  const v = scalarText(getJsonPath(data, path), text, path);
+  return v === '' ? undefined : v;
 }
 
 /** At least 1,000 opening brackets: only then can the body nest beyond what JSON.stringify writes. */

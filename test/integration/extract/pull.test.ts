@@ -206,6 +206,24 @@ describe('pagination styles', () => {
     expect(await staged(staging())).toEqual(byId(api.items));
   });
 
+  test('each record is staged as the API wrote it, on one line: integers past 2^53 keep their digits, as keys too', async () => {
+    // what an API with 64-bit ids sends: JSON.parse reads both ids as 9007199254740992
+    const body = `[\n  {"id": 9007199254740993, "user": {"login": "octocat"}, "updated_at": "2026-01-01T00:00:00Z", "n": 1.50},\r\n  {"id": 9007199254740992, "user": {"login": "octocat"}, "updated_at": "2026-01-01T00:00:00Z"}\n]`;
+    api.failNext(1, { status: 200, headers: { 'content-type': 'application/json' }, body });
+    expect((await run(pipelineFile(GITHUB), staging())).sources[0]).toMatchObject({ read: 2, staged: 2 });
+    const store = openStore(staging());
+    try {
+      const records = [];
+      for await (const page of store.read('octocat', { pipeline: 'gh', source: 'issues', ...ALL, op: 'upsert' })) records.push(...page);
+      expect(records.map((r) => [r.key, r.json])).toEqual([
+        ['9007199254740993', '{"id": 9007199254740993, "user": {"login": "octocat"}, "updated_at": "2026-01-01T00:00:00Z", "n": 1.50}'],
+        ['9007199254740992', '{"id": 9007199254740992, "user": {"login": "octocat"}, "updated_at": "2026-01-01T00:00:00Z"}'],
+      ]);
+    } finally {
+      await store.close();
+    }
+  });
+
   test('maxPages stops a run early; the next run continues the walk', async () => {
     const file = pipelineFile(GITHUB.replace('paginate: link', 'paginate: { style: link, maxPages: 2 }'));
     expect((await run(file, staging())).sources[0]!.read).toBe(20);

@@ -193,8 +193,7 @@ function at(v: unknown, path: readonly string[]): unknown {
 function usability(v: unknown): 'usable' | 'unusable' | 'either' {
   // U+0000 cannot be stored in a key or tenant (PostgreSQL text cannot hold it)
   if (typeof v === 'string' && v !== '' && !v.includes('\u0000')) return 'usable';
-  // an integer past 2^53 may have been rounded by JSON.parse: it could name another key
-  if (typeof v === 'number') return Number.isInteger(v) && !Number.isSafeInteger(v) ? 'unusable' : 'usable';
+  if (typeof v === 'number') return 'usable';
   return typeof v === 'boolean' ? 'either' : 'unusable';
 }
 
@@ -499,12 +498,6 @@ const REFUSALS: Refusal[] = [
     reason: /delivery id/,
   },
   {
-    name: 'a key that is an integer past 2^53 (JSON.parse would round it into another key)',
-    request: () => signed('signed', utf8('{"id":9007199254740993,"org":"acme"}')),
-    status: 422,
-    reason: /integer beyond 2\^53.*send it as a string/,
-  },
-  {
     name: 'unknown pipeline',
     request: () => ({ ...signed('signed', objectBody({ id: 1, org: 'acme' })), url: hook('signed', 'nope') }),
     status: 404,
@@ -553,6 +546,13 @@ describe('refusals write nothing', () => {
     const record = (await staged(h.store, 'signed')).get('big')!;
     expect(record.json).toBe('{    "id": "big",   "org": "acme",   "n": 9007199254740993, "x": 1.50, "s": "a\\nb \\u00e9" }');
     expect(JSON.parse(record.json)).toEqual({ id: 'big', org: 'acme', n: 9007199254740993, x: 1.5, s: 'a\nb é' });
+  });
+
+  test('keys that are integers past 2^53 keep their digits: two ids JSON.parse reads as one stay two records', async () => {
+    for (const id of ['9007199254740993', '9007199254740992']) expect((await send(h.base, signed('signed', utf8(`{"id":${id},"org":"acme"}`)))).status).toBe(200);
+    const records = await staged(h.store, 'signed');
+    expect(records.get('9007199254740993')?.json).toBe('{"id":9007199254740993,"org":"acme"}');
+    expect(records.get('9007199254740992')?.json).toBe('{"id":9007199254740992,"org":"acme"}');
   });
 });
 

@@ -3,8 +3,7 @@
 import fc from 'fast-check';
 import { parse } from 'csv-parse/sync';
 import { type JsonCsvColumn, JsonLinesCsv } from '../../../src/export/json-lines-csv';
-
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+import { type Json, spelled } from '../../helpers/json-spelling';
 
 function convert(columns: JsonCsvColumn[], text: string, cuts: number[] = [], o: { delimiter?: string; lineEnding?: '\n' | '\r\n' } = {}): string {
   const csv = new JsonLinesCsv(columns, { delimiter: o.delimiter ?? ',', lineEnding: o.lineEnding ?? '\n' }, 32);
@@ -18,27 +17,6 @@ function convert(columns: JsonCsvColumn[], text: string, cuts: number[] = [], o:
 
 const cells = (csv: string, delimiter = ','): (string | null)[][] =>
   parse(csv, { delimiter, relax_column_count: false, cast: (value, context) => (value === '' && !context.quoting ? null : value) }) as (string | null)[][];
-
-/** JSON text with random spacing and escapes: what any writer might have staged. */
-function spelled(value: Json, pick: () => number): string {
-  const space = () => [' ', '', '\t', '  '][pick() % 4]!;
-  if (typeof value === 'string') {
-    let s = '"';
-    for (const ch of value) {
-      const code = ch.codePointAt(0)!;
-      const plain = JSON.stringify(ch).slice(1, -1);
-      if (pick() % 4 === 0 && code <= 0xffff) s += `\\u${code.toString(16).padStart(4, '0')}`;
-      else if (ch === '/' && pick() % 2 === 0) s += '\\/';
-      else s += plain;
-    }
-    return `${s}"`;
-  }
-  if (Array.isArray(value)) return `[${space()}${value.map((v) => spelled(v, pick)).join(`${space()},${space()}`)}${space()}]`;
-  if (value !== null && typeof value === 'object') {
-    return `{${space()}${Object.entries(value).map(([k, v]) => `${spelled(k, pick)}${space()}:${space()}${spelled(v, pick)}`).join(`${space()},`)}${space()}}`;
-  }
-  return JSON.stringify(value);
-}
 
 const names = ['a', 'b/c', 'é', 'd"e', 'n'];
 /** strings rich in what CSV and JSON treat specially: delimiters, quotes, escapes, line breaks */

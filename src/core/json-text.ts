@@ -1,0 +1,103 @@
+/**
+ * Finding values in JSON text without parsing it into objects, for what JSON.parse loses: the digits
+ * of an integer past 2^53 (JSON.parse rounds it to a neighbouring one) and the text a value was written
+ * as. The text is taken to be valid JSON (JSON.parse has accepted it): this only walks it.
+ */
+import type { JsonPath } from './json-path';
+
+/** `[start, end)` of a value in the text. */
+export type Span = readonly [number, number];
+
+const WHITE = new Set([' ', '\t', '\n', '\r']);
+
+function skipWhite(text: string, i: number): number {
+  while (i < text.length && WHITE.has(text[i]!)) i++;
+  return i;
+}
+
+/** The end of the string whose opening quote is at `i`. */
+function stringEnd(text: string, i: number): number {
+  for (let k = i + 1; k < text.length; k++) {
+    const c = text[k];
+    if (c === '\\') k++;
+    else if (c === '"') return k + 1;
+  }
+  throw new Error('unterminated string');
+}
+
+/** The end of the value starting at `i` (no white space before it). */
+export function valueEnd(text: string, i: number): number {
+  const c = text[i];
+  if (c === '"') return stringEnd(text, i);
+  if (c === '{' || c === '[') {
+    let depth = 0;
+    for (let k = i; k < text.length; k++) {
+      const d = text[k];
+      if (d === '"') k = stringEnd(text, k) - 1;
+      else if (d === '{' || d === '[') depth++;
+      else if ((d === '}' || d === ']') && --depth === 0) return k + 1;
+    }
+    throw new Error('unclosed object or array');
+  }
+  let k = i;
+  while (k < text.length && !WHITE.has(text[k]!) && text[k] !== ',' && text[k] !== '}' && text[k] !== ']') k++;
+  return k;
+}
+
+/** The members (key and value span) of the object, or elements of the array, at `i`. */
+function* children(text: string, i: number): Generator<[string | number, Span]> {
+  const object = text[i] === '{';
+  let k = skipWhite(text, i + 1);
+  for (let n = 0; text[k] !== (object ? '}' : ']'); n++) {
+    let name: string | number = n;
+    if (object) {
+      const keyEnd = stringEnd(text, k);
+      name = JSON.parse(text.slice(k, keyEnd)) as string;
+      k = skipWhite(text, skipWhite(text, keyEnd) + 1); // past the colon
+    }
+    const end = valueEnd(text, k);
+    yield [name, [k, end]];
+    k = skipWhite(text, end);
+    if (text[k] === ',') k = skipWhite(text, k + 1);
+  }
+}
+
+/** The span of the value at `path` (as `getJsonPath` finds it: of a repeated key, the last), or undefined. */
+export function spanAt(text: string, path: JsonPath, from: Span = [skipWhite(text, 0), text.length]): Span | undefined {
+  let at: Span = from;
+  for (const step of path) {
+    const open = text[at[0]];
+    if ((typeof step === 'number' ? '[' : '{') !== open) return undefined;
+    let found: Span | undefined;
+    for (const [name, span] of children(text, at[0])) {
+      if (name !== step) continue;
+      found = span;
+      if (typeof step === 'number') break;
+    }
+    if (!found) return undefined;
+    at = found;
+  }
+  return at;
+}
+
+/** The spans of the array's elements. */
+export function elementSpans(text: string, array: Span): Span[] {
+  return [...children(text, array[0])].map(([, span]) => span);
+}
+
+/** A record's JSON text on one line: line breaks are white space outside strings, and a string cannot hold a raw one. */
+export function oneLine(json: string): string {
+  return /[\r\n]/.test(json) ? json.replace(/[\r\n]/g, ' ') : json;
+}
+
+/**
+ * A scalar at `path` as text: a string's value; a number as written when JSON.parse could not read it
+ * exactly (an integer past 2^53), else as JavaScript prints it; true/false. Undefined for anything else.
+ */
+export function scalarText(value: unknown, text: string, path: JsonPath, within?: Span): string | undefined {
+  if (typeof value === 'string' || typeof value === 'boolean') return String(value);
+  if (typeof value !== 'number') return undefined;
+  if (!Number.isInteger(value) || Number.isSafeInteger(value)) return String(value);
+  const span = spanAt(text, path, within);
+  return span ? text.slice(span[0], span[1]) : String(value);
+}
