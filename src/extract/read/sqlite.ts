@@ -129,7 +129,13 @@ class SqliteReader implements Extractor {
     if (cursor) this.checkNoNullCursor(cursor);
     const stmt = this.query(() => this.db!.prepare(`SELECT * FROM ${this.from} AS s ${where} ORDER BY ${order.map((c) => `s.${q(c)}`).join(', ')}`));
     stmt.safeIntegers(true);
-    const rows = this.query(() => stmt.iterate(...params)) as IterableIterator<Row>;
+    // rows as arrays, named here: better-sqlite3's row objects drop a column named __proto__
+    stmt.raw(true);
+    const names = stmt.columns().map((c) => c.name);
+    const values = this.query(() => stmt.iterate(...params)) as IterableIterator<unknown[]>;
+    const rows = (function* () {
+      for (const v of values) yield namedRow(names, v);
+    })();
     try {
       yield* inBatches(
         rows,
@@ -139,7 +145,7 @@ class SqliteReader implements Extractor {
         this.ctx.signal,
       );
     } finally {
-      rows.return?.();
+      values.return?.();
     }
     if (!cursor) yield { rows: { kind: 'records', records: [] }, checkpoint: fullReadDone(this.config) };
   }
@@ -152,7 +158,7 @@ class SqliteReader implements Extractor {
   }
 
   private toJson(row: Row): Record<string, unknown> {
-    const out: Record<string, unknown> = {};
+    const out = Object.create(null) as Record<string, unknown>;
     for (const [name, v] of Object.entries(row)) out[name] = this.convert(v, this.declared.get(name) ?? '');
     return out;
   }
@@ -171,6 +177,13 @@ class SqliteReader implements Extractor {
 }
 
 const MAX_EXACT = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** A row keyed by column name; without a prototype, so any name (`__proto__`, `constructor`) is a column. */
+function namedRow(names: readonly string[], values: readonly unknown[]): Row {
+  const row = Object.create(null) as Row;
+  for (let i = 0; i < names.length; i++) row[names[i]!] = values[i];
+  return row;
+}
 
 
 /** Checkpoint values keep SQLite's storage class, since SQLite compares values of different classes by class. */

@@ -38,6 +38,13 @@ test('values survive: big integers, blobs, unicode, NULL vs empty string', async
   });
 });
 
+test('columns named like Object members (__proto__, constructor) are read like any other', async () => {
+  db.exec(`CREATE TABLE odd_names (id INTEGER PRIMARY KEY, "__proto__" TEXT, "constructor" TEXT, "toString" INTEGER)`);
+  db.prepare(`INSERT INTO odd_names VALUES (1, 'p', 'c', 7), (2, NULL, NULL, NULL)`).run();
+  const { records } = await extractAll({ driver: 'sqlite', url: file, table: 'odd_names', key: 'id' });
+  expect(records.map((r) => r.json)).toEqual(['{"id":1,"__proto__":"p","constructor":"c","toString":7}', '{"id":2,"__proto__":null,"constructor":null,"toString":null}']);
+});
+
 test('rows sharing a cursor value survive any resume point', async () => {
   db.exec(`CREATE TABLE ties (a INTEGER, b TEXT, updated_at TEXT NOT NULL, PRIMARY KEY (a, b))`);
   const insert = db.prepare(`INSERT INTO ties VALUES (?, ?, ?)`);
