@@ -4,10 +4,9 @@
  * beside the staged records. The pass is idempotent: a run that dies in it does it again next time.
  */
 import type { LlmUsageRow, StagingStore } from '../stage/store';
-import { labelStudioStep, type TaskStore } from '../refine/label-studio/step';
+import type { TaskStore } from '../refine/label-studio/step';
 import { llmStep, UsageMeter } from '../refine/llm/llm';
 import { RefineChain, type ChainOutput } from '../refine/chain';
-import { rulesStep } from '../refine/rules/rules';
 import type { RefineStep } from '../refine/step';
 import type { Pipeline } from './pipeline';
 
@@ -34,8 +33,14 @@ export function refineChain(pipeline: Pipeline, store: StagingStore, usage = new
     forget: (source, projectId) => store.forgetLabelStudioImports(pipeline.name, source, projectId),
   };
   const steps: RefineStep[] = [];
+  // each kind of step is loaded when a pipeline has one: a run without rules or Label Studio never loads
+  // the JSONata engine, the Label Studio client or its export readers
   for (const s of pipeline.refine) {
-    steps.push('rules' in s ? rulesStep(s.rules) : 'labelStudio' in s ? labelStudioStep(s.labelStudio, tasks, [...steps]) : llmStep(s.llm, { cache, usage }));
+    if ('rules' in s) steps.push((require('../refine/rules/rules') as typeof import('../refine/rules/rules')).rulesStep(s.rules));
+    else if ('labelStudio' in s) {
+      const { labelStudioStep } = require('../refine/label-studio/step') as typeof import('../refine/label-studio/step');
+      steps.push(labelStudioStep(s.labelStudio, tasks, [...steps]));
+    } else steps.push(llmStep(s.llm, { cache, usage }));
   }
   return new RefineChain(
     steps,

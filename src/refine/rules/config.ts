@@ -4,7 +4,6 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import jsonata from 'jsonata';
 import { z } from 'zod';
 
 const field = z.string().min(1);
@@ -12,7 +11,8 @@ const field = z.string().min(1);
 /** A JSONata expression, parsed at load time so a typo is a config error with its position. */
 export const expression = z.string().min(1).superRefine((text, ctx) => {
   try {
-    jsonata(text);
+    // loaded here, on the first expression: a pipeline without rules never loads the JSONata engine
+    (require('jsonata') as typeof import('jsonata'))(text);
   } catch (err) {
     const e = err as { message?: string; position?: number };
     ctx.addIssue({ code: 'custom', message: `expected a JSONata expression: ${e.message ?? String(err)}${e.position !== undefined ? ` (at character ${e.position})` : ''}` });
