@@ -346,5 +346,9 @@ function queryError(label: string, err: unknown, where: { pipeline: string; sour
   if (err instanceof SluiceError) return err;
   const readOnly = (err as { errno?: number }).errno === ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
     ? ' (the source is read in a read-only transaction: Sluice never writes to it)' : '';
-  return new SluiceError('SLUICE_SOURCE_QUERY', msg('err.extract.read.mysql.2', { where: label, reason: messageOf(err), readOnly }), where, { cause: err });
+  // mysql2 builds row objects with code and refuses a column named like Object's own members (__proto__)
+  const hint = /object's private property/.test(messageOf(err))
+    ? 'the MySQL driver cannot read a column by this name: read the source with a `query:` that renames it (SELECT `__proto__` AS proto, ...)'
+    : undefined;
+  return new SluiceError('SLUICE_SOURCE_QUERY', msg('err.extract.read.mysql.2', { where: label, reason: messageOf(err), readOnly }), { ...where, ...(hint ? { hint } : {}) }, { cause: err });
 }

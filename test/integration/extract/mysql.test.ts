@@ -212,6 +212,16 @@ describeWith('mysql', 'mysql reader', () => {
     expect(keysOf((await read({ url: scratch.url, table: 'bigkeys', key: 'b' }, { from: bin.batches[1]!.checkpoint })).records)).toEqual(['/w==']);
   });
 
+  test('a column named __proto__, which the driver cannot read, is a clear error with the way round it', async () => {
+    await db.query('CREATE TABLE proto_names (id INT PRIMARY KEY, `__proto__` TEXT)');
+    await db.query(`INSERT INTO proto_names VALUES (1, 'p')`);
+    const err = await readError({ url: scratch.url, table: 'proto_names', key: 'id' });
+    expect(err).toMatchObject({ code: 'SLUICE_SOURCE_QUERY', context: { hint: expect.stringMatching(/query:.*AS proto/) } });
+    expect(err.message).toContain('__proto__');
+    const renamed = await read({ url: scratch.url, query: 'SELECT id, `__proto__` AS proto FROM proto_names', key: 'id' });
+    expect(renamed.records.map((r) => r.json)).toEqual(['{"id":1,"proto":"p"}']);
+  });
+
   test('the session is read-only: a query that writes fails and writes nothing', async () => {
     await db.query(`CREATE TABLE victims (id INT)`);
     const create = `CREATE FUNCTION sneaky() RETURNS INT MODIFIES SQL DATA BEGIN INSERT INTO victims VALUES (1); RETURN 1; END`;
