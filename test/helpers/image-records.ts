@@ -4,6 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import fc from 'fast-check';
 import type { SourceRecord } from '../../src/core/record';
 import type { ExportInput } from '../../src/export/exporter';
 import type { StagingStore } from '../../src/stage/store';
@@ -64,8 +65,18 @@ staging: sqlite:${join(dir, 'staging.db')}
   return file;
 }
 
+/** What the detection round trips draw from: categories, percent positions and extents, images of any size. */
+export const LABELS = ['car', 'person', 'bike'];
+export const percentAt = fc.double({ min: 0, max: 90, noNaN: true });
+export const percentSize = fc.double({ min: 0.5, max: 10, noNaN: true });
+export const anyImage = fc.record({ name: fc.constantFrom('a.jpg', 'b.png', 'dir/c.jpg', 'https://x.test/d.jpg'), W: fc.integer({ min: 10, max: 5000 }), H: fc.integer({ min: 10, max: 5000 }) });
+
+interface ImageRecord {
+  image: { name: string; W: number; H: number };
+}
+
 /** The same size for every record of one image name, as real images have: the first record's. */
-export function sizeByName<T extends { image: { name: string; W: number; H: number } }>(recs: readonly T[]): Map<string, { W: number; H: number }> {
+export function sizeByName(recs: readonly ImageRecord[]): Map<string, { W: number; H: number }> {
   const sizes = new Map<string, { W: number; H: number }>();
   for (const r of recs) if (!sizes.has(r.image.name)) sizes.set(r.image.name, r.image);
   return sizes;
@@ -73,10 +84,20 @@ export function sizeByName<T extends { image: { name: string; W: number; H: numb
 
 /**
  * Stages `{ image, annotation: { result } }` records (keys "0", "1", ... in order) as source `shots` of
- * tenant `t` in a pipeline of their own, and returns them as an exporter's input.
+ * tenant `t` in a pipeline of their own, and returns them as an exporter's input. Each record's regions
+ * come from `result`, given the size of its image (`sizeByName`).
  */
-export async function stageImages(store: StagingStore, pipeline: string, records: { image: string; result: unknown[] }[]): Promise<ExportInput> {
-  const staged: SourceRecord[] = records.map((r, i) => ({ tenant: 't', key: String(i), op: 'upsert', cursor: null, json: JSON.stringify({ image: r.image, annotation: { result: r.result } }) }));
+export async function stageImages<R extends ImageRecord>(
+  store: StagingStore,
+  pipeline: string,
+  records: readonly R[],
+  result: (r: R, W: number, H: number) => unknown[],
+): Promise<ExportInput> {
+  const sizeOf = sizeByName(records);
+  const staged: SourceRecord[] = records.map((r, i) => {
+    const { W, H } = sizeOf.get(r.image.name)!;
+    return { tenant: 't', key: String(i), op: 'upsert', cursor: null, json: JSON.stringify({ image: r.image.name, annotation: { result: result(r, W, H) } }) };
+  });
   await store.startRun(pipeline, `run-${pipeline}`);
   await store.commit({ id: `run-${pipeline}`, pipeline, source: 'shots' }, { rows: { kind: 'records', records: staged }, checkpoint: {} });
   const range = { pipeline, source: 'shots', afterSeq: 0, upToSeq: Number.MAX_SAFE_INTEGER };

@@ -8,12 +8,9 @@ import { cocoExporter } from '../../exporters/coco';
 import { OutputFile } from '../../src/export/exporter';
 import { openStore } from '../../src/stage/open';
 import { cocoProblems, type Coco } from '../helpers/coco-check';
-import { box, sizeByName, stageImages } from '../helpers/image-records';
+import { anyImage, box, LABELS, percentAt as pct, percentSize as size, stageImages } from '../helpers/image-records';
 import { tempDir } from '../helpers/prop-support';
 
-const LABELS = ['car', 'person', 'bike'];
-const pct = fc.double({ min: 0, max: 90, noNaN: true });
-const size = fc.double({ min: 0.5, max: 10, noNaN: true });
 const region = fc.oneof(
   fc.record({ kind: fc.constant('box' as const), x: pct, y: pct, w: size, h: size, label: fc.constantFrom(...LABELS) }),
   // a polygon with area: a right triangle, then any further points
@@ -21,8 +18,7 @@ const region = fc.oneof(
     .record({ x: pct, y: pct, a: size, b: size, more: fc.array(fc.tuple(pct, pct), { maxLength: 3 }), label: fc.constantFrom(...LABELS) })
     .map(({ x, y, a, b, more, label }) => ({ kind: 'polygon' as const, points: [[x, y], [x + a, y], [x, y + b], ...more], label })),
 );
-const image = fc.record({ name: fc.constantFrom('a.jpg', 'b.png', 'dir/c.jpg', 'https://x.test/d.jpg'), W: fc.integer({ min: 10, max: 5000 }), H: fc.integer({ min: 10, max: 5000 }) });
-const records = fc.array(fc.record({ image, regions: fc.array(region, { maxLength: 4 }) }), { minLength: 1, maxLength: 12 });
+const records = fc.array(fc.record({ image: anyImage, regions: fc.array(region, { maxLength: 4 }) }), { minLength: 1, maxLength: 12 });
 
 test('property: COCO holds exactly the staged regions, one image per image, valid for pycocotools', async () => {
   const tmp = tempDir('coco-rt');
@@ -33,19 +29,12 @@ test('property: COCO holds exactly the staged regions, one image per image, vali
     await fc.assert(
       fc.asyncProperty(records, async (recs) => {
         const pipeline = `coco${++n}`;
-        const sizeOf = sizeByName(recs);
-        const input = await stageImages(
-          store,
-          pipeline,
-          recs.map((r) => {
-            const { W, H } = sizeOf.get(r.image.name)!;
-            const result = r.regions.map((g, j) =>
-              g.kind === 'box'
-                ? box(`r${j}`, g.label, g.x, g.y, g.w, g.h, W, H)
-                : { id: `r${j}`, type: 'polygonlabels', original_width: W, original_height: H, value: { points: g.points, polygonlabels: [g.label] } },
-            );
-            return { image: r.image.name, result };
-          }),
+        const input = await stageImages(store, pipeline, recs, (r, W, H) =>
+          r.regions.map((g, j) =>
+            g.kind === 'box'
+              ? box(`r${j}`, g.label, g.x, g.y, g.w, g.h, W, H)
+              : { id: `r${j}`, type: 'polygonlabels', original_width: W, original_height: H, value: { points: g.points, polygonlabels: [g.label] } },
+          ),
         );
         const dir = join(tmp.path, pipeline);
         mkdirSync(dir);

@@ -12,15 +12,11 @@ import { yoloExporter } from '../../exporters/yolo';
 import { OutputFile } from '../../src/export/exporter';
 import { imageStem } from '../../src/export/image-files';
 import { openStore } from '../../src/stage/open';
-import { box, sizeByName, stageImages } from '../helpers/image-records';
+import { anyImage, box, LABELS, percentAt as pct, percentSize as size, sizeByName, stageImages } from '../helpers/image-records';
 import { tempDir } from '../helpers/prop-support';
 
-const LABELS = ['car', 'person', 'bike'];
-const pct = fc.double({ min: 0, max: 90, noNaN: true });
-const size = fc.double({ min: 0.5, max: 10, noNaN: true });
 const rect = fc.record({ x: pct, y: pct, w: size, h: size, label: fc.constantFrom(...LABELS) });
-const image = fc.record({ name: fc.constantFrom('a.jpg', 'b.png', 'dir/c.jpg', 'https://x.test/d.jpg'), W: fc.integer({ min: 10, max: 5000 }), H: fc.integer({ min: 10, max: 5000 }) });
-const records = fc.array(fc.record({ image, boxes: fc.array(rect, { maxLength: 4 }) }), { minLength: 1, maxLength: 12 });
+const records = fc.array(fc.record({ image: anyImage, boxes: fc.array(rect, { maxLength: 4 }) }), { minLength: 1, maxLength: 12 });
 
 test('property: YOLO and VOC hold exactly the staged boxes, one file per image, every image listed', async () => {
   const tmp = tempDir('detection-rt');
@@ -33,15 +29,7 @@ test('property: YOLO and VOC hold exactly the staged boxes, one file per image, 
       fc.asyncProperty(records, async (recs) => {
         const pipeline = `det${++n}`;
         const sizeOf = sizeByName(recs);
-        const input = await stageImages(
-          store,
-          pipeline,
-          recs.map((r) => {
-            const { W, H } = sizeOf.get(r.image.name)!;
-            const result = r.boxes.map((g, j) => box(`r${j}`, g.label, g.x, g.y, g.w, g.h, W, H));
-            return { image: r.image.name, result };
-          }),
-        );
+        const input = await stageImages(store, pipeline, recs, (r, W, H) => r.boxes.map((g, j) => box(`r${j}`, g.label, g.x, g.y, g.w, g.h, W, H)));
         const dir = join(tmp.path, pipeline);
         mkdirSync(dir);
         const target = { dir, source: 'shots', fields: [], open: (ext: string) => OutputFile.in(dir, `shots.${ext}`) };
