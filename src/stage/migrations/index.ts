@@ -18,6 +18,7 @@ import * as m012 from './012_connections';
 import * as m013 from './013_token_expiry';
 import * as m014 from './014_sync';
 import * as m015 from './015_sync_link_state';
+import * as m016 from './016_sync_link_room';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '001_initial': m001,
@@ -35,6 +36,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '013_token_expiry': m013,
   '014_sync': m014,
   '015_sync_link_state': m015,
+  '016_sync_link_room': m016,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
