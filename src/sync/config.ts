@@ -112,7 +112,7 @@ export function syncConfig<R extends z.ZodType, P extends z.ZodType>(parts: { re
         })
         .prefault({})
         .describe('The circuit breaker of each side: after repeated failures the side is left alone for a while.'),
-      batchSize: z.number().int().min(1).max(50_000).default(1000).describe('Changed records compared and written together (one transaction per side per batch).'),
+      batchSize: z.number().int().min(1).max(50_000).default(1000).describe('Records compared and written together when the conflict queue is retried and when `sluice check` compares both sides. Changes since a checkpoint go in the batches their side reads (`read.batchSize`, or a page of a `pull`), one transaction per side per batch.'),
       schedule: cronExpression.optional().describe('When `sluice serve` syncs, as a cron expression.'),
     })
     .superRefine((s, ctx) => {
