@@ -8,6 +8,7 @@ import type {
   SideState,
   SyncCommit,
   SyncConflict,
+  SyncEvent,
   SyncEventRow,
   SyncLink,
   SyncRunRow,
@@ -24,10 +25,13 @@ const RETRIED = ['write', 'transform', 'custom'];
 const EVENT_CHUNK = { pg: 5000, sqlite: 500 };
 /** Links per UPDATE on PostgreSQL (one JSON parameter). */
 const LINK_CHUNK = 5000;
+/** What a SyncLink is read from: not its time, which would be parsed into a Date for every link and never used. */
+const LINK_COLUMNS = ['id', 'a_key', 'b_key', 'base_a', 'base_b', 'state', 'intent'];
 const now = () => new Date().toISOString();
 const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : String(v));
 const json = <T>(v: unknown): T | null => (v === null || v === undefined ? null : (JSON.parse(String(v)) as T));
 const text = (v: unknown): string => JSON.stringify(v);
+const stored = (v: JsonObject | null): string | null => (v === null ? null : text(v));
 
 /** Links made since the statistics were last refreshed, past which `tune` refreshes them. */
 const TUNE_AFTER = 5000;
@@ -49,7 +53,7 @@ export class KnexSyncStore implements SyncStore {
     const step = pg ? keys.length || 1 : CHUNK;
     for (let i = 0; i < keys.length; i += step) {
       const chunk = keys.slice(i, i + step);
-      const q = this.knex('sluice_sync_links').where({ pipeline: this.pipeline });
+      const q = this.knex('sluice_sync_links').where({ pipeline: this.pipeline }).select(LINK_COLUMNS);
       const rows = await (pg ? q.whereRaw(`${column} = any(?::text[])`, [chunk as string[]]) : q.whereIn(column, chunk));
       for (const r of rows) out.set(String(r[column]), linkOf(r));
     }
@@ -57,12 +61,12 @@ export class KnexSyncStore implements SyncStore {
   }
 
   async linkPage(after: number, limit: number): Promise<SyncLink[]> {
-    const rows = await this.knex('sluice_sync_links').where({ pipeline: this.pipeline }).where('id', '>', after).orderBy('id').limit(limit);
+    const rows = await this.knex('sluice_sync_links').where({ pipeline: this.pipeline }).where('id', '>', after).orderBy('id').limit(limit).select(LINK_COLUMNS);
     return rows.map(linkOf);
   }
 
   async unfinishedCreates(): Promise<SyncLink[]> {
-    const rows = await this.knex('sluice_sync_links').where({ pipeline: this.pipeline }).whereIn('state', ['creating_a', 'creating_b']).orderBy('id');
+    const rows = await this.knex('sluice_sync_links').where({ pipeline: this.pipeline }).whereIn('state', ['creating_a', 'creating_b']).orderBy('id').select(LINK_COLUMNS);
     return rows.map(linkOf);
   }
 
@@ -116,19 +120,11 @@ export class KnexSyncStore implements SyncStore {
       const at = now();
       const links = (change.links ?? []).map((l) => ({
         l,
-        row: {
-          a_key: l.aKey,
-          b_key: l.bKey,
-          base_a: l.baseA === null ? null : text(l.baseA),
-          base_b: l.baseB === null ? null : text(l.baseB),
-          state: l.state,
-          intent: l.intent === null ? null : text(l.intent),
-          updated_at: at,
-        },
+        row: { a_key: l.aKey, b_key: l.bKey, base_a: stored(l.baseA), base_b: stored(l.baseB), state: l.state, intent: stored(l.intent) } satisfies LinkRow,
       }));
-      await this.updateLinks(tx, links.flatMap(({ l, row }) => ('id' in l ? [{ id: l.id, ...row }] : [])));
+      await this.updateLinks(tx, links.flatMap(({ l, row }) => ('id' in l ? [{ id: l.id, ...row }] : [])), at);
       const fresh = links.filter(({ l }) => 'ref' in l);
-      await this.insertLinks(tx, fresh.map(({ l, row }) => ({ ref: (l as { ref: string }).ref, row })), ids);
+      await this.insertLinks(tx, fresh.map(({ l, row }) => ({ ref: (l as { ref: string }).ref, row })), at, ids);
       this.grown += fresh.length;
       const linkId = (id: number | string | null) => (typeof id === 'string' ? (ids.get(id) ?? null) : id);
       for (let i = 0; i < (change.dropLinks ?? []).length; i += CHUNK) {
@@ -137,19 +133,10 @@ export class KnexSyncStore implements SyncStore {
       await this.queue(tx, (change.queue ?? []).map((q) => ({ ...q, linkId: linkId(q.linkId) })), at);
       await this.closeSettled(tx, change, ids, at);
       for (const c of change.close ?? []) await tx('sluice_sync_conflicts').where({ id: c.id }).update({ status: c.status, updated_at: at });
-      const events = (change.events ?? []).map((e) => ({
-        pipeline: this.pipeline,
-        run_id: run,
-        at,
-        link_id: linkId(e.linkId),
-        a_key: e.aKey,
-        b_key: e.bKey,
-        side: e.side,
-        action: e.action,
-        changes: text(e.changes),
-        decided_by: e.decidedBy,
-      }));
-      await this.insertEvents(tx, events);
+      const events = (change.events ?? []).map(
+        (e): EventRow => ({ link_id: linkId(e.linkId), a_key: e.aKey, b_key: e.bKey, side: e.side, action: e.action, changes: text(e.changes), decided_by: e.decidedBy }),
+      );
+      await this.insertEvents(tx, events, run, at);
       if (change.checkpoint) await this.upsertSide(tx, change.checkpoint.side, { checkpoint: text(change.checkpoint.value) });
       return ids;
     });
@@ -209,60 +196,65 @@ export class KnexSyncStore implements SyncStore {
    * New links, their ids noted by ref. A new link has a key on one side at least, and keys are unique per
    * side: the ids that come back are matched to their links by key, whatever order the rows return in.
    */
-  private async insertLinks(tx: Knex.Transaction, fresh: { ref: string; row: Record<string, unknown> }[], ids: Map<string, number>): Promise<void> {
+  private async insertLinks(tx: Knex.Transaction, fresh: { ref: string; row: LinkRow }[], at: string, ids: Map<string, number>): Promise<void> {
     const keyOf = (a: unknown, b: unknown) => (a !== null && a !== undefined ? `a${String(a)}` : `b${String(b)}`);
     const refs = new Map(fresh.map((f) => [keyOf(f.row.a_key, f.row.b_key), f.ref]));
     const pg = tx.client.config.client === 'pg';
     for (let i = 0; i < fresh.length; i += pg ? LINK_CHUNK : CHUNK) {
-      const chunk = fresh.slice(i, i + (pg ? LINK_CHUNK : CHUNK)).map((f) => ({ pipeline: this.pipeline, ...f.row }));
+      const chunk = fresh.slice(i, i + (pg ? LINK_CHUNK : CHUNK)).map((f) => f.row);
       const inserted: { id: number; a_key: string | null; b_key: string | null }[] = pg
         ? (
             await tx.raw(
               `INSERT INTO sluice_sync_links (pipeline, a_key, b_key, base_a, base_b, state, intent, updated_at)
-               SELECT pipeline, a_key, b_key, base_a, base_b, state, intent, updated_at
-                 FROM json_to_recordset(?::json) AS r(pipeline text, a_key text, b_key text, base_a text, base_b text, state text, intent text, updated_at timestamptz)
+               SELECT ?, a_key, b_key, base_a, base_b, state, intent, ?::timestamptz
+                 FROM json_to_recordset(?::json) AS r(${LINK_RECORD})
                RETURNING id, a_key, b_key`,
-              [JSON.stringify(chunk)],
+              [this.pipeline, at, JSON.stringify(chunk)],
             )
           ).rows
-        : await tx('sluice_sync_links').insert(chunk).returning(['id', 'a_key', 'b_key']);
+        : await tx('sluice_sync_links')
+            .insert(chunk.map((row) => ({ pipeline: this.pipeline, ...row, updated_at: at })))
+            .returning(['id', 'a_key', 'b_key']);
       for (const r of inserted) ids.set(refs.get(keyOf(r.a_key, r.b_key))!, Number(r.id));
     }
   }
 
   /**
    * Events, many per statement. On PostgreSQL they go as one JSON parameter unpacked by the server:
-   * building and binding ten placeholders a row costs more than the insert itself.
+   * building and binding ten placeholders a row costs more than the insert itself. What every event of
+   * the commit shares (pipeline, run, time) is bound once. `changes` travels as a string of JSON, not as
+   * JSON: the server would refuse a json value holding U+0000 when it unpacks it.
    */
-  private async insertEvents(tx: Knex.Transaction, events: Record<string, unknown>[]): Promise<void> {
+  private async insertEvents(tx: Knex.Transaction, events: EventRow[], run: string, at: string): Promise<void> {
     if (tx.client.config.client !== 'pg') {
-      for (let i = 0; i < events.length; i += EVENT_CHUNK.sqlite) await tx('sluice_sync_events').insert(events.slice(i, i + EVENT_CHUNK.sqlite));
+      const rows = events.map((e) => ({ pipeline: this.pipeline, run_id: run, at, ...e }));
+      for (let i = 0; i < rows.length; i += EVENT_CHUNK.sqlite) await tx('sluice_sync_events').insert(rows.slice(i, i + EVENT_CHUNK.sqlite));
       return;
     }
-    const columns = 'pipeline text, run_id text, at timestamptz, link_id int, a_key text, b_key text, side text, action text, changes text, decided_by text';
     for (let i = 0; i < events.length; i += EVENT_CHUNK.pg) {
       await tx.raw(
         `INSERT INTO sluice_sync_events (pipeline, run_id, at, link_id, a_key, b_key, side, action, changes, decided_by)
-         SELECT pipeline, run_id, at, link_id, a_key, b_key, side, action, changes, decided_by FROM json_to_recordset(?::json) AS r(${columns})`,
-        [JSON.stringify(events.slice(i, i + EVENT_CHUNK.pg))],
+         SELECT ?, ?, ?::timestamptz, link_id, a_key, b_key, side, action, changes, decided_by
+           FROM json_to_recordset(?::json) AS r(link_id int, a_key text, b_key text, side text, action text, changes text, decided_by text)`,
+        [this.pipeline, run, at, JSON.stringify(events.slice(i, i + EVENT_CHUNK.pg))],
       );
     }
   }
 
   /** Many links' new state: one statement per chunk on PostgreSQL, prepared statements on SQLite. */
-  private async updateLinks(tx: Knex.Transaction, rows: ({ id: number } & Record<string, unknown>)[]): Promise<void> {
+  private async updateLinks(tx: Knex.Transaction, rows: ({ id: number } & LinkRow)[], at: string): Promise<void> {
     if (rows.length === 0) return;
     if (tx.client.config.client !== 'pg') {
-      for (const { id, ...row } of rows) await tx('sluice_sync_links').where({ id }).update(row);
+      for (const { id, ...row } of rows) await tx('sluice_sync_links').where({ id }).update({ ...row, updated_at: at });
       return;
     }
-    const columns = ['a_key', 'b_key', 'base_a', 'base_b', 'state', 'intent', 'updated_at'];
     for (let i = 0; i < rows.length; i += LINK_CHUNK) {
       await tx.raw(
-        `UPDATE sluice_sync_links AS l SET ${columns.map((c) => `${c} = v.${c}`).join(', ')}
-           FROM json_to_recordset(?::json) AS v(id int, a_key text, b_key text, base_a text, base_b text, state text, intent text, updated_at timestamptz)
+        `UPDATE sluice_sync_links AS l
+            SET a_key = v.a_key, b_key = v.b_key, base_a = v.base_a, base_b = v.base_b, state = v.state, intent = v.intent, updated_at = ?::timestamptz
+           FROM json_to_recordset(?::json) AS v(id int, ${LINK_RECORD})
           WHERE l.id = v.id`,
-        [JSON.stringify(rows.slice(i, i + LINK_CHUNK))],
+        [at, JSON.stringify(rows.slice(i, i + LINK_CHUNK))],
       );
     }
   }
@@ -364,6 +356,31 @@ export class KnexSyncStore implements SyncStore {
       decidedBy: (r.decided_by as string | null) ?? null,
     }));
   }
+}
+
+/** A link as a commit writes it: its bases and intent as JSON text. */
+interface LinkRow {
+  a_key: string | null;
+  b_key: string | null;
+  base_a: string | null;
+  base_b: string | null;
+  state: SyncLink['state'];
+  intent: string | null;
+}
+
+/** A LinkRow's columns as json_to_recordset reads them on PostgreSQL. */
+const LINK_RECORD = 'a_key text, b_key text, base_a text, base_b text, state text, intent text';
+
+/** An event as a commit writes it, without what all its events share. */
+interface EventRow {
+  link_id: number | null;
+  a_key: string | null;
+  b_key: string | null;
+  side: Side;
+  action: SyncEvent['action'];
+  /** JSON text. */
+  changes: string;
+  decided_by: string | null;
 }
 
 function linkOf(r: Record<string, unknown>): SyncLink {
