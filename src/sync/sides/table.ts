@@ -164,7 +164,9 @@ export class TableSide implements Side {
     ops.forEach((op, i) => {
       if (op.op === 'create' && !this.db!.insertReturning) return;
       const id = op.op === 'delete' ? 'delete' : `${op.op}:${Object.keys(op.values).sort().join(',')}`;
-      groups.set(id, [...(groups.get(id) ?? []), i]);
+      const group = groups.get(id);
+      if (group) group.push(i);
+      else groups.set(id, [i]);
     });
     return [...groups.values()].filter((g) => g.length > 1);
   }
