@@ -85,6 +85,47 @@ export function elementSpans(text: string, array: Span): Span[] {
   return [...children(text, array[0])].map(([, span]) => span);
 }
 
+/** Sixteen digits in a row: below that, no integer literal can be past 2^53. */
+const LONG_DIGITS = /\d{16}/;
+const INTEGER = /^-?\d+$/;
+
+/**
+ * JSON.parse, except that an integer written past 2^53 comes back as its digits (a string) instead of
+ * the neighbouring number JSON.parse would round it to: an id stays the id it was, not another one. A
+ * number written with a fraction or exponent stays a number.
+ */
+export function parseExact(text: string): unknown {
+  return exactIntegers(JSON.parse(text), text);
+}
+
+/** What `parseExact` does, to a value JSON.parse already made of `text` (changed in place). */
+export function exactIntegers(value: unknown, text: string): unknown {
+  if (!LONG_DIGITS.test(text) || !holdsUnsafe(value)) return value;
+  return exactIn(value, text, [skipWhite(text, 0), text.length]);
+}
+
+function holdsUnsafe(v: unknown): boolean {
+  if (typeof v === 'number') return Number.isInteger(v) && !Number.isSafeInteger(v);
+  if (v === null || typeof v !== 'object') return false;
+  return (Array.isArray(v) ? v : Object.values(v)).some(holdsUnsafe);
+}
+
+/** `value` (parsed from `span` of `text`) with its unsafe integers replaced by their digits. */
+function exactIn(value: unknown, text: string, span: Span): unknown {
+  if (typeof value === 'number') {
+    const literal = text.slice(span[0], span[1]);
+    return !Number.isSafeInteger(value) && INTEGER.test(literal) ? literal : value;
+  }
+  if (value === null || typeof value !== 'object') return value;
+  // of a repeated key JSON.parse keeps the last: so does the map
+  const spans = new Map(children(text, span[0]));
+  const container = value as Record<string | number, unknown>;
+  for (const [name, child] of spans) {
+    if (holdsUnsafe(container[name])) container[name] = exactIn(container[name], text, child);
+  }
+  return value;
+}
+
 /** A record's JSON text on one line: line breaks are white space outside strings, and a string cannot hold a raw one. */
 export function oneLine(json: string): string {
   return /[\r\n]/.test(json) ? json.replace(/[\r\n]/g, ' ') : json;

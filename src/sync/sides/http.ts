@@ -14,6 +14,7 @@ import { SluiceError, isSluiceError, type ErrorCode } from '../../core/errors';
 import { RateLimiter, redactUrl, requestJson, type HttpMethod, type JsonResponse } from '../../core/http-client';
 import { msg } from '../../core/i18n';
 import { formatJsonPath, getJsonPath, type JsonPath } from '../../core/json-path';
+import { exactIntegers, parseExact } from '../../core/json-text';
 import { mapLimit } from '../../core/map-limit';
 import type { Checkpoint, JsonObject } from '../../core/record';
 import { metrics } from '../../observe/metrics';
@@ -99,7 +100,7 @@ export class HttpSide implements Side {
         signal.throwIfAborted();
         const rows: SideRow[] =
           batch.rows.kind === 'records'
-            ? batch.rows.records.filter((r) => r.json !== null).map((r) => ({ key: r.key, changedAt: r.cursor, data: JSON.parse(r.json!) as JsonObject }))
+            ? batch.rows.records.filter((r) => r.json !== null).map((r) => ({ key: r.key, changedAt: r.cursor, data: parseExact(r.json!) as JsonObject }))
             : [];
         yield { rows, checkpoint: batch.checkpoint };
       }
@@ -183,10 +184,10 @@ export class HttpSide implements Side {
     const res = await this.write(op, 'POST', url, { ...this.config.defaults, ...op.values });
     let row: SideRow;
     const location = res.headers.get('location');
-    if (isObject(res.body)) row = this.rowOf(res.body, 'POST', url);
+    if (isObject(res.body)) row = this.rowOf(res, 'POST', url);
     else if (location) {
       const at = new URL(location, url).toString();
-      row = this.rowOf((await this.request('GET', at, { refused: 'SLUICE_SYNC_SIDE' })).body, 'GET', at);
+      row = this.rowOf(await this.request('GET', at, { refused: 'SLUICE_SYNC_SIDE' }), 'GET', at);
     }
     else throw new SluiceError('SLUICE_SYNC_SIDE', msg('err.sync.http.not_record', { side: this.name, method: 'POST', url: redactUrl(url), value: shown(res.body) }), this.where);
     const left: JsonObject = {};
@@ -209,7 +210,7 @@ export class HttpSide implements Side {
       body = { ...now, ...values };
     }
     const res = await this.write(op, this.config.update, url, body);
-    if (isObject(res.body)) return this.rowOf(res.body, this.config.update, url, key);
+    if (isObject(res.body)) return this.rowOf(res, this.config.update, url, key);
     // 204 or an answer that is not the record: read what the write left
     const row = await this.read(key);
     if (!row) throw this.gone(op, key, url);
@@ -220,7 +221,7 @@ export class HttpSide implements Side {
   private async read(key: string): Promise<SideRow | undefined> {
     const url = this.itemUrl(key);
     const res = await this.request('GET', url, { accept: [404, 410], refused: 'SLUICE_SYNC_SIDE', signal: this.signal });
-    return res.status === 404 || res.status === 410 ? undefined : this.rowOf(res.body, 'GET', url, key);
+    return res.status === 404 || res.status === 410 ? undefined : this.rowOf(res, 'GET', url, key);
   }
 
   /** A write: the API refusing it (a 4xx) is this op's failure, SLUICE_SYNC_WRITE with the status, URL and body. */
@@ -277,7 +278,13 @@ export class HttpSide implements Side {
     return this.config.item.replace(KEY, parts.map(encodeURIComponent).join('/'));
   }
 
-  private rowOf(body: unknown, method: string, url: string, key?: string): SideRow {
+  /**
+   * The record an answer holds. Its integers past 2^53 are kept as their digits (see `parseExact`): its
+   * key finds it again, and the other side gets the number that was there. Sent back to the API, such a
+   * value goes as a string.
+   */
+  private rowOf(res: JsonResponse, method: string, url: string, key?: string): SideRow {
+    const body = exactIntegers(res.body, res.text);
     if (!isObject(body)) {
       throw new SluiceError('SLUICE_SYNC_SIDE', msg('err.sync.http.not_record', { side: this.name, method, url: redactUrl(url), value: shown(body) }), this.where);
     }

@@ -1,8 +1,9 @@
 // Values found in JSON text without parsing it: for any JSON written with any spacing, line breaks and
-// escapes, the span at a path holds what JSON.parse finds there; integers past 2^53 keep their digits.
+// escapes, the span at a path holds what JSON.parse finds there; integers past 2^53 keep their digits,
+// as a scalar's text and in what parseExact makes of the whole.
 import fc from 'fast-check';
 import { getJsonPath, type JsonPath } from '../../../src/core/json-path';
-import { elementSpans, oneLine, scalarText, spanAt } from '../../../src/core/json-text';
+import { elementSpans, oneLine, parseExact, scalarText, spanAt } from '../../../src/core/json-text';
 import { type Json, spelled } from '../../helpers/json-spelling';
 
 /** Every path into the value, the value itself included. */
@@ -41,4 +42,60 @@ test('of a repeated key the last counts, as JSON.parse; a scalar is its text onl
   expect(scalarText(getJsonPath(parsed, ['b', 'x']), text, ['b', 'x'])).toBe('1.5');
   expect(scalarText(getJsonPath(parsed, ['b', 't']), text, ['b', 't'])).toBe('true');
   expect(scalarText(getJsonPath(parsed, ['b']), text, ['b'])).toBeUndefined();
+});
+
+/** An integer past 2^53 in a generated value: written as its digits, expected back as them. */
+class Big {
+  constructor(readonly digits: string) {}
+}
+type Tree = null | boolean | number | string | Big | Tree[] | { [key: string]: Tree };
+
+const { tree } = fc.letrec<{ tree: Tree; leaf: Tree; array: Tree[]; object: Record<string, Tree> }>((tie) => ({
+  tree: fc.oneof({ depthSize: 'small' }, tie('leaf'), tie('array'), tie('object')),
+  leaf: fc.oneof(
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer(),
+    fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.string(),
+    fc.stringMatching(/^\d{16,20}$/),
+    fc.bigInt({ min: 2n ** 53n, max: 10n ** 24n }).chain((b) => fc.constantFrom(b, -b)).map((b) => new Big(b.toString())),
+  ),
+  array: fc.array(tie('tree'), { maxLength: 4 }),
+  object: fc.dictionary(fc.string(), tie('tree'), { maxKeys: 4 }),
+}));
+
+/** The tree as JSON text with random spacing; its big integers as digits. */
+function written(t: Tree, pick: () => number): string {
+  const space = () => [' ', '', '\n', '\t '][pick() % 4]!;
+  if (t instanceof Big) return t.digits;
+  if (Array.isArray(t)) return `[${space()}${t.map((v) => written(v, pick)).join(`,${space()}`)}${space()}]`;
+  if (t !== null && typeof t === 'object') return `{${Object.entries(t).map(([k, v]) => `${space()}${JSON.stringify(k)}${space()}:${written(v, pick)}`).join(',')}}`;
+  return JSON.stringify(t);
+}
+
+/** What parseExact should give: the big integers as their digits, the rest as JSON.parse reads it back. */
+function expected(t: Tree): unknown {
+  if (t instanceof Big) return t.digits;
+  if (Array.isArray(t)) return t.map(expected);
+  if (t !== null && typeof t === 'object') return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, expected(v)]));
+  return JSON.parse(JSON.stringify(t)) as unknown;
+}
+
+test('property: parseExact reads what JSON.parse reads, except that integers past 2^53 come back as their digits', () => {
+  fc.assert(
+    fc.property(tree, fc.array(fc.nat(), { maxLength: 32 }), (t, picks) => {
+      let p = 0;
+      const text = written(t, () => picks[p++ % Math.max(1, picks.length)] ?? 0);
+      expect(parseExact(text)).toStrictEqual(expected(t));
+    }),
+  );
+});
+
+test('parseExact: of a repeated key the last counts; a fraction or an exponent stays a number', () => {
+  expect(parseExact('{"id": 1, "id": 9007199254740993, "n": [1e20, 12345678901234567.5, 18446744073709551615]}')).toStrictEqual({
+    id: '9007199254740993',
+    n: [1e20, 12345678901234567.5, '18446744073709551615'],
+  });
+  expect(parseExact('{"id": 9007199254740993, "id": 2}')).toStrictEqual({ id: 2 });
 });
