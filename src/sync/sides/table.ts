@@ -25,7 +25,7 @@ export interface TableSideConfig {
 }
 
 const CHUNK = 500;
-/** Keys per query when only keys are asked for. */
+/** Keys per query when records are looked up by key: ten round trips of 500 cost a third more than one of 5,000. */
 const KEY_CHUNK = 5000;
 /**
  * The ledger of creates, in the side's own database: a row per record Sluice created, written in the
@@ -104,8 +104,8 @@ export class TableSide implements Side {
 
   async get(keys: readonly string[]): Promise<Map<string, SideRow>> {
     const out = new Map<string, SideRow>();
-    for (let i = 0; i < keys.length; i += CHUNK) {
-      for (const row of await this.select(this.db!, this.keyWhere(keys.slice(i, i + CHUNK)))) out.set(this.keyOf(row), this.rowOf(row));
+    for (let i = 0; i < keys.length; i += KEY_CHUNK) {
+      for (const row of await this.select(this.db!, this.keyWhere(keys.slice(i, i + KEY_CHUNK)))) out.set(this.keyOf(row), this.rowOf(row));
     }
     return out;
   }
