@@ -9,7 +9,7 @@ import { encodeCopyRecord } from '../../../src/core/copy-text';
 import type { Batch, SourceRecord, StagedRecord } from '../../../src/core/record';
 import { openStore } from '../../../src/stage/open';
 import type { StagingStore } from '../../../src/stage/store';
-import { isUp, scratchDatabase, serviceStatus, type ScratchDb } from '../../helpers/services';
+import { stagingBackends } from '../../helpers/services';
 
 const rec = (key: string, tenant: string, data: object): SourceRecord => ({ key, tenant, cursor: null, op: 'upsert', json: JSON.stringify(data) });
 const batch = (records: SourceRecord[], at: number): Batch => ({ rows: { kind: 'records', records }, checkpoint: { at } });
@@ -21,20 +21,7 @@ async function readAll(store: StagingStore, tenant: string, op: 'upsert' | 'dele
   return out;
 }
 
-const backends: [string, () => Promise<{ url: string; done(): Promise<void> }>][] = [
-  ['sqlite', async () => ({ url: `sqlite:${join(mkdtempSync(join(tmpdir(), 'sluice-store-')), 'staging.db')}`, done: async () => undefined })],
-];
-if (isUp('postgres')) {
-  backends.push([
-    'postgres',
-    async () => {
-      const db: ScratchDb = await scratchDatabase('postgres');
-      return { url: db.url, done: db.drop };
-    },
-  ]);
-} else {
-  test.skip(`postgres store [skipped: postgres ${serviceStatus('postgres')}]`, () => undefined);
-}
+const backends = stagingBackends(() => mkdtempSync(join(tmpdir(), 'sluice-store-')), 'store');
 
 describe.each(backends)('%s store', (_name, make) => {
   let store: StagingStore;

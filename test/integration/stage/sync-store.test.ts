@@ -11,22 +11,9 @@ import type { Json, JsonObject } from '../../../src/core/record';
 import { openStore } from '../../../src/stage/open';
 import type { StagingStore } from '../../../src/stage/store';
 import type { LinkWrite, SyncCommit } from '../../../src/stage/sync-store';
-import { isUp, scratchDatabase, serviceStatus, type ScratchDb } from '../../helpers/services';
+import { isUp, scratchDatabase, stagingBackends, type ScratchDb } from '../../helpers/services';
 
-const backends: [string, () => Promise<{ url: string; done(): Promise<void> }>][] = [
-  ['sqlite', async () => ({ url: `sqlite:${join(mkdtempSync(join(tmpdir(), 'sluice-sync-store-')), 'staging.db')}`, done: async () => undefined })],
-];
-if (isUp('postgres')) {
-  backends.push([
-    'postgres',
-    async () => {
-      const db: ScratchDb = await scratchDatabase('postgres');
-      return { url: db.url, done: db.drop };
-    },
-  ]);
-} else {
-  test.skip(`postgres sync store [skipped: postgres ${serviceStatus('postgres')}]`, () => undefined);
-}
+const backends = stagingBackends(() => mkdtempSync(join(tmpdir(), 'sluice-sync-store-')), 'sync store');
 
 /** JSON as it reads back: what JSON.stringify writes (-0 is 0). */
 const normal = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
@@ -82,7 +69,6 @@ describe.each(backends)('%s sync store', (_name, make) => {
 });
 
 const LINKS = 400;
-const ROUNDS = 3;
 
 const base = (i: number, round: number) => ({ email: `person${i}@example.com`, full_name: `Person ${i} round ${round}`, note: 'x'.repeat(120) });
 
@@ -119,15 +105,16 @@ if (isUp('postgres')) {
         const state = store.sync('p');
         const fresh: LinkWrite[] = Array.from({ length: LINKS }, (_, i) => ({ ref: `r${i}`, aKey: String(i), bKey: `c${i}`, baseA: base(i, 0), baseB: base(i, 0), state: 'linked', intent: null }));
         const ids = await state.commit('run-0', { links: fresh });
-        for (let round = 1; round <= ROUNDS; round++) {
-          const links: LinkWrite[] = Array.from({ length: LINKS }, (_, i) => ({ id: ids.get(`r${i}`)!, aKey: String(i), bKey: `c${i}`, baseA: base(i, round), baseB: base(i, round), state: 'linked', intent: null }));
-          await state.commit(`run-${round}`, { links });
-        }
+        // one rewrite of every link: its new version fits in the room the fill left, whatever else the
+        // server is doing (a second rewrite would need the first one's old versions pruned, which waits
+        // for every older snapshot on the server)
+        const rewritten: LinkWrite[] = Array.from({ length: LINKS }, (_, i) => ({ id: ids.get(`r${i}`)!, aKey: String(i), bKey: `c${i}`, baseA: base(i, 1), baseB: base(i, 1), state: 'linked', intent: null }));
+        await state.commit('run-1', { links: rewritten });
       } finally {
         await store.close();
       }
-      const counts = await updateCounts(db.url, LINKS * ROUNDS);
-      expect(counts.updated).toBe(LINKS * ROUNDS);
+      const counts = await updateCounts(db.url, LINKS);
+      expect(counts.updated).toBe(LINKS);
       // a page filled to the brim has room for no second version: nearly every update would touch all four indexes
       expect(counts.inPlace / counts.updated).toBeGreaterThanOrEqual(0.9);
     });
