@@ -25,7 +25,7 @@ export interface TableSideConfig {
 }
 
 const CHUNK = 500;
-/** Keys per query when records are looked up by key: ten round trips of 500 cost a third more than one of 5,000. */
+/** Keys per query when records or keys are looked up by key: ten round trips of 500 cost a third more than one of 5,000. */
 const KEY_CHUNK = 5000;
 /**
  * The ledger of creates, in the side's own database: a row per record Sluice created, written in the
