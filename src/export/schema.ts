@@ -6,6 +6,9 @@
  * every record only to learn what the catalog already said would cost more than writing it.
  */
 import { StringDecoder } from 'node:string_decoder';
+import { SluiceError } from '../core/errors';
+import { msg } from '../core/i18n';
+import { LINEAGE_FIELD } from '../core/lineage';
 
 export interface InferredField {
   name: string;
@@ -67,8 +70,12 @@ export class DeclaredSchema {
  * that declares no fields), or — when the records are the source's rows as staged — the fields the
  * source declared, which costs nothing per record. `lineage` adds the `_sluice` member the file carries.
  */
-export function schemaFor(target: { fields: readonly { name: string; type: string; nullable: boolean }[]; inferSchema?: boolean }, lineage: boolean): SchemaObserver | DeclaredSchema {
+export function schemaFor(target: { source: string; fields: readonly { name: string; type: string; nullable: boolean }[]; inferSchema?: boolean }, lineage: boolean): SchemaObserver | DeclaredSchema {
+  // refused before a byte is written: the file would hold the member twice, and a reader keeps only one
+  if (lineage && target.fields.some((f) => f.name === LINEAGE_FIELD)) {
+    throw new SluiceError('SLUICE_EXPORT_LINEAGE', msg('err.export.lineage', { source: target.source }), { source: target.source, field: LINEAGE_FIELD });
+  }
   if (target.inferSchema || target.fields.length === 0) return new SchemaObserver();
   const fields = target.fields.map((f) => ({ name: f.name, type: f.type, nullable: f.nullable }));
-  return new DeclaredSchema(lineage ? [...fields, { name: '_sluice', type: 'object', nullable: false }] : fields);
+  return new DeclaredSchema(lineage ? [...fields, { name: LINEAGE_FIELD, type: 'object', nullable: false }] : fields);
 }

@@ -377,6 +377,28 @@ function exportSuite(make: Backend): void {
     for (const tenant of [ACME, ZOE]) expect(verifyExportFolder(folderOf(next[tenant]!)).previous).toBe(first[tenant]!.id);
   });
 
+  test('a source with a field named _sluice is refused by every format that adds lineage, before anything is written; without lineage it exports', async () => {
+    const fields = [...FIELDS.orders, { name: '_sluice', type: 'object', nullable: true }];
+    await store.describeStream(PIPELINE, 'orders', fields);
+    await store.commit({ id: run, pipeline: PIPELINE, source: 'orders' }, { rows: { kind: 'records', records: [upsert('o1', ACME, { total: 1, _sluice: { from: 'an earlier export' } })] }, checkpoint: { at: ++checkpoints } });
+    for (const entry of [
+      { format: 'jsonl', exporter: jsonlExporter.create({ lineage: true }) },
+      { format: 'csv', exporter: csvExporter.create(csvExporter.options.parse({ lineage: true })) },
+    ]) {
+      const err = await exportAll({ groups: [group([entry])] }).then(
+        () => undefined,
+        (e: unknown) => e as Error & { code?: string; context?: { source?: string } },
+      );
+      expect(err).toMatchObject({ code: 'SLUICE_EXPORT_LINEAGE', context: { source: 'orders' } });
+      expect(err!.message).toContain('lineage: false');
+      // nothing published, nothing recorded
+      expect(existsSync(join(tenantDir(ACME), 'latest'))).toBe(false);
+      expect(await store.latestExports(PIPELINE)).toEqual([]);
+    }
+    const [exported] = await exportAll({ groups: [group([{ format: 'jsonl', exporter: jsonlExporter.create({ lineage: false }) }])] });
+    expect(readJsonl(join(folderOf(exported!), 'orders.jsonl'))).toEqual([{ id: 'o1', total: 1, _sluice: { from: 'an earlier export' } }]);
+  });
+
   test('a failure for one tenant keeps the tenants published before it; the next export writes the rest', async () => {
     await firstState();
     const first = byTenant(await exportAll());
