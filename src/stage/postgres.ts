@@ -32,25 +32,6 @@ const CHUNK_BYTES = 64 * 1024;
 /** A chunk this large is yielded as it comes rather than copied into a gathered one. */
 const PASS_BYTES = 16 * 1024;
 
-/**
- * The first change to a page after each checkpoint is logged as the whole page, and scattered upserts
- * are mostly such changes: an incremental run of 10,000 records into a million logged 77–152 MB, and its
- * commit waited for all of it. With the staging sessions' whole pages compressed (lz4 where the server
- * has it, else its default) the same run logs 31–104 MB, and its upsert takes 0.42–0.75 s instead of
- * 1.0–2.6 s. The setting is the session's own, and needs a superuser: a server that compresses already,
- * or a user who may not set it, is left alone.
- */
-const COMPRESS_FULL_PAGES = `SELECT set_config('wal_compression', CASE WHEN 'lz4' = ANY(enumvals) THEN 'lz4' ELSE 'on' END, false)
-  FROM pg_settings WHERE name = 'wal_compression' AND setting = 'off' AND current_setting('is_superuser') = 'on'`;
-
-export function compressFullPages(conn: pg.Client, done: (err: Error | null, conn: pg.Client) => void): void {
-  // a refusal is no reason to go without a connection
-  conn.query(COMPRESS_FULL_PAGES).then(
-    () => done(null, conn),
-    () => done(null, conn),
-  );
-}
-
 export class PostgresStore extends KnexStore {
   readonly kind = 'postgres';
   readonly accepts = ['copy', 'records'] as const;
@@ -61,7 +42,7 @@ export class PostgresStore extends KnexStore {
     const knex = knexFactory({
       client: 'pg',
       connection: { connectionString: url, application_name: 'sluice' },
-      pool: { min: 0, max: 4, afterCreate: compressFullPages },
+      pool: { min: 0, max: 4 },
       log: QUIET_LOG,
     });
     return new PostgresStore(knex, describeUrl(url));
