@@ -74,12 +74,16 @@ function written(t: Tree, pick: () => number): string {
   return JSON.stringify(t);
 }
 
-/** What parseExact should give: the big integers as their digits, the rest as JSON.parse reads it back. */
+/**
+ * What parseExact should give: an integer written past 2^53 as its digits (a generated big integer, or a
+ * double such as 1e16 that JSON.stringify writes as one), the rest as JSON.parse reads it back.
+ */
 function expected(t: Tree): unknown {
   if (t instanceof Big) return t.digits;
   if (Array.isArray(t)) return t.map(expected);
   if (t !== null && typeof t === 'object') return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, expected(v)]));
-  return JSON.parse(JSON.stringify(t)) as unknown;
+  const text = JSON.stringify(t);
+  return typeof t === 'number' && !Number.isSafeInteger(t) && /^-?\d+$/.test(text) ? text : (JSON.parse(text) as unknown);
 }
 
 test('property: parseExact reads what JSON.parse reads, except that integers past 2^53 come back as their digits', () => {
@@ -93,9 +97,9 @@ test('property: parseExact reads what JSON.parse reads, except that integers pas
 });
 
 test('parseExact: of a repeated key the last counts; a fraction or an exponent stays a number', () => {
-  expect(parseExact('{"id": 1, "id": 9007199254740993, "n": [1e20, 12345678901234567.5, 18446744073709551615]}')).toStrictEqual({
+  expect(parseExact('{"id": 1, "id": 9007199254740993, "n": [1e20, 12345678901234567.5, 18446744073709551615, 9007199254740992]}')).toStrictEqual({
     id: '9007199254740993',
-    n: [1e20, 12345678901234567.5, '18446744073709551615'],
+    n: [1e20, 12345678901234567.5, '18446744073709551615', '9007199254740992'],
   });
   expect(parseExact('{"id": 9007199254740993, "id": 2}')).toStrictEqual({ id: 2 });
 });
