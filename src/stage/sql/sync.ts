@@ -27,6 +27,8 @@ const EVENT_CHUNK = { pg: 5000, sqlite: 500 };
 const LINK_CHUNK = 5000;
 /** What a SyncLink is read from: not its time, which would be parsed into a Date for every link and never used. */
 const LINK_COLUMNS = ['id', 'a_key', 'b_key', 'base_a', 'base_b', 'state', 'intent'];
+/** A LinkRow's columns as json_to_recordset reads them on PostgreSQL. */
+const LINK_RECORD = 'a_key text, b_key text, base_a text, base_b text, state text, intent text';
 const now = () => new Date().toISOString();
 const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : String(v));
 const json = <T>(v: unknown): T | null => (v === null || v === undefined ? null : (JSON.parse(String(v)) as T));
@@ -367,9 +369,6 @@ interface LinkRow {
   state: SyncLink['state'];
   intent: string | null;
 }
-
-/** A LinkRow's columns as json_to_recordset reads them on PostgreSQL. */
-const LINK_RECORD = 'a_key text, b_key text, base_a text, base_b text, state text, intent text';
 
 /** An event as a commit writes it, without what all its events share. */
 interface EventRow {
