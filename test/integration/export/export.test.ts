@@ -378,7 +378,7 @@ function exportSuite(make: Backend): void {
   });
 
   test('a source with a field named _sluice is refused by every format that adds lineage, before anything is written; without lineage it exports', async () => {
-    const fields = [...FIELDS.orders, { name: '_sluice', type: 'object', nullable: true }];
+    const fields = [...FIELDS.orders, { name: '_sluice', type: 'object' as const, nullable: true }];
     await store.describeStream(PIPELINE, 'orders', fields);
     await store.commit({ id: run, pipeline: PIPELINE, source: 'orders' }, { rows: { kind: 'records', records: [upsert('o1', ACME, { total: 1, _sluice: { from: 'an earlier export' } })] }, checkpoint: { at: ++checkpoints } });
     for (const entry of [
