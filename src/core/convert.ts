@@ -4,6 +4,7 @@
  * string, object↔JSON string. The refiner's `coerce` rule and two-way sync's field transforms both use
  * them, so a value converts the same way everywhere.
  */
+import { parseLossless, stringifyLossless, wholeNumber } from './json-text';
 
 export type Converted = { ok: true; value: unknown } | { ok: false; reason: string };
 
@@ -11,12 +12,14 @@ export type TargetType = 'string' | 'number' | 'integer' | 'boolean' | 'date' | 
 
 const ok = (value: unknown): Converted => ({ ok: true, value });
 const no = (reason: string): Converted => ({ ok: false, reason });
-const show = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v) : JSON.stringify(v) ?? String(v));
+const show = (v: unknown) => (typeof v === 'string' ? JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v) : stringifyLossless(v) ?? String(v));
 
 const TRUE = new Set(['true', 't', 'yes', 'y', '1', 'on']);
 const FALSE = new Set(['false', 'f', 'no', 'n', '0', 'off']);
 /** A decimal number as people and CSV files write it: optional sign, digits, optional fraction and exponent. */
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+/** An integer's digits: past 2^53, what `exact` keeps whole. */
+const INTEGER = /^[+-]?\d+$/;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 /** ISO-8601 date-time with an optional zone (Z or ±hh:mm); a space may stand for the T. */
 const DATETIME = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:?\d{2})?$/i;
@@ -26,6 +29,11 @@ export interface ConvertOptions {
   separator?: string;
   /** datetime from a string without a zone: the zone it is in (default UTC), as ±hh:mm or Z. */
   zone?: string;
+  /**
+   * Integers read from text (a number's digits, JSON) whose digits a double would not keep (past 2^53)
+   * become BigInts (see `wholeNumber`): two-way sync writes them back whole. Without it they round.
+   */
+  exact?: boolean;
 }
 
 /** Converts `value` to `type`; null and undefined stay null (absence is not a conversion error). */
@@ -36,7 +44,7 @@ export function convert(value: unknown, type: TargetType, o: ConvertOptions = {}
       return toText(value, o);
     case 'number':
     case 'integer':
-      return toNumber(value, type === 'integer');
+      return toNumber(value, type === 'integer', o.exact === true);
     case 'boolean':
       return toBoolean(value);
     case 'date':
@@ -44,11 +52,11 @@ export function convert(value: unknown, type: TargetType, o: ConvertOptions = {}
     case 'datetime':
       return toDateTime(value, o.zone ?? 'Z');
     case 'array':
-      return toArray(value, o.separator ?? ',');
+      return toArray(value, o.separator ?? ',', o.exact === true);
     case 'object':
-      return toObject(value);
+      return toObject(value, o.exact === true);
     case 'json':
-      return ok(JSON.stringify(value));
+      return ok(stringifyLossless(value));
   }
 }
 
@@ -56,18 +64,20 @@ function toText(v: unknown, o: ConvertOptions): Converted {
   if (typeof v === 'string') return ok(v);
   if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return ok(String(v));
   if (Array.isArray(v)) {
-    if (v.every((x) => x === null || ['string', 'number', 'boolean'].includes(typeof x))) return ok(v.map((x) => (x === null ? '' : String(x))).join(o.separator ?? ','));
-    return ok(JSON.stringify(v));
+    if (v.every((x) => x === null || ['string', 'number', 'boolean', 'bigint'].includes(typeof x))) return ok(v.map((x) => (x === null ? '' : String(x))).join(o.separator ?? ','));
+    return ok(stringifyLossless(v));
   }
-  return ok(JSON.stringify(v));
+  return ok(stringifyLossless(v));
 }
 
-function toNumber(v: unknown, integer: boolean): Converted {
+function toNumber(v: unknown, integer: boolean, exact: boolean): Converted {
   let n: number;
+  if (typeof v === 'bigint') return ok(v);
   if (typeof v === 'number') n = v;
   else if (typeof v === 'boolean') n = v ? 1 : 0;
   else if (typeof v === 'string' && NUMBER.test(v.trim())) n = Number(v.trim());
   else return no(`cannot read ${show(v)} as a number`);
+  if (exact && !Number.isSafeInteger(n) && typeof v === 'string' && INTEGER.test(v.trim())) return ok(wholeNumber(v.trim(), n));
   if (!Number.isFinite(n)) return no(`${show(v)} is not a finite number`);
   if (integer && !Number.isInteger(n)) return no(`${show(v)} is not a whole number`);
   return ok(n);
@@ -116,13 +126,13 @@ function toDateTime(v: unknown, defaultZone: string): Converted {
   return Number.isNaN(Date.parse(text)) ? no(`${show(v)} is not a valid time`) : ok(text);
 }
 
-function toArray(v: unknown, separator: string): Converted {
+function toArray(v: unknown, separator: string, exact: boolean): Converted {
   if (Array.isArray(v)) return ok(v);
   if (typeof v === 'string') {
     const t = v.trim();
     if (t.startsWith('[')) {
       try {
-        const parsed: unknown = JSON.parse(t);
+        const parsed: unknown = exact ? parseLossless(t) : JSON.parse(t);
         if (Array.isArray(parsed)) return ok(parsed);
       } catch {
         // not JSON: a delimited string that starts with [
@@ -133,11 +143,11 @@ function toArray(v: unknown, separator: string): Converted {
   return ok([v]);
 }
 
-function toObject(v: unknown): Converted {
+function toObject(v: unknown, exact: boolean): Converted {
   if (typeof v === 'object' && !Array.isArray(v)) return ok(v);
   if (typeof v === 'string') {
     try {
-      const parsed: unknown = JSON.parse(v);
+      const parsed: unknown = exact ? parseLossless(v) : JSON.parse(v);
       if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) return ok(parsed);
     } catch {
       // falls through to the refusal

@@ -11,6 +11,7 @@
 import pRetry, { AbortError } from 'p-retry';
 import { SluiceError, messageOf, type ErrorCode, type ErrorContext } from './errors';
 import { msg } from './i18n';
+import { stringifyLossless } from './json-text';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -147,7 +148,8 @@ class NetworkError extends RetryableError {
 async function fetchOnce(method: HttpMethod, url: string, o: RequestOptions): Promise<Response> {
   const timeout = AbortSignal.timeout(o.timeoutMs);
   const signal = AbortSignal.any([o.signal, timeout]);
-  const body = o.body === undefined ? {} : { body: JSON.stringify(o.body) };
+  // an integer past 2^53 held as a BigInt (see `core/json-text`) goes as the number it is
+  const body = o.body === undefined ? {} : { body: stringifyLossless(o.body) };
   // the caller's headers replace the defaults whatever their case (`Accept: application/vnd.github+json`)
   const headers = new Headers({ accept: 'application/json', ...(o.body === undefined ? {} : { 'content-type': 'application/json' }) });
   for (const [name, value] of Object.entries(o.headers)) headers.set(name, value);

@@ -100,8 +100,70 @@ export function parseExact(text: string): unknown {
 
 /** What `parseExact` does, to a value JSON.parse already made of `text` (changed in place). */
 export function exactIntegers(value: unknown, text: string): unknown {
+  return keepIntegers(value, text, (digits) => digits);
+}
+
+/**
+ * JSON.parse, except that an integer whose digits the double JSON.parse makes of it would not write
+ * back (one past 2^53, a 64-bit id) comes back as a BigInt: still a number, so `stringifyLossless`
+ * writes it as the digits it had (where `parseExact` would make it text). Wherever JSON.parse keeps the
+ * digits, this gives what JSON.parse gives.
+ */
+export function parseLossless(text: string): unknown {
+  return losslessIntegers(JSON.parse(text), text);
+}
+
+/** What `parseLossless` does, to a value JSON.parse already made of `text` (changed in place). */
+export function losslessIntegers(value: unknown, text: string): unknown {
+  return keepIntegers(value, text, wholeNumber);
+}
+
+/**
+ * The integer written as `digits`: the double `parsed` (what JSON.parse or Number made of them) where it
+ * writes back as the same digits, else a BigInt, which does.
+ */
+export function wholeNumber(digits: string, parsed: number): number | bigint {
+  const exact = BigInt(digits);
+  return String(parsed) === exact.toString() ? parsed : exact;
+}
+
+/**
+ * JSON.stringify, except that a BigInt is written as its digits, a number (JSON.stringify refuses
+ * BigInts); `space` indents as JSON.stringify's does. With no BigInt in the value it is JSON.stringify itself.
+ */
+export function stringifyLossless(value: unknown, space?: number): string {
+  return holdsBigInt(value) ? written(value, ' '.repeat(space ?? 0), '\n')! : JSON.stringify(value, null, space);
+}
+
+function holdsBigInt(v: unknown): boolean {
+  if (typeof v === 'bigint') return true;
+  if (v === null || typeof v !== 'object') return false;
+  return (Array.isArray(v) ? v : Object.values(v as object)).some(holdsBigInt);
+}
+
+/**
+ * JSON.stringify's rules (toJSON, undefined members left out, undefined elements as null, the layout of
+ * its `space`), plus BigInt. `line` is a line break and the indentation of the value's own line.
+ */
+function written(v: unknown, indent: string, line: string): string | undefined {
+  if (typeof v === 'bigint') return v.toString();
+  if (v !== null && typeof v === 'object' && typeof (v as { toJSON?: unknown }).toJSON === 'function') v = (v as { toJSON(): unknown }).toJSON();
+  if (v === null || typeof v !== 'object') return JSON.stringify(v);
+  const inner = line + indent;
+  const items = Array.isArray(v)
+    ? v.map((x) => written(x, indent, inner) ?? 'null')
+    : Object.entries(v).flatMap(([k, x]) => {
+        const text = written(x, indent, inner);
+        return text === undefined ? [] : [`${JSON.stringify(k)}:${indent ? ' ' : ''}${text}`];
+      });
+  const [open, close] = Array.isArray(v) ? ['[', ']'] : ['{', '}'];
+  if (items.length === 0) return open + close;
+  return indent ? `${open}${inner}${items.join(`,${inner}`)}${line}${close}` : `${open}${items.join(',')}${close}`;
+}
+
+function keepIntegers(value: unknown, text: string, keep: (digits: string, parsed: number) => unknown): unknown {
   if (!LONG_DIGITS.test(text) || !holdsUnsafe(value)) return value;
-  return exactIn(value, text, [skipWhite(text, 0), text.length]);
+  return exactIn(value, text, [skipWhite(text, 0), text.length], keep);
 }
 
 function holdsUnsafe(v: unknown): boolean {
@@ -110,18 +172,18 @@ function holdsUnsafe(v: unknown): boolean {
   return (Array.isArray(v) ? v : Object.values(v)).some(holdsUnsafe);
 }
 
-/** `value` (parsed from `span` of `text`) with its unsafe integers replaced by their digits. */
-function exactIn(value: unknown, text: string, span: Span): unknown {
+/** `value` (parsed from `span` of `text`) with its unsafe integers replaced by what `keep` makes of their digits. */
+function exactIn(value: unknown, text: string, span: Span, keep: (digits: string, parsed: number) => unknown): unknown {
   if (typeof value === 'number') {
     const literal = text.slice(span[0], span[1]);
-    return !Number.isSafeInteger(value) && INTEGER.test(literal) ? literal : value;
+    return !Number.isSafeInteger(value) && INTEGER.test(literal) ? keep(literal, value) : value;
   }
   if (value === null || typeof value !== 'object') return value;
   // of a repeated key JSON.parse keeps the last: so does the map
   const spans = new Map(children(text, span[0]));
   const container = value as Record<string | number, unknown>;
   for (const [name, child] of spans) {
-    if (holdsUnsafe(container[name])) container[name] = exactIn(container[name], text, child);
+    if (holdsUnsafe(container[name])) container[name] = exactIn(container[name], text, child, keep);
   }
   return value;
 }

@@ -8,6 +8,7 @@
  * them agree and writes nothing), and a noted create is found in the side's ledger and linked.
  */
 import type { Checkpoint, Json, JsonObject } from '../core/record';
+import { stringifyLossless } from '../core/json-text';
 import type { SideId } from '../sync/config';
 import type { CustomAnswer } from '../sync/custom';
 import { drift, merge, type LinkedState, type MergeOutcome, type Resolution } from '../sync/merge';
@@ -192,11 +193,11 @@ export class SyncEngine {
       if (!link) unlinked.push(row);
       else if (link.state !== 'linked') this.counts[from].skipped++; // gone on the other side, or a create under way
       else if (sameValue(pick(row.data, this.names[from]), from === 'a' ? link.baseA : link.baseB)) this.counts[from].skipped++; // nothing mapped changed: an echo of a write, or an unmapped column
-      else if (this.seen.get(`${from}\u0000${row.key}`) === JSON.stringify(pick(row.data, this.names[from]))) this.counts[from].skipped++; // merged earlier in this run, as it is now
+      else if (this.seen.get(`${from}\u0000${row.key}`) === stringifyLossless(pick(row.data, this.names[from]))) this.counts[from].skipped++; // merged earlier in this run, as it is now
       else changed.push({ row, link });
     }
     const others = await this.ctx.sides[to].get(changed.map((c) => (to === 'a' ? c.link.aKey! : c.link.bKey!)));
-    for (const r of others.values()) this.seen.set(`${to}\u0000${r.key}`, JSON.stringify(pick(r.data, this.names[to])));
+    for (const r of others.values()) this.seen.set(`${to}\u0000${r.key}`, stringifyLossless(pick(r.data, this.names[to])));
     const work: Work[] = [];
     for (const { row, link } of changed) {
       const otherRow = others.get((to === 'a' ? link.aKey : link.bKey)!);

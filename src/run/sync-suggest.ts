@@ -7,6 +7,7 @@
 import OpenAI from 'openai';
 import { z } from 'zod';
 import { messageOf } from '../core/errors';
+import { stringifyLossless } from '../core/json-text';
 import type { CustomConflict, CustomResolver } from '../sync/custom';
 import type { Resolution } from '../sync/merge';
 import type { PipelineSync } from './pipeline';
@@ -33,7 +34,7 @@ export function suggestResolver(config: NonNullable<PipelineSync['suggest']>, si
         model: config.model,
         messages: [
           { role: 'system', content: system },
-          { role: 'user', content: JSON.stringify({ conflicting: conflict.fields, a: conflict.a, b: conflict.b }) },
+          { role: 'user', content: stringifyLossless({ conflicting: conflict.fields, a: conflict.a, b: conflict.b }) },
         ],
         response_format: { type: 'json_schema', json_schema: { name: 'resolution', strict: true, schema: jsonSchema } },
       });

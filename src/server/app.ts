@@ -7,6 +7,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { fromAcceptLanguage, langOf, pickLang, t } from '../core/i18n';
+import { stringifyLossless } from '../core/json-text';
 import { metrics } from '../observe/metrics';
 import type { Service } from '../run/serve';
 import { registerApi } from './api/index';
@@ -15,6 +16,8 @@ export function buildServer(service: Service): FastifyInstance {
   const langFor = (req: FastifyRequest) => req.lang ?? pickLang(fromAcceptLanguage(req.headers['accept-language']), langOf(service.env.SLUICE_LANG));
   const app = Fastify({ logger: false, bodyLimit: service.maxBodyBytes, return503OnClosing: true });
 
+  // answers may hold sync values with integers past 2^53 (BigInts): written as the numbers they are
+  app.setReplySerializer((payload) => stringifyLossless(payload));
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 

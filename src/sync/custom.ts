@@ -5,6 +5,7 @@
  * the reason; it never stops the run.
  */
 import { messageOf } from '../core/errors';
+import { stringifyLossless } from '../core/json-text';
 import { functionIn, loadUserModule } from '../core/user-module';
 import type { JsonObject } from '../core/record';
 import type { FieldConflict, Resolution } from './merge';
@@ -48,7 +49,7 @@ export function customResolver(path: string): CustomResolver {
 
 /** The answer must settle every conflicting field with `{ take: a | b | base }` or `{ value }`. */
 export function checkAnswer(path: string, answer: unknown, fields: readonly FieldConflict[]): CustomAnswer {
-  if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) return { ok: false, reason: `${path} answered ${JSON.stringify(answer)?.slice(0, 120)}, not a resolution`, retry: true };
+  if (answer === null || typeof answer !== 'object' || Array.isArray(answer)) return { ok: false, reason: `${path} answered ${stringifyLossless(answer)?.slice(0, 120)}, not a resolution`, retry: true };
   const resolution: Resolution = {};
   for (const { field } of fields) {
     const r = (answer as Record<string, unknown>)[field] as Record<string, unknown> | undefined;

@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { convert, type ConvertOptions, type Converted, type TargetType } from '../core/convert';
 import { messageOf } from '../core/errors';
+import { stringifyLossless } from '../core/json-text';
 import { functionIn, loadUserModule } from '../core/user-module';
 
 export const TRANSFORM_NAMES = [
@@ -108,9 +109,9 @@ const ok = (value: unknown): Converted => ({ ok: true, value });
 const no = (reason: string): Converted => ({ ok: false, reason });
 function show(v: unknown): string {
   try {
-    return JSON.stringify(v) ?? String(v);
+    return stringifyLossless(v) ?? String(v);
   } catch {
-    // a bigint or a cycle: still say something about the value
+    // a cycle: still say something about the value
     return Object.prototype.toString.call(v);
   }
 }
@@ -167,7 +168,8 @@ function stepsOf(field: MappedField): { toB: Step; toA?: Step; kind: string } {
   const t = field.transform;
   if (t === undefined) return { toB: ok, toA: ok, kind: 'as is' };
   if (typeof t === 'object') return { ...moduleSteps(t), kind: `module ${t.module}` };
-  const o: ConvertOptions = { separator: field.separator, zone: field.zone };
+  // sync writes integers past 2^53 back whole: they are kept as BigInts, not rounded
+  const o: ConvertOptions = { separator: field.separator, zone: field.zone, exact: true };
   const { toB, toA } = BUILT_INS[t];
   return { toB: (v) => toB(v, o), ...(toA ? { toA: (v: unknown) => toA(v, o) } : {}), kind: t };
 }

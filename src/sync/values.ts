@@ -14,6 +14,7 @@ export function sameValue(x: unknown, y: unknown): boolean {
   if (x === y) return true;
   if (isWaiting(x) || isWaiting(y)) return false;
   if (x === undefined || y === undefined || x === null || y === null) return (x ?? null) === (y ?? null);
+  if (typeof x === 'bigint' || typeof y === 'bigint') return sameInteger(x, y);
   if (typeof x === 'number' && typeof y === 'string') return sameNumber(x, y);
   if (typeof x === 'string' && typeof y === 'number') return sameNumber(y, x);
   if (typeof x === 'string' && typeof y === 'string') return INSTANT.test(x) && INSTANT.test(y) && sameInstant(x, y);
@@ -25,6 +26,22 @@ export function sameValue(x: unknown, y: unknown): boolean {
     return [...keys].every((k) => sameValue(a[k], b[k]));
   }
   return false;
+}
+
+/**
+ * An integer past 2^53 (a BigInt: JSON read by sync keeps it whole) against another reading of it: a
+ * BigInt, the digits a driver gives for a bigint or numeric column (`"…891"`, `"…891.00"`), or a number
+ * only where the number is that very integer — a rounded neighbour is another value.
+ */
+function sameInteger(x: unknown, y: unknown): boolean {
+  const whole = (v: unknown): bigint | undefined => {
+    if (typeof v === 'bigint') return v;
+    if (typeof v === 'number') return Number.isInteger(v) ? BigInt(v) : undefined;
+    const digits = typeof v === 'string' ? /^\s*([+-]?\d+)(\.0*)?\s*$/.exec(v)?.[1] : undefined;
+    return digits === undefined ? undefined : BigInt(digits);
+  };
+  const a = whole(x);
+  return a !== undefined && a === whole(y);
 }
 
 function sameNumber(n: number, s: string): boolean {

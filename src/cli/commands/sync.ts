@@ -1,6 +1,7 @@
 import type { Json } from '../../core/record';
 import { SluiceError } from '../../core/errors';
 import { msg } from '../../core/i18n';
+import { parseLossless, stringifyLossless } from '../../core/json-text';
 import { loadPipeline } from '../../run/pipeline';
 import { runSync, type SyncSummary } from '../../run/sync';
 import { listConflicts, recordHistory, resolveConflict, showConflict } from '../../run/sync-admin';
@@ -23,7 +24,7 @@ export async function syncCommand(file: string, flags: SyncFlags): Promise<void>
   process.once('SIGTERM', onSignal);
   try {
     const summary = await runSync(pipeline, { file, dryRun: flags.dryRun, stagingUrl: flags.staging, signal: controller.signal });
-    process.stdout.write(flags.json ? `${JSON.stringify(summary, null, 2)}\n` : `${describeSync(summary)}\n`);
+    process.stdout.write(flags.json ? `${stringifyLossless(summary, 2)}\n` : `${describeSync(summary)}\n`);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -49,7 +50,7 @@ export function describeSync(s: SyncSummary): string {
   for (const id of ['a', 'b'] as const) {
     const p = s.plan[id];
     lines.push(say('cli.sync.plan_side', { side: `${p.name} (${id})`, creates: p.creates.length, updates: p.updates.length, deletes: p.deletes.length, archives: p.archives.length }));
-    for (const c of p.creates) lines.push(`  + ${say('cli.sync.plan_create', { from: c.from })} ${JSON.stringify(c.values)}`);
+    for (const c of p.creates) lines.push(`  + ${say('cli.sync.plan_create', { from: c.from })} ${stringifyLossless(c.values)}`);
     for (const u of [...p.updates, ...p.archives]) lines.push(`  ~ ${u.key}: ${changes(u.changes)}`);
     for (const d of p.deletes) lines.push(`  - ${d}`);
   }
@@ -58,7 +59,7 @@ export function describeSync(s: SyncSummary): string {
   return lines.join('\n');
 }
 
-const show = (v: Json | undefined) => JSON.stringify(v ?? null);
+const show = (v: Json | undefined) => stringifyLossless(v ?? null);
 
 function changes(c: Record<string, [Json, Json]>): string {
   return Object.entries(c)
@@ -69,7 +70,7 @@ function changes(c: Record<string, [Json, Json]>): string {
 /** `sluice conflicts list FILE`. */
 export async function conflictsList(file: string, flags: { all?: boolean; limit: number; json?: boolean; staging?: string }): Promise<void> {
   const rows = await listConflicts(loadPipeline(file), { all: flags.all, limit: flags.limit }, { stagingUrl: flags.staging });
-  if (flags.json) return void process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+  if (flags.json) return void process.stdout.write(`${stringifyLossless(rows, 2)}\n`);
   if (rows.length === 0) return void process.stdout.write(`${say('cli.conflicts.empty')}\n`);
   process.stdout.write(`${table(cols('id', 'status', 'why', 'key', 'detail'), rows.map((c) => [c.id, c.status, c.reason, `${c.aKey ?? '-'} / ${c.bKey ?? '-'}`, c.fields.join(', ') || (c.detail ?? '')]))}\n`);
 }
@@ -78,7 +79,7 @@ export async function conflictsList(file: string, flags: { all?: boolean; limit:
 export async function conflictsShow(file: string, id: string, flags: { json?: boolean; staging?: string }): Promise<void> {
   const pipeline = loadPipeline(file);
   const c = await showConflict(pipeline, conflictId(id), { stagingUrl: flags.staging });
-  if (flags.json) return void process.stdout.write(`${JSON.stringify(c, null, 2)}\n`);
+  if (flags.json) return void process.stdout.write(`${stringifyLossless(c, 2)}\n`);
   process.stdout.write(`${describeConflict(c, pipeline.sync!.fields)}\n`);
 }
 
@@ -90,7 +91,7 @@ function describeConflict(c: SyncConflict, fields: readonly { a: string; b: stri
     return [name, show(c.values.base.a?.[f.a]), show(c.values.a?.[f.a]), `${f.b}: ${show(c.values.b?.[f.b])}`];
   });
   lines.push(table(cols('field', 'base', 'a', 'b'), rows));
-  if (c.resolution) lines.push(say('cli.conflicts.resolved_by', { by: c.resolvedBy ?? '-', resolution: JSON.stringify(c.resolution) }));
+  if (c.resolution) lines.push(say('cli.conflicts.resolved_by', { by: c.resolvedBy ?? '-', resolution: stringifyLossless(c.resolution) }));
   return lines.join('\n');
 }
 
@@ -104,13 +105,13 @@ export async function conflictsResolve(file: string, id: string, flags: { take?:
     set[pair.slice(0, eq)] = valueOf(pair.slice(eq + 1));
   }
   const c = await resolveConflict(loadPipeline(file), conflictId(id), { take: flags.take as 'a' | 'b' | 'base' | undefined, set }, { stagingUrl: flags.staging, actor: process.env.USER ? `cli:${process.env.USER}` : 'cli' });
-  process.stdout.write(flags.json ? `${JSON.stringify(c, null, 2)}\n` : `${say('cli.conflicts.resolved', { id: c.id })}\n`);
+  process.stdout.write(flags.json ? `${stringifyLossless(c, 2)}\n` : `${say('cli.conflicts.resolved', { id: c.id })}\n`);
 }
 
-/** `--set n=42` is the number 42, `--set tags=["a"]` a list, anything not JSON a string. */
+/** `--set n=42` is the number 42 (past 2^53 still whole), `--set tags=["a"]` a list, anything not JSON a string. */
 function valueOf(text: string): unknown {
   try {
-    return JSON.parse(text);
+    return parseLossless(text);
   } catch {
     return text;
   }
@@ -125,11 +126,11 @@ function conflictId(id: string): number {
 /** `sluice audit FILE --key K` on a sync pipeline: the record's events and its state rebuilt from them. */
 export async function syncAudit(file: string, flags: { key?: string; since?: string; limit: number; json?: boolean; staging?: string }): Promise<void> {
   const history = await recordHistory(loadPipeline(file), { key: flags.key, since: flags.since, limit: flags.limit }, { stagingUrl: flags.staging });
-  if (flags.json) return void process.stdout.write(`${JSON.stringify(history, null, 2)}\n`);
+  if (flags.json) return void process.stdout.write(`${stringifyLossless(history, 2)}\n`);
   if (history.events.length === 0) return void process.stdout.write(`${say('cli.audit.empty')}\n`);
   const rows = history.events.map((e) => [e.at, e.run, `${e.aKey ?? '-'} / ${e.bKey ?? '-'}`, e.side, e.action, changes(e.changes as Record<string, [Json, Json]>), e.decidedBy ?? '']);
   const out = [table(cols('at', 'run', 'key', 'side', 'action', 'changed', 'why'), rows)];
-  if (flags.key) out.push(say('cli.sync.replayed', { a: JSON.stringify(history.state.a), b: JSON.stringify(history.state.b) }));
+  if (flags.key) out.push(say('cli.sync.replayed', { a: stringifyLossless(history.state.a), b: stringifyLossless(history.state.b) }));
   process.stdout.write(`${out.join('\n')}\n`);
 }
 
@@ -138,7 +139,7 @@ export async function checkCommand(file: string, flags: { repair?: boolean; json
   const summary = await runSync(loadPipeline(file), { file, check: flags.repair ? 'repair' : 'report', stagingUrl: flags.staging });
   const d = summary.drift!;
   const drifted = d.differing + d.missing.a + d.missing.b + d.unlinked.a + d.unlinked.b;
-  if (flags.json) process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  if (flags.json) process.stdout.write(`${stringifyLossless(summary, 2)}\n`);
   else {
     const lines = [say(drifted === 0 ? 'cli.check.in_step' : 'cli.check.drift', { pipeline: summary.pipeline, links: d.links, differing: d.differing, missingA: d.missing.a, missingB: d.missing.b, unlinkedA: d.unlinked.a, unlinkedB: d.unlinked.b })];
     for (const e of d.examples) {

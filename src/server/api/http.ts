@@ -5,6 +5,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { t, type Lang, type MessageCode } from '../../core/i18n';
+import { parseLossless } from '../../core/json-text';
 import type { Principal } from '../../run/api-tokens';
 
 declare module 'fastify' {
@@ -56,7 +57,7 @@ export function parseBody<S extends z.ZodType>(raw: unknown, schema: S, reply: R
   let value: unknown = {};
   if (text.trim() !== '') {
     try {
-      value = JSON.parse(text);
+      value = parseLossless(text); // a value for a sync field keeps an integer past 2^53 whole
     } catch (err) {
       return void badRequest(reply, say(reply, 'api.body_not_json', { reason: (err as Error).message }));
     }

@@ -1,6 +1,7 @@
 /** Two-way sync's state (migration 014) on knex, for both stores. See ../sync-store.ts for the contract. */
 import type { Knex } from 'knex';
 import type { Checkpoint, JsonObject } from '../../core/record';
+import { parseLossless, stringifyLossless } from '../../core/json-text';
 import type {
   ConflictStatus,
   ConflictWrite,
@@ -31,8 +32,9 @@ const LINK_COLUMNS = ['id', 'a_key', 'b_key', 'base_a', 'base_b', 'state', 'inte
 const LINK_RECORD = 'a_key text, b_key text, base_a text, base_b text, state text, intent text';
 const now = () => new Date().toISOString();
 const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : String(v));
-const json = <T>(v: unknown): T | null => (v === null || v === undefined ? null : (JSON.parse(String(v)) as T));
-const text = (v: unknown): string => JSON.stringify(v);
+// bases, values and changes keep integers past 2^53 whole (as BigInts in memory, see `core/json-text`)
+const json = <T>(v: unknown): T | null => (v === null || v === undefined ? null : (parseLossless(String(v)) as T));
+const text = (v: unknown): string => stringifyLossless(v);
 const stored = (v: JsonObject | null): string | null => (v === null ? null : text(v));
 
 /** Links made since the statistics were last refreshed, past which `tune` refreshes them. */

@@ -14,7 +14,7 @@ import { SluiceError, isSluiceError, type ErrorCode } from '../../core/errors';
 import { RateLimiter, redactUrl, requestJson, type HttpMethod, type JsonResponse } from '../../core/http-client';
 import { msg } from '../../core/i18n';
 import { formatJsonPath, getJsonPath, type JsonPath } from '../../core/json-path';
-import { exactIntegers, parseExact } from '../../core/json-text';
+import { losslessIntegers, parseLossless, stringifyLossless } from '../../core/json-text';
 import { mapLimit } from '../../core/map-limit';
 import type { Checkpoint, JsonObject } from '../../core/record';
 import { metrics } from '../../observe/metrics';
@@ -100,7 +100,7 @@ export class HttpSide implements Side {
         signal.throwIfAborted();
         const rows: SideRow[] =
           batch.rows.kind === 'records'
-            ? batch.rows.records.filter((r) => r.json !== null).map((r) => ({ key: r.key, changedAt: r.cursor, data: parseExact(r.json!) as JsonObject }))
+            ? batch.rows.records.filter((r) => r.json !== null).map((r) => ({ key: r.key, changedAt: r.cursor, data: parseLossless(r.json!) as JsonObject }))
             : [];
         yield { rows, checkpoint: batch.checkpoint };
       }
@@ -279,12 +279,12 @@ export class HttpSide implements Side {
   }
 
   /**
-   * The record an answer holds. Its integers past 2^53 are kept as their digits (see `parseExact`): its
-   * key finds it again, and the other side gets the number that was there. Sent back to the API, such a
-   * value goes as a string.
+   * The record an answer holds. Its integers past 2^53 are kept whole, as BigInts (see `parseLossless`):
+   * its key finds it again, the other side gets the number that was there, and sent back to the API such
+   * a value goes as the number it is.
    */
   private rowOf(res: JsonResponse, method: string, url: string, key?: string): SideRow {
-    const body = exactIntegers(res.body, res.text);
+    const body = losslessIntegers(res.body, res.text);
     if (!isObject(body)) {
       throw new SluiceError('SLUICE_SYNC_SIDE', msg('err.sync.http.not_record', { side: this.name, method, url: redactUrl(url), value: shown(body) }), this.where);
     }
@@ -314,7 +314,7 @@ function isObject(v: unknown): v is JsonObject {
 }
 
 function shown(v: unknown): string {
-  return v === null ? 'an empty body' : (JSON.stringify(v) ?? String(v)).slice(0, 80);
+  return v === null ? 'an empty body' : (stringifyLossless(v) ?? String(v)).slice(0, 80);
 }
 
 /**

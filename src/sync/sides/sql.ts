@@ -8,6 +8,7 @@ import Database from 'better-sqlite3';
 import type { Connection as MysqlConnection, FieldPacket, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
 import pg from 'pg';
 import { isoDateTime } from '../../core/convert';
+import { parseLossless, stringifyLossless } from '../../core/json-text';
 import { MYSQL_READ_OPTIONS } from '../../core/mysql-options';
 import type { JsonObject } from '../../core/record';
 
@@ -125,7 +126,7 @@ class PostgresDb implements SqlDatabase {
 
   async rows(sql: string, params: readonly unknown[] = []): Promise<JsonObject[]> {
     const r = await this.client.query<{ j: string }>(sql, params as unknown[]);
-    return r.rows.map((row) => JSON.parse(row.j) as JsonObject);
+    return r.rows.map((row) => parseLossless(row.j) as JsonObject);
   }
 
   async run(sql: string, params: readonly unknown[] = []): Promise<{ changes: number }> {
@@ -205,7 +206,8 @@ class MysqlDb implements SqlDatabase {
 
   async rows(sql: string, params: readonly unknown[] = []): Promise<JsonObject[]> {
     const [rows, fields] = await this.conn.query<RowDataPacket[]>(sql, params as unknown[]);
-    const kinds = new Map(fields.map((f) => [f.name, f.columnType ?? f.type]));
+    // MariaDB's JSON is LONGTEXT: its extended metadata marks the column, as the reader finds it
+    const kinds = new Map(fields.map((f) => [f.name, f.extendedFormat === 'json' ? MYSQL_JSON : (f.columnType ?? f.type)]));
     return rows.map((row) => {
       const out: JsonObject = {};
       for (const [name, v] of Object.entries(row)) out[name] = mysqlValue(v, kinds.get(name));
@@ -232,7 +234,7 @@ function mysqlValue(v: unknown, type: number | undefined): JsonObject[string] {
   if (type !== undefined && MYSQL_DATETIME.has(type) && typeof v === 'string' && !v.startsWith('0000')) return isoDateTime(v) ?? v;
   if (type === MYSQL_JSON && typeof v === 'string') {
     try {
-      return JSON.parse(v) as JsonObject[string];
+      return parseLossless(v) as JsonObject[string];
     } catch {
       return v;
     }
@@ -326,7 +328,7 @@ class SqliteDb implements SqlDatabase {
 /** SQLite binds numbers, text, bigints, buffers and null; anything else is stored as its JSON. */
 function sqliteParam(v: unknown): unknown {
   if (typeof v === 'boolean') return v ? 1 : 0;
-  if (v !== null && typeof v === 'object' && !Buffer.isBuffer(v)) return JSON.stringify(v);
+  if (v !== null && typeof v === 'object' && !Buffer.isBuffer(v)) return stringifyLossless(v);
   return v;
 }
 

@@ -7,6 +7,7 @@
 import { decodeCopyLines } from '../../core/copy-text';
 import { SluiceError, messageOf } from '../../core/errors';
 import { msg } from '../../core/i18n';
+import { parseLossless, stringifyLossless } from '../../core/json-text';
 import { keyText, type Json, type JsonObject } from '../../core/record';
 import type { ApplyResult, ChangeBatch, ChangeFeed, Side, SideOp, SideRow } from '../side';
 import { connectSql, type SqlDatabase, type SqlSession } from './sql';
@@ -94,7 +95,7 @@ export class TableSide implements Side {
         signal.throwIfAborted();
         // the PostgreSQL reader yields COPY lines whatever it is asked for: both shapes are records
         const records = batch.rows.kind === 'records' ? batch.rows.records : decodeCopyLines(batch.rows.data);
-        const rows = records.filter((r) => r.json !== null).map((r): SideRow => ({ key: r.key, changedAt: r.cursor, data: JSON.parse(r.json!) as JsonObject }));
+        const rows = records.filter((r) => r.json !== null).map((r): SideRow => ({ key: r.key, changedAt: r.cursor, data: parseLossless(r.json!) as JsonObject }));
         yield { rows, checkpoint: batch.checkpoint };
       }
     } finally {
@@ -352,9 +353,13 @@ export class TableSide implements Side {
   }
 }
 
-/** Objects go to the database as JSON text; arrays stay arrays where the driver binds them (PostgreSQL). */
+/**
+ * Objects go to the database as JSON text; arrays stay arrays where the driver binds them (PostgreSQL).
+ * An integer past 2^53 (a BigInt) goes as its digits, which each database reads into the column's type.
+ */
 function encode(v: Json, driver: SqlDatabase['driver']): unknown {
+  if (typeof v === 'bigint') return (v as bigint).toString();
   if (v === null || typeof v !== 'object') return v;
   if (Array.isArray(v) && driver === 'postgres') return v;
-  return JSON.stringify(v);
+  return stringifyLossless(v);
 }

@@ -3,7 +3,7 @@
 // as a scalar's text and in what parseExact makes of the whole.
 import fc from 'fast-check';
 import { getJsonPath, type JsonPath } from '../../../src/core/json-path';
-import { elementSpans, oneLine, parseExact, scalarText, spanAt } from '../../../src/core/json-text';
+import { elementSpans, oneLine, parseExact, parseLossless, scalarText, spanAt, stringifyLossless } from '../../../src/core/json-text';
 import { type Json, spelled } from '../../helpers/json-spelling';
 
 /** Every path into the value, the value itself included. */
@@ -78,12 +78,12 @@ function written(t: Tree, pick: () => number): string {
  * What parseExact should give: an integer written past 2^53 as its digits (a generated big integer, or a
  * double such as 1e16 that JSON.stringify writes as one), the rest as JSON.parse reads it back.
  */
-function expected(t: Tree): unknown {
-  if (t instanceof Big) return t.digits;
-  if (Array.isArray(t)) return t.map(expected);
-  if (t !== null && typeof t === 'object') return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, expected(v)]));
+function expected(t: Tree, keep: (digits: string) => unknown = (d) => d): unknown {
+  if (t instanceof Big) return keep(t.digits);
+  if (Array.isArray(t)) return t.map((v) => expected(v, keep));
+  if (t !== null && typeof t === 'object') return Object.fromEntries(Object.entries(t).map(([k, v]) => [k, expected(v, keep)]));
   const text = JSON.stringify(t);
-  return typeof t === 'number' && !Number.isSafeInteger(t) && /^-?\d+$/.test(text) ? text : (JSON.parse(text) as unknown);
+  return typeof t === 'number' && !Number.isSafeInteger(t) && /^-?\d+$/.test(text) ? keep(text) : (JSON.parse(text) as unknown);
 }
 
 test('property: parseExact reads what JSON.parse reads, except that integers past 2^53 come back as their digits', () => {
@@ -102,4 +102,31 @@ test('parseExact: of a repeated key the last counts; a fraction or an exponent s
     n: [1e20, 12345678901234567.5, '18446744073709551615', '9007199254740992'],
   });
   expect(parseExact('{"id": 9007199254740993, "id": 2}')).toStrictEqual({ id: 2 });
+});
+
+test('property: parseLossless reads integers past 2^53 as BigInts, and stringifyLossless writes them back as the numbers they were', () => {
+  fc.assert(
+    fc.property(tree, fc.array(fc.nat(), { maxLength: 32 }), (t, picks) => {
+      let p = 0;
+      const text = written(t, () => picks[p++ % Math.max(1, picks.length)] ?? 0);
+      const value = parseLossless(text);
+      // a BigInt only where the double JSON.parse makes would not write back as the same digits
+      expect(value).toStrictEqual(expected(t, (d) => (String(Number(d)) === BigInt(d).toString() ? Number(d) : BigInt(d))));
+      const again = stringifyLossless(value);
+      expect(parseLossless(again)).toStrictEqual(value);
+      // JSON.stringify's text, with each BigInt where JSON.stringify would have had to write something else
+      // (generated strings are printable ASCII: they never hold the mark)
+      const marked = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `\u0001${v}` : v));
+      expect(again).toBe(marked.replace(/"\\u0001(-?\d+)"/g, '$1'));
+      const indented = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `\u0001${v}` : v), 2);
+      expect(stringifyLossless(value, 2)).toBe(indented.replace(/"\\u0001(-?\d+)"/g, '$1'));
+    }),
+  );
+});
+
+test('stringifyLossless follows JSON.stringify: toJSON, undefined members left out, undefined elements as null', () => {
+  const value = { at: new Date('2024-01-02T03:04:05Z'), gone: undefined, list: [undefined, 1n, -12345678901234567891n], n: 1.5, s: 'x"y' };
+  expect(stringifyLossless(value)).toBe('{"at":"2024-01-02T03:04:05.000Z","list":[null,1,-12345678901234567891],"n":1.5,"s":"x\\"y"}');
+  const plain = { at: new Date(0), gone: undefined, list: [undefined, 1], n: 1.5 };
+  expect(stringifyLossless(plain)).toBe(JSON.stringify(plain));
 });

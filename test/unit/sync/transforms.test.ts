@@ -323,6 +323,35 @@ describe('round trips: toA(toB(x)) gives back x', () => {
     );
   });
 
+  test('integers past 2^53 travel whole (as BigInts) through the number, integer, array and JSON transforms, both ways', () => {
+    // integers whose digits a double would lose (others stay numbers, as JSON.parse reads them)
+    const big = fc
+      .bigInt({ min: 2n ** 53n + 1n, max: 10n ** 30n })
+      .chain((b) => fc.constantFrom(b, -b))
+      .filter((b) => String(Number(b)) !== b.toString());
+    const cases: [TransformName, fc.Arbitrary<unknown>][] = [
+      ['number_to_string', big],
+      ['integer_to_string', big],
+      ['string_to_number', big.map(String)],
+      ['string_to_integer', big.map(String)],
+      ['object_to_json', fc.record({ id: big, refs: fc.array(big, { maxLength: 3 }) })],
+      ['json_to_object', fc.record({ id: big, refs: fc.array(big, { maxLength: 3 }) }).map((o) => `{"id":${o.id},"refs":[${o.refs.join(',')}]}`)],
+    ];
+    for (const [name, values] of cases) {
+      const t = builtIn(name);
+      fc.assert(
+        fc.property(values, (x) => {
+          const b = t.toB(x);
+          expect(b.ok).toBe(true);
+          expect(b.ok && back(t)(b.value)).toEqual(yes(x));
+        }),
+        { numRuns: 50 },
+      );
+    }
+    expect(builtIn('string_to_number').toB('12345678901234567891')).toEqual(yes(12345678901234567891n));
+    expect(builtIn('object_to_json').toB({ id: 12345678901234567891n })).toEqual(yes('{"id":12345678901234567891}'));
+  });
+
   test('every transform but datetime_to_date has an inverse', () => {
     expect(TRANSFORM_NAMES.filter((n) => !builtIn(n, { direction: 'a_to_b' }).toA)).toEqual(['datetime_to_date']);
   });
