@@ -18,6 +18,7 @@
  */
 import { stringify } from 'csv-stringify/sync';
 import { z } from 'zod';
+import { jsonTypeOf, parseLossless, stringifyLossless } from '../src/core/json-text';
 import { LINEAGE_FIELD, withLineage } from '../src/core/lineage';
 import type { Field, Json, StagedRecord } from '../src/core/record';
 import { defineExporter, type Column, type OutputFile } from '../src/export/exporter';
@@ -45,7 +46,8 @@ export const csvExporter = defineExporter({
     tenantsAtOnce: 2,
     async write(target, input) {
       const plan = new ColumnPlan({ arrays: options.arrays === 'delimited' ? options.arraySeparator : undefined });
-      const parse = (r: StagedRecord) => JSON.parse(options.lineage ? withLineage(r.json!, { ...r, refinedBy: r.refinedBy ?? null }) : r.json!) as Json;
+      // an integer past 2^53 stays whole (a BigInt) and its cell holds every digit
+      const parse = (r: StagedRecord) => parseLossless(options.lineage ? withLineage(r.json!, { ...r, refinedBy: r.refinedBy ?? null }) : r.json!) as Json;
       const schema = schemaFor(target, options.lineage);
       // the source's own rows: their declared fields are the columns (a JSON column stays one column);
       // anything else (refined records, a source that declares nothing): a first pass decides them
@@ -152,7 +154,7 @@ export class ColumnPlan {
   private visit(value: Json, s: PathStats): void {
     s.seen++;
     if (value === null) s.nulls = true;
-    else if (typeof value !== 'object') s.types.add(typeof value === 'number' ? (Number.isInteger(value) ? 'integer' : 'number') : typeof value);
+    else if (typeof value !== 'object') s.types.add(jsonTypeOf(value));
     else if (!Array.isArray(value)) {
       s.types.add('object');
       const keys = Object.keys(value);
@@ -165,10 +167,10 @@ export class ColumnPlan {
       const sep = this.o.arrays;
       if (sep === undefined || !s.joinable) return;
       for (const item of value) {
-        const plain = typeof item === 'string' || typeof item === 'number' || typeof item === 'boolean';
+        const plain = typeof item === 'string' || typeof item === 'number' || typeof item === 'bigint' || typeof item === 'boolean';
         // an empty item, or one holding the separator, could not be told apart when split again
         if (!plain || (typeof item === 'string' && (item === '' || item.includes(sep)))) s.joinable = false;
-        else s.items.add(typeof item === 'number' ? 'number' : typeof item);
+        else s.items.add(typeof item === 'number' || typeof item === 'bigint' ? 'number' : typeof item);
       }
     }
   }
@@ -235,7 +237,7 @@ export class ColumnPlan {
       let v: Json | undefined = record;
       for (const k of path) v = isObject(v) ? v[k] : undefined;
       if (v === undefined || v === null) return null;
-      if (columns[i]!.encoding === 'json') return JSON.stringify(v);
+      if (columns[i]!.encoding === 'json') return stringifyLossless(v);
       if (columns[i]!.encoding === 'delimited') return (v as Json[]).map(String).join(columns[i]!.separator);
       return typeof v === 'string' ? v : String(v);
     });

@@ -135,6 +135,13 @@ export function stringifyLossless(value: unknown, space?: number): string {
   return holdsBigInt(value) ? written(value, ' '.repeat(space ?? 0), '\n')! : JSON.stringify(value, null, space);
 }
 
+/** A JSON value's type as a schema names it: a BigInt (see `parseLossless`) is an integer too. */
+export function jsonTypeOf(v: unknown): string {
+  if (Array.isArray(v)) return 'array';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'integer' : 'number';
+  return typeof v === 'bigint' ? 'integer' : typeof v;
+}
+
 function holdsBigInt(v: unknown): boolean {
   if (typeof v === 'bigint') return true;
   if (v === null || typeof v !== 'object') return false;

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createGunzip } from 'node:zlib';
 import { SluiceError } from '../core/errors';
+import { parseLossless, stringifyLossless } from '../core/json-text';
 import { LINEAGE_FIELD } from '../core/lineage';
 import { tenantDirName } from '../core/tenant';
 import { MANIFEST_FILE, type Manifest } from './manifest';
@@ -100,10 +101,10 @@ async function* recordsOf(e: ExportEntry, source: string): AsyncGenerator<{ key:
         if (line === '[' || line === ']' || line === '[]') continue;
         if (line.endsWith(',')) line = line.slice(0, -1);
       }
-      const { [LINEAGE_FIELD]: lineage, ...data } = JSON.parse(line) as Record<string, unknown>;
+      const { [LINEAGE_FIELD]: lineage, ...data } = parseLossless(line) as Record<string, unknown>;
       const key = (lineage as { key?: unknown } | undefined)?.key;
       if (typeof key !== 'string') throw new SluiceError('SLUICE_USAGE', msg('err.export.history.4', { id: e.id, path: f.path }));
-      yield { key, hash: createHash('sha256').update(JSON.stringify(data)).digest('base64') };
+      yield { key, hash: createHash('sha256').update(stringifyLossless(data)).digest('base64') };
     }
   }
 }

@@ -8,6 +8,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import { SluiceError } from '../core/errors';
 import { msg } from '../core/i18n';
+import { jsonTypeOf } from '../core/json-text';
 import { LINEAGE_FIELD } from '../core/lineage';
 
 export interface InferredField {
@@ -31,7 +32,7 @@ export class SchemaObserver {
       f.seen++;
       const v = record[name];
       if (v === null || v === undefined) f.nulls = true;
-      else f.types.add(Array.isArray(v) ? 'array' : typeof v === 'number' ? (Number.isInteger(v) ? 'integer' : 'number') : typeof v);
+      else f.types.add(jsonTypeOf(v));
     }
   }
 

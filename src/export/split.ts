@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { StagedRecord } from '../core/record';
+import { parseLossless, stringifyLossless } from '../core/json-text';
 
 export interface SplitSpec {
   /** split name → share of the records; the shares add up to 1 */
@@ -28,6 +29,6 @@ export function splitOf(spec: SplitSpec, value: string): string {
 /** The value a record is split by: its key, or the field's value as JSON text (absent → `null`). */
 export function splitValue(spec: SplitSpec, r: StagedRecord): string {
   if (spec.by === 'key') return r.key;
-  const data = JSON.parse(r.json ?? 'null') as Record<string, unknown> | null;
-  return JSON.stringify(data?.[spec.by] ?? null);
+  const data = parseLossless(r.json ?? 'null') as Record<string, unknown> | null;
+  return stringifyLossless(data?.[spec.by] ?? null);
 }

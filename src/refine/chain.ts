@@ -5,6 +5,7 @@
  * wrong shape, fails the records it was given and nothing else: their originals stay as they were.
  */
 import { createHash } from 'node:crypto';
+import { parseLossless, stringifyLossless } from '../core/json-text';
 import type { RefineOutcome, RefineRecord, RefineStep } from './step';
 
 export interface ChainInput {
@@ -83,14 +84,15 @@ export class RefineChain {
     return state.map(({ input, outcome, provenance, decidedBy }) => {
       const { status, ...rest } = outcome;
       const detail = status === 'refined' ? { provenance } : { ...rest, step: decidedBy, provenance };
-      return { key: input.key, seq: input.seq, status, refined: status === 'refined' ? JSON.stringify(outcome.data) : null, detail: JSON.stringify(detail) };
+      return { key: input.key, seq: input.seq, status, refined: status === 'refined' ? stringifyLossless(outcome.data) : null, detail: stringifyLossless(detail) };
     });
   }
 }
 
 function parse(input: ChainInput): RefineOutcome {
   try {
-    const data: unknown = JSON.parse(input.json ?? 'null');
+    // an integer past 2^53 (a 64-bit id) stays whole, as a BigInt, and is written back as the same digits
+    const data: unknown = parseLossless(input.json ?? 'null');
     if (data !== null && typeof data === 'object' && !Array.isArray(data)) return { status: 'refined', data: data as Record<string, unknown> };
   } catch {
     // falls through

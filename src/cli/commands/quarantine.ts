@@ -1,3 +1,4 @@
+import { parseLossless, stringifyLossless } from '../../core/json-text';
 import type { HeldRecord } from '../../stage/store';
 import { loadPipeline } from '../../run/pipeline';
 import { listHeld, releaseHeld, retryHeld } from '../../run/quarantine';
@@ -30,8 +31,8 @@ export async function quarantineList(file: string, flags: Flags): Promise<void> 
 /** `sluice quarantine show`: one record as staged, with its failures and provenance. */
 export async function quarantineShow(file: string, key: string, flags: Flags): Promise<void> {
   const held = await listHeld(loadPipeline(file), { source: flags.source, key, limit: 10 }, { stagingUrl: flags.staging });
-  const shown = held.map((h) => ({ source: h.source, tenant: h.tenant, key: h.key, status: h.status, record: JSON.parse(h.data), ...JSON.parse(h.detail) }));
-  process.stdout.write(`${JSON.stringify(flags.json ? shown : shown[0] ?? null, null, 2)}\n`);
+  const shown = held.map((h) => ({ source: h.source, tenant: h.tenant, key: h.key, status: h.status, record: parseLossless(h.data), ...JSON.parse(h.detail) }));
+  process.stdout.write(`${stringifyLossless(flags.json ? shown : shown[0] ?? null, 2)}\n`);
 }
 
 /** `sluice quarantine retry`: the chain again, on what is held. */

@@ -10,6 +10,7 @@ import pRetry, { AbortError } from 'p-retry';
 import { msg } from '../../core/i18n';
 import { SluiceError, messageOf } from '../../core/errors';
 import { metrics } from '../../observe/metrics';
+import { stringifyLossless } from '../../core/json-text';
 
 export interface LabelStudioOptions {
   url: string;
@@ -170,7 +171,7 @@ export class LabelStudioClient {
     if (body !== undefined) headers['content-type'] = 'application/json';
     const signals = [AbortSignal.timeout(this.o.timeoutMs ?? 30_000), ...(this.o.signal ? [this.o.signal] : [])];
     try {
-      return await fetch(`${this.base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.any(signals) });
+      return await fetch(`${this.base}${path}`, { method, headers, body: body === undefined ? undefined : stringifyLossless(body), signal: AbortSignal.any(signals) });
     } catch (err) {
       if (this.o.signal?.aborted) throw new AbortError(err instanceof Error ? err : new Error(String(err)));
       const failure = new SluiceError('SLUICE_LABEL_STUDIO', msg('err.refine.label-studio.unreachable', { base: this.base, reason: messageOf(err) }));
@@ -248,7 +249,7 @@ function* chunks(tasks: readonly NewTask[]): Generator<NewTask[]> {
   let chunk: NewTask[] = [];
   let bytes = 0;
   for (const t of tasks) {
-    const size = Buffer.byteLength(JSON.stringify(t));
+    const size = Buffer.byteLength(stringifyLossless(t));
     if (chunk.length > 0 && (chunk.length >= CHUNK_TASKS || bytes + size > CHUNK_BYTES)) {
       yield chunk;
       chunk = [];

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ControlTag, LabelConfig } from '../../core/label-config';
+import { stringifyLossless } from '../../core/json-text';
 
 export interface PredictionOptions {
   /** control tag name → record field; by default every control whose name is a field */
@@ -31,7 +32,7 @@ export function predictionFor(config: LabelConfig, data: Record<string, unknown>
     const value = valueFor(control, v);
     if (!value) continue;
     // region ids are stable for the same answer, so a re-import of unchanged output looks the same
-    const id = createHash('sha256').update(`${control.name}\u0000${JSON.stringify(value)}`).digest('base64url').slice(0, 10);
+    const id = createHash('sha256').update(`${control.name}\u0000${stringifyLossless(value)}`).digest('base64url').slice(0, 10);
     result.push({ id, from_name: control.name, to_name: control.toName[0], type: control.type, value, origin: 'prediction' });
   }
   if (result.length === 0) return undefined;
@@ -41,7 +42,7 @@ export function predictionFor(config: LabelConfig, data: Record<string, unknown>
 
 /** The `value` Label Studio keeps for an answer of this control type; undefined when it cannot hold `v`. */
 function valueFor(control: ControlTag, v: unknown): Record<string, unknown> | undefined {
-  const list = (Array.isArray(v) ? v : [v]).map((x) => (typeof x === 'string' ? x : JSON.stringify(x)));
+  const list = (Array.isArray(v) ? v : [v]).map((x) => (typeof x === 'string' ? x : stringifyLossless(x)));
   switch (control.type) {
     case 'choices': {
       // a value the config does not offer would show as an unknown choice: leave it to people instead

@@ -15,6 +15,7 @@ import jsonata from 'jsonata';
 import { parseLabelConfig } from '../../core/label-config';
 import type { RefineOutcome, RefineRecord, RefineStep } from '../step';
 import type { LabelStudioConfig } from './config';
+import { stringifyLossless } from '../../core/json-text';
 import { LabelStudioClient, type LsAnnotation, type LsTask, type NewTask } from './client';
 import { snapshotTasks } from './export';
 import { predictionFor, type PredictionOptions } from './predictions';
@@ -76,7 +77,7 @@ export function labelStudioStep(config: LabelStudioConfig, tasks: TaskStore, bef
           continue;
         }
         const data = Object.fromEntries(Object.entries(config.data).map(([field, from]) => [field, r.data[from] ?? null]));
-        asked.push({ i, r, data, version: createHash('sha256').update(JSON.stringify(data)).digest('hex') });
+        asked.push({ i, r, data, version: createHash('sha256').update(stringifyLossless(data)).digest('hex') });
       }
       try {
         for (const source of new Set(asked.map((a) => a.r.source))) {

@@ -11,6 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type OpenAI from 'openai';
 import { z } from 'zod';
 import { mapLimit } from '../../core/map-limit';
+import { stringifyLossless } from '../../core/json-text';
 import { metrics } from '../../observe/metrics';
 import type { RefineOutcome, RefineRecord, RefineStep } from '../step';
 import type { LlmConfig, OutputSpec } from './config';
@@ -147,9 +148,9 @@ function outputSchema(spec: OutputSpec): z.ZodType {
 /** `{{field}}` → the field (text as is, anything else as JSON); `{{record}}` → the whole record. */
 export function render(template: string, data: Record<string, unknown>): string {
   return template.replace(/\{\{\s*([A-Za-z_][\w.]*)\s*\}\}/g, (_, name: string) => {
-    if (name === 'record') return JSON.stringify(data);
+    if (name === 'record') return stringifyLossless(data);
     const v = name.split('.').reduce<unknown>((at, k) => (at !== null && typeof at === 'object' ? (at as Record<string, unknown>)[k] : undefined), data);
-    return v === undefined || v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v);
+    return v === undefined || v === null ? '' : typeof v === 'string' ? v : stringifyLossless(v);
   });
 }
 

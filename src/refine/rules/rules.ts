@@ -10,6 +10,7 @@ import jsonata from 'jsonata';
 import { convert } from '../../core/convert';
 import { messageOf } from '../../core/errors';
 import { loadUserModule } from '../../core/user-module';
+import { stringifyLossless } from '../../core/json-text';
 import type { RefineOutcome, RefineRecord, RefineStep, RuleFailure } from '../step';
 import type { Rule } from './config';
 
@@ -65,7 +66,7 @@ function compile(rule: Rule): { kind: string; apply: Apply } {
       apply: async (data) => {
         const v = data[field];
         if (v === undefined || v === null) return;
-        const text = typeof v === 'string' ? v : JSON.stringify(v);
+        const text = typeof v === 'string' ? v : stringifyLossless(v);
         if (Object.hasOwn(values, text)) data[field] = values[text];
         else if ('default' in rule.map) data[field] = rule.map.default;
       },
@@ -77,7 +78,7 @@ function compile(rule: Rule): { kind: string; apply: Apply } {
       apply: async (data, failures) => {
         for (const [field, type] of Object.entries(rule.coerce)) {
           if (!Object.hasOwn(data, field)) continue;
-          const c = convert(data[field], type, { separator: rule.separator, zone: rule.zone });
+          const c = convert(data[field], type, { separator: rule.separator, zone: rule.zone, exact: true });
           if (c.ok) data[field] = c.value;
           else failures.push({ rule: 'coerce', field, reason: `${c.reason} (to ${type})` });
         }
@@ -105,7 +106,7 @@ function compile(rule: Rule): { kind: string; apply: Apply } {
           const v: unknown = await expr.evaluate(data);
           data[rule.derive.field] = v === undefined ? null : v;
         } catch (err) {
-          failures.push({ rule: 'derive', field: rule.derive.field, reason: `${rule.derive.expr}: ${(err as Error).message}` });
+          failures.push({ rule: 'derive', field: rule.derive.field, reason: `${rule.derive.expr}: ${expressionFailure(err)}` });
         }
       },
     };
@@ -126,10 +127,18 @@ function compile(rule: Rule): { kind: string; apply: Apply } {
       try {
         return (await expr.evaluate(data)) === true;
       } catch (err) {
-        failures.push({ rule: 'filter', reason: `${rule.filter}: ${(err as Error).message}` });
+        failures.push({ rule: 'filter', reason: `${rule.filter}: ${expressionFailure(err)}` });
       }
     },
   };
+}
+
+/** Why an expression failed; the engine's words for a BigInt (an integer past 2^53) say little to a user. */
+function expressionFailure(err: unknown): string {
+  const message = (err as Error).message;
+  return /BigInt/.test(message)
+    ? `${message}: the record holds an integer past 2^53, kept whole; an expression can pass it on or compare it, not compute or write text with it (coerce it to a string first)`
+    : message;
 }
 
 /**
@@ -167,7 +176,7 @@ function moduleRule(path: string): { kind: string; apply: Apply } {
       if (o?.status === 'filtered') return false;
       if (o?.status === 'quarantined' && Array.isArray(o.failures)) failures.push(...o.failures);
       else if (o?.status === 'failed' && typeof o.error === 'string') failures.push({ rule: name, reason: o.error });
-      else failures.push({ rule: name, reason: `answered ${JSON.stringify(out)?.slice(0, 120) ?? 'nothing'}, not an outcome` });
+      else failures.push({ rule: name, reason: `answered ${stringifyLossless(out)?.slice(0, 120) ?? 'nothing'}, not an outcome` });
     },
   };
 }
@@ -194,13 +203,14 @@ function validate(field: string, v: unknown, c: Check): RuleFailure[] {
   const fail = (reason: string): RuleFailure => ({ rule: 'validate', field, reason });
   if (v === undefined || v === null || v === '') return c.required ? [fail('is required')] : [];
   const out: RuleFailure[] = [];
-  const kind = Array.isArray(v) ? 'array' : typeof v;
+  // an integer past 2^53 is a BigInt (see `core/json-text`): still a number
+  const kind = Array.isArray(v) ? 'array' : typeof v === 'bigint' ? 'number' : typeof v;
   if (c.type && kind !== c.type) out.push(fail(`expected a ${c.type}, got a ${kind}`));
   if (c.pattern !== undefined && (typeof v !== 'string' || !new RegExp(c.pattern, 'u').test(v))) out.push(fail(`does not match /${c.pattern}/`));
-  const size = typeof v === 'number' ? v : typeof v === 'string' || Array.isArray(v) ? v.length : undefined;
-  const what = typeof v === 'number' ? 'value' : 'length';
+  const size = typeof v === 'number' || typeof v === 'bigint' ? v : typeof v === 'string' || Array.isArray(v) ? v.length : undefined;
+  const what = typeof v === 'number' || typeof v === 'bigint' ? 'value' : 'length';
   if (c.min !== undefined && (size === undefined || size < c.min)) out.push(fail(`${what} ${size ?? '?'} is below the minimum ${c.min}`));
   if (c.max !== undefined && (size === undefined || size > c.max)) out.push(fail(`${what} ${size ?? '?'} is above the maximum ${c.max}`));
-  if (c.in !== undefined && !c.in.some((x) => x === v)) out.push(fail(`${JSON.stringify(v)} is not one of ${c.in.map((x) => JSON.stringify(x)).join(', ')}`));
+  if (c.in !== undefined && !c.in.some((x) => x === v)) out.push(fail(`${stringifyLossless(v)} is not one of ${c.in.map((x) => JSON.stringify(x)).join(', ')}`));
   return out;
 }

@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { listExports } from '../../export/history';
 import type { Service } from '../../run/serve';
+import { parseLossless } from '../../core/json-text';
 import { badRequest, limitOf, notFound, say, tenantOf } from './http';
 
 export function registerTenantRoutes(app: FastifyInstance, service: Service): void {
@@ -60,7 +61,7 @@ export function registerTenantRoutes(app: FastifyInstance, service: Service): vo
     const limit = limitOf(req.query.limit, 100, reply);
     if (limit === undefined) return reply;
     const held = await service.storeOf(p).held(p.name, { tenant, source: req.query.source, limit });
-    return { tenant, records: held.map((h) => ({ source: h.source, key: h.key, status: h.status, record: JSON.parse(h.data) as unknown, detail: JSON.parse(h.detail) as unknown })) };
+    return { tenant, records: held.map((h) => ({ source: h.source, key: h.key, status: h.status, record: parseLossless(h.data), detail: JSON.parse(h.detail) as unknown })) };
   });
 
   app.get<{ Params: { pipeline: string }; Querystring: { tenant?: string } }>('/api/v1/pipelines/:pipeline/summary', async (req, reply) => {

@@ -72,3 +72,15 @@ test('property: whatever steps fail, every record gets exactly one outcome and i
     { numRuns: 200 },
   );
 });
+
+test('property: integers past 2^53 in a record come out of a step with every digit, as numbers', async () => {
+  const big = fc.bigInt({ min: -(2n ** 64n), max: 2n ** 64n }).filter((b) => String(Number(b)) !== b.toString());
+  const pass = step('pass', async (rs) => rs.map((r) => ({ status: 'refined', data: { ...r.data, seen: true } })));
+  await fc.assert(
+    fc.asyncProperty(big, fc.array(big, { maxLength: 3 }), async (id, refs) => {
+      const json = `{"id": ${id}, "nested": {"refs": [${refs.join(', ')}]}}`;
+      const [out] = await new RefineChain([pass]).refine([{ source: 's', tenant: 't', key: '1', seq: 1, json }]);
+      expect(out!.refined).toBe(`{"id":${id},"nested":{"refs":[${refs.join(',')}]},"seen":true}`);
+    }),
+  );
+});
