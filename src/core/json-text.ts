@@ -132,7 +132,13 @@ export function wholeNumber(digits: string, parsed: number): number | bigint {
  * BigInts); `space` indents as JSON.stringify's does. With no BigInt in the value it is JSON.stringify itself.
  */
 export function stringifyLossless(value: unknown, space?: number): string {
-  return holdsBigInt(value) ? written(value, ' '.repeat(space ?? 0), '\n')! : JSON.stringify(value, null, space);
+  try {
+    return JSON.stringify(value, null, space);
+  } catch (err) {
+    // JSON.stringify refuses a BigInt with a TypeError: only then is the value walked (most hold none)
+    if (!(err instanceof TypeError) || !holdsBigInt(value)) throw err;
+    return written(value, ' '.repeat(space ?? 0), '\n')!;
+  }
 }
 
 /** A JSON value's type as a schema names it: a BigInt (see `parseLossless`) is an integer too. */
