@@ -18,7 +18,7 @@ const TRUE = new Set(['true', 't', 'yes', 'y', '1', 'on']);
 const FALSE = new Set(['false', 'f', 'no', 'n', '0', 'off']);
 /** A decimal number as people and CSV files write it: optional sign, digits, optional fraction and exponent. */
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-/** An integer's digits: past 2^53, what `exact` keeps whole. */
+/** An integer's digits. */
 const INTEGER = /^[+-]?\d+$/;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 /** ISO-8601 date-time with an optional zone (Z or ±hh:mm); a space may stand for the T. */
@@ -29,11 +29,6 @@ export interface ConvertOptions {
   separator?: string;
   /** datetime from a string without a zone: the zone it is in (default UTC), as ±hh:mm or Z. */
   zone?: string;
-  /**
-   * Integers read from text (a number's digits, JSON) whose digits a double would not keep (past 2^53)
-   * become BigInts (see `wholeNumber`): two-way sync writes them back whole. Without it they round.
-   */
-  exact?: boolean;
 }
 
 /** Converts `value` to `type`; null and undefined stay null (absence is not a conversion error). */
@@ -44,7 +39,7 @@ export function convert(value: unknown, type: TargetType, o: ConvertOptions = {}
       return toText(value, o);
     case 'number':
     case 'integer':
-      return toNumber(value, type === 'integer', o.exact === true);
+      return toNumber(value, type === 'integer');
     case 'boolean':
       return toBoolean(value);
     case 'date':
@@ -52,9 +47,9 @@ export function convert(value: unknown, type: TargetType, o: ConvertOptions = {}
     case 'datetime':
       return toDateTime(value, o.zone ?? 'Z');
     case 'array':
-      return toArray(value, o.separator ?? ',', o.exact === true);
+      return toArray(value, o.separator ?? ',');
     case 'object':
-      return toObject(value, o.exact === true);
+      return toObject(value);
     case 'json':
       return ok(stringifyLossless(value));
   }
@@ -70,14 +65,18 @@ function toText(v: unknown, o: ConvertOptions): Converted {
   return ok(stringifyLossless(v));
 }
 
-function toNumber(v: unknown, integer: boolean, exact: boolean): Converted {
+/**
+ * A number; digits of an integer that no double holds (past 2^53, a 64-bit id) become a BigInt (see
+ * `wholeNumber`), which every writer of JSON here writes back whole, instead of a neighbouring number.
+ */
+function toNumber(v: unknown, integer: boolean): Converted {
   let n: number;
   if (typeof v === 'bigint') return ok(v);
   if (typeof v === 'number') n = v;
   else if (typeof v === 'boolean') n = v ? 1 : 0;
   else if (typeof v === 'string' && NUMBER.test(v.trim())) n = Number(v.trim());
   else return no(`cannot read ${show(v)} as a number`);
-  if (exact && !Number.isSafeInteger(n) && typeof v === 'string' && INTEGER.test(v.trim())) return ok(wholeNumber(v.trim(), n));
+  if (!Number.isSafeInteger(n) && typeof v === 'string' && INTEGER.test(v.trim())) return ok(wholeNumber(v.trim(), n));
   if (!Number.isFinite(n)) return no(`${show(v)} is not a finite number`);
   if (integer && !Number.isInteger(n)) return no(`${show(v)} is not a whole number`);
   return ok(n);
@@ -126,13 +125,13 @@ function toDateTime(v: unknown, defaultZone: string): Converted {
   return Number.isNaN(Date.parse(text)) ? no(`${show(v)} is not a valid time`) : ok(text);
 }
 
-function toArray(v: unknown, separator: string, exact: boolean): Converted {
+function toArray(v: unknown, separator: string): Converted {
   if (Array.isArray(v)) return ok(v);
   if (typeof v === 'string') {
     const t = v.trim();
     if (t.startsWith('[')) {
       try {
-        const parsed: unknown = exact ? parseLossless(t) : JSON.parse(t);
+        const parsed: unknown = parseLossless(t);
         if (Array.isArray(parsed)) return ok(parsed);
       } catch {
         // not JSON: a delimited string that starts with [
@@ -143,11 +142,11 @@ function toArray(v: unknown, separator: string, exact: boolean): Converted {
   return ok([v]);
 }
 
-function toObject(v: unknown, exact: boolean): Converted {
+function toObject(v: unknown): Converted {
   if (typeof v === 'object' && !Array.isArray(v)) return ok(v);
   if (typeof v === 'string') {
     try {
-      const parsed: unknown = exact ? parseLossless(v) : JSON.parse(v);
+      const parsed: unknown = parseLossless(v);
       if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) return ok(parsed);
     } catch {
       // falls through to the refusal

@@ -90,23 +90,9 @@ const LONG_DIGITS = /\d{16}/;
 const INTEGER = /^-?\d+$/;
 
 /**
- * JSON.parse, except that an integer written past 2^53 comes back as its digits (a string) instead of
- * the neighbouring number JSON.parse would round it to: an id stays the id it was, not another one. A
- * number written with a fraction or exponent stays a number.
- */
-export function parseExact(text: string): unknown {
-  return exactIntegers(JSON.parse(text), text);
-}
-
-/** What `parseExact` does, to a value JSON.parse already made of `text` (changed in place). */
-export function exactIntegers(value: unknown, text: string): unknown {
-  return keepIntegers(value, text, (digits) => digits);
-}
-
-/**
  * JSON.parse, except that an integer whose digits the double JSON.parse makes of it would not write
- * back (one past 2^53, a 64-bit id) comes back as a BigInt: still a number, so `stringifyLossless`
- * writes it as the digits it had (where `parseExact` would make it text). Wherever JSON.parse keeps the
+ * back (one past 2^53, a 64-bit id: JSON.parse would give a neighbouring one) comes back as a BigInt,
+ * still a number, which `stringifyLossless` writes as the digits it had. Wherever JSON.parse keeps the
  * digits, this gives what JSON.parse gives.
  */
 export function parseLossless(text: string): unknown {
@@ -115,7 +101,8 @@ export function parseLossless(text: string): unknown {
 
 /** What `parseLossless` does, to a value JSON.parse already made of `text` (changed in place). */
 export function losslessIntegers(value: unknown, text: string): unknown {
-  return keepIntegers(value, text, wholeNumber);
+  if (!LONG_DIGITS.test(text) || !holdsUnsafe(value)) return value;
+  return exactIn(value, text, [skipWhite(text, 0), text.length]);
 }
 
 /**
@@ -174,29 +161,24 @@ function written(v: unknown, indent: string, line: string): string | undefined {
   return indent ? `${open}${inner}${items.join(`,${inner}`)}${line}${close}` : `${open}${items.join(',')}${close}`;
 }
 
-function keepIntegers(value: unknown, text: string, keep: (digits: string, parsed: number) => unknown): unknown {
-  if (!LONG_DIGITS.test(text) || !holdsUnsafe(value)) return value;
-  return exactIn(value, text, [skipWhite(text, 0), text.length], keep);
-}
-
 function holdsUnsafe(v: unknown): boolean {
   if (typeof v === 'number') return Number.isInteger(v) && !Number.isSafeInteger(v);
   if (v === null || typeof v !== 'object') return false;
   return (Array.isArray(v) ? v : Object.values(v)).some(holdsUnsafe);
 }
 
-/** `value` (parsed from `span` of `text`) with its unsafe integers replaced by what `keep` makes of their digits. */
-function exactIn(value: unknown, text: string, span: Span, keep: (digits: string, parsed: number) => unknown): unknown {
+/** `value` (parsed from `span` of `text`) with its unsafe integers made whole (see `wholeNumber`). */
+function exactIn(value: unknown, text: string, span: Span): unknown {
   if (typeof value === 'number') {
     const literal = text.slice(span[0], span[1]);
-    return !Number.isSafeInteger(value) && INTEGER.test(literal) ? keep(literal, value) : value;
+    return !Number.isSafeInteger(value) && INTEGER.test(literal) ? wholeNumber(literal, value) : value;
   }
   if (value === null || typeof value !== 'object') return value;
   // of a repeated key JSON.parse keeps the last: so does the map
   const spans = new Map(children(text, span[0]));
   const container = value as Record<string | number, unknown>;
   for (const [name, child] of spans) {
-    if (holdsUnsafe(container[name])) container[name] = exactIn(container[name], text, child, keep);
+    if (holdsUnsafe(container[name])) container[name] = exactIn(container[name], text, child);
   }
   return value;
 }

@@ -168,8 +168,7 @@ function stepsOf(field: MappedField): { toB: Step; toA?: Step; kind: string } {
   const t = field.transform;
   if (t === undefined) return { toB: ok, toA: ok, kind: 'as is' };
   if (typeof t === 'object') return { ...moduleSteps(t), kind: `module ${t.module}` };
-  // sync writes integers past 2^53 back whole: they are kept as BigInts, not rounded
-  const o: ConvertOptions = { separator: field.separator, zone: field.zone, exact: true };
+  const o: ConvertOptions = { separator: field.separator, zone: field.zone };
   const { toB, toA } = BUILT_INS[t];
   return { toB: (v) => toB(v, o), ...(toA ? { toA: (v: unknown) => toA(v, o) } : {}), kind: t };
 }

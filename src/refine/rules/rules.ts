@@ -78,7 +78,7 @@ function compile(rule: Rule): { kind: string; apply: Apply } {
       apply: async (data, failures) => {
         for (const [field, type] of Object.entries(rule.coerce)) {
           if (!Object.hasOwn(data, field)) continue;
-          const c = convert(data[field], type, { separator: rule.separator, zone: rule.zone, exact: true });
+          const c = convert(data[field], type, { separator: rule.separator, zone: rule.zone });
           if (c.ok) data[field] = c.value;
           else failures.push({ rule: 'coerce', field, reason: `${c.reason} (to ${type})` });
         }
