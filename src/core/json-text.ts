@@ -1,7 +1,8 @@
 /**
- * Finding values in JSON text without parsing it into objects, for what JSON.parse loses: the digits
- * of an integer past 2^53 (JSON.parse rounds it to a neighbouring one) and the text a value was written
- * as. The text is taken to be valid JSON (JSON.parse has accepted it): this only walks it.
+ * What JSON.parse loses, kept: the digits of an integer past 2^53 (JSON.parse rounds it to a neighbouring
+ * one) and the text a value was written as. Values are found in the text without parsing it into objects
+ * (the text is taken to be valid JSON: JSON.parse has accepted it), and `parseLossless` /
+ * `stringifyLossless` read and write such integers whole, as BigInts.
  */
 import type { JsonPath } from './json-path';
 
