@@ -36,7 +36,7 @@ export const ERROR_CODES = {
   SLUICE_STAGING_WRITE: { kind: 'fatal', summary: 'A batch could not be committed to the staging store.' },
   SLUICE_LOCKED: { kind: 'lock', summary: 'Another run of the same pipeline holds its lock.' },
   SLUICE_EXPORT_WRITE: { kind: 'fatal', summary: 'An export could not be written or published.' },
-  SLUICE_EXPORT_LINEAGE: { kind: 'config', summary: 'A source has a field named `_sluice`, the member lineage adds to each exported record: rename it, or set `lineage: false` on the export.' },
+  SLUICE_EXPORT_LINEAGE: { kind: 'config', summary: 'A source has a field named `_sluice`, or a record has a member of that name, the one lineage adds to each exported record: rename it, or set `lineage: false` on the export.' },
   SLUICE_SYNC_COLUMN: { kind: 'config', summary: 'A sync mapping, key or default names a field that does not exist on its side.' },
   SLUICE_SYNC_SIDE: { kind: 'fatal', summary: 'A sync side cannot be reached, or failed after every retry; repeated failures open its circuit breaker.' },
   SLUICE_SYNC_BREAKER: { kind: 'fatal', summary: 'The circuit breaker of a sync side is open after repeated failures: the side is left alone until its cool-down ends.' },

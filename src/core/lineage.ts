@@ -3,9 +3,18 @@
  * refine chain version that made it what it is (`null` when it was not refined). The JSON formats carry
  * it as a `_sluice` member of each record; the manifest maps a chain version to its steps.
  */
+import { SluiceError } from './errors';
+import { msg } from './i18n';
+import { spanAt } from './json-text';
 import { LineTransform } from './line-transform';
 
 export const LINEAGE_FIELD = '_sluice';
+/**
+ * Only a record whose text holds the name can have a member of its own by it. (Searched for without its
+ * quotes: a search for a word that ends in `"` is many times slower through JSON, which is full of them.)
+ */
+const NAME_BYTES = Buffer.from(LINEAGE_FIELD);
+const MEMBER_HEAD = Buffer.from(`,"${LINEAGE_FIELD}":`);
 
 export interface LineageOf {
   source: string;
@@ -19,10 +28,20 @@ export interface LineageOf {
  * last member, by splicing text rather than parsing and serialising the record again.
  */
 export function withLineage(json: string, l: LineageOf): string {
+  if (json.includes(LINEAGE_FIELD)) refuseOwnLineage(json, l);
   const member = `"${LINEAGE_FIELD}":${JSON.stringify({ source: l.source, key: l.key, run: l.run, refinedBy: l.refinedBy })}`;
   const end = json.lastIndexOf('}');
   const body = json.slice(1, end).trim();
   return `{${body}${body === '' ? '' : ','}${member}}`;
+}
+
+/**
+ * A record with a `_sluice` member of its own (a pulled or pushed body may have one) is refused: its line
+ * would hold the member twice, and a reader keep only one of them, silently.
+ */
+function refuseOwnLineage(json: string, l: { source: string; key: string }): void {
+  if (spanAt(json, [LINEAGE_FIELD]) === undefined) return; // the name is in a value, or deeper down
+  throw new SluiceError('SLUICE_EXPORT_LINEAGE', msg('err.export.lineage_record', { source: l.source, key: l.key }), { source: l.source, key: l.key, field: LINEAGE_FIELD });
 }
 
 const SEP = 0x02;
@@ -30,30 +49,53 @@ const NEWLINE = 0x0a;
 const CLOSE = 0x7d; // }
 
 /**
- * The member `_sluice` adds, as the text PostgreSQL builds after each record: `,"_sluice":{...}}`. The
- * key, run and refine version are JSON literals (SQL expressions); `source` is given here.
+ * The value of the member `_sluice` adds, and the record's closing brace, as the text PostgreSQL builds
+ * after each record: `{...}}`. The key, run and refine version are JSON literals (SQL expressions);
+ * `source` is given here. The member's name is not in it: a record's own `_sluice` is then the only one
+ * a search of the bytes can find.
  */
 export function lineageSuffixSql(source: string, key: string, run: string, refinedBy: string): string {
-  const head = `,"${LINEAGE_FIELD}":{"source":${JSON.stringify(source)},"key":`;
+  const head = `{"source":${JSON.stringify(source)},"key":`;
   return `'${head.replace(/'/g, "''")}' || ${key} || ',"run":' || ${run} || ',"refinedBy":' || ${refinedBy} || '}}'`;
 }
 
 /**
- * Lines of `data \x02 suffix` (the suffix from `lineageSuffixSql`) turned into the data with the suffix
- * as its last member, as bytes: the record's closing `}` is dropped, and the suffix's comma too when the
- * record is empty (`{}`, or `{ }` as a pushed body may be). Two copies a line, no per-line objects.
+ * Lines of `data \x02 suffix` (the suffix from `lineageSuffixSql`) turned into the data with `_sluice` as
+ * its last member, as bytes: the record's closing `}` is dropped, and the comma before the member too when
+ * the record is empty (`{}`, or `{ }` as a pushed body may be). Three copies a line, no per-line objects.
+ * A record with its own `_sluice` is refused (see `withLineage`); the name is looked for once a chunk.
  */
 export class LineageSplicer extends LineTransform {
+  /** Where the name is next in `searched`, from the line at hand on (-1: nowhere). */
+  private searched: Buffer | undefined;
+  private next = -1;
+
+  override push(chunk: Buffer): Buffer[] {
+    this.searched = undefined; // a chunk is searched afresh, even if its buffer is one seen before
+    return super.push(chunk);
+  }
+
   protected line(chunk: Buffer, from: number, end: number): void {
     const sep = chunk.indexOf(SEP, from);
     if (sep === -1 || sep > end) throw new Error('LineageSplicer: a line without its lineage');
+    if (this.searched !== chunk) {
+      this.searched = chunk;
+      this.next = chunk.indexOf(NAME_BYTES, from);
+    }
+    if (this.next !== -1 && this.next < end) {
+      const lineage = JSON.parse(chunk.toString('utf8', sep + 1, end - 1)) as { source: string; key: string };
+      refuseOwnLineage(chunk.toString('utf8', from, sep), lineage);
+      this.next = chunk.indexOf(NAME_BYTES, end);
+    }
     const close = chunk.lastIndexOf(CLOSE, sep);
     let last = close - 1;
     while (last > from && (chunk[last] === 0x20 || chunk[last] === 0x09)) last--;
-    const suffix = last === from ? sep + 2 : sep + 1; // `{}`: no comma before `_sluice`
-    this.room(close - from + (end + 1 - suffix));
+    const head = last === from ? 1 : 0; // `{}`: no comma before `_sluice`
+    this.room(close - from + MEMBER_HEAD.length - head + (end - sep));
     this.pos += chunk.copy(this.out, this.pos, from, close);
-    this.pos += chunk.copy(this.out, this.pos, suffix, end);
+    // a few bytes: a loop costs less than another native copy
+    for (let i = head; i < MEMBER_HEAD.length; i++) this.out[this.pos++] = MEMBER_HEAD[i]!;
+    this.pos += chunk.copy(this.out, this.pos, sep + 1, end);
     this.out[this.pos++] = NEWLINE;
   }
 }

@@ -399,6 +399,32 @@ function exportSuite(make: Backend): void {
     expect(readJsonl(join(folderOf(exported!), 'orders.jsonl'))).toEqual([{ id: 'o1', total: 1, _sluice: { from: 'an earlier export' } }]);
   });
 
+  test('a record with its own _sluice member (as a pulled or pushed body may have) is refused by every format that adds lineage, naming it; other records are not', async () => {
+    // nothing declared, as for pulled and pushed sources: the records' own members are the fields
+    await store.describeStream(PIPELINE, 'orders', []);
+    const records = [upsert('o1', ACME, { total: 1, note: '"_sluice" is reserved' }), upsert('o2', ACME, { total: 2, _sluice: 'mine' }), upsert('o3', ACME, { total: 3, meta: { _sluice: 1 } })];
+    await store.commit({ id: run, pipeline: PIPELINE, source: 'orders' }, { rows: { kind: 'records', records }, checkpoint: { at: ++checkpoints } });
+    for (const entry of [
+      { format: 'jsonl', exporter: jsonlExporter.create({ lineage: true }) },
+      { format: 'csv', exporter: csvExporter.create(csvExporter.options.parse({ lineage: true })) },
+    ]) {
+      const err = await exportAll({ groups: [group([entry])] }).then(
+        () => undefined,
+        (e: unknown) => e as Error & { code?: string; context?: { source?: string; key?: string } },
+      );
+      expect(err).toMatchObject({ code: 'SLUICE_EXPORT_LINEAGE', context: { source: 'orders', key: 'o2' } });
+      expect(existsSync(join(tenantDir(ACME), 'latest'))).toBe(false);
+      expect(await store.latestExports(PIPELINE)).toEqual([]);
+    }
+    await stage('orders', [upsert('o2', ACME, { total: 2, mine: 'renamed at the source' })]);
+    const [exported] = await exportAll({ groups: [group([{ format: 'jsonl', exporter: jsonlExporter.create({ lineage: true }) }])] });
+    expect(readJsonl<{ id: string; _sluice: { key: string } }>(join(folderOf(exported!), 'orders.jsonl')).map((r) => [r.id, r._sluice.key])).toEqual([
+      ['o1', 'o1'],
+      ['o3', 'o3'],
+      ['o2', 'o2'],
+    ]);
+  });
+
   test('a failure for one tenant keeps the tenants published before it; the next export writes the rest', async () => {
     await firstState();
     const first = byTenant(await exportAll());
