@@ -72,8 +72,10 @@ export class DeclaredSchema {
  * source declared, which costs nothing per record. `lineage` adds the `_sluice` member the file carries.
  */
 export function schemaFor(target: { source: string; fields: readonly { name: string; type: string; nullable: boolean }[]; inferSchema?: boolean }, lineage: boolean): SchemaObserver | DeclaredSchema {
-  // refused before a byte is written: the file would hold the member twice, and a reader keeps only one
-  if (lineage && target.fields.some((f) => f.name === LINEAGE_FIELD)) {
+  // refused before a byte is written: the file would hold the member twice, and a reader keeps only one.
+  // Refined records are not the rows as declared (a rule may have renamed the field): each is checked as
+  // its lineage is added.
+  if (lineage && !target.inferSchema && target.fields.some((f) => f.name === LINEAGE_FIELD)) {
     throw new SluiceError('SLUICE_EXPORT_LINEAGE', msg('err.export.lineage', { source: target.source }), { source: target.source, field: LINEAGE_FIELD });
   }
   if (target.inferSchema || target.fields.length === 0) return new SchemaObserver();

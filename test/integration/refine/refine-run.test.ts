@@ -118,6 +118,42 @@ describe.each(stores)('refine in a run, %s staging', (_name, make) => {
   });
 });
 
+describe.each(stores)('a _sluice field and lineage, %s staging', (_name, make) => {
+  test('a field named _sluice blocks lineage until a rule renames it: then every record is exported, its value kept under the new name', async () => {
+    const staging = await make();
+    try {
+      const db = new Database(join(dir, 'src.db'));
+      db.exec(`CREATE TABLE events (id INTEGER PRIMARY KEY, tenant TEXT, _sluice TEXT)`);
+      db.prepare(`INSERT INTO events VALUES (?, ?, ?)`).run(1, 'acme', 'the sender said so');
+      db.close();
+      const file = join(dir, 'events.yaml');
+      const write = (refine: string) =>
+        writeFileSync(
+          file,
+          `name: events
+sources:
+  - name: events
+    read: { driver: sqlite, url: ${join(dir, 'src.db')}, table: events, key: id }
+tenant: { column: tenant }
+${refine}
+export:
+  - { format: jsonl, path: ${join(dir, 'out')} }
+`,
+        );
+      write('');
+      await expect(run(file, staging.url)).rejects.toMatchObject({ code: 'SLUICE_EXPORT_LINEAGE' });
+      write('refine:\n  - rules:\n      - rename: { _sluice: sender_sluice }');
+      const summary = await run(file, staging.url);
+      const e = summary.exports.find((x) => x.tenant === 'acme')!;
+      expect(readJsonl<Record<string, unknown>>(join(e.dir, 'events.jsonl'))).toEqual([
+        { id: 1, tenant: 'acme', sender_sluice: 'the sender said so', _sluice: { source: 'events', key: '1', run: expect.any(String), refinedBy: expect.any(String) } }, // run: the one that staged it
+      ]);
+    } finally {
+      await staging.done();
+    }
+  });
+});
+
 test('quarantine details keep every failure with the step and provenance', async () => {
   const staging = `sqlite:${join(dir, 'staging.db')}`;
   await run(pipelineFile(RULES), staging);
