@@ -29,7 +29,7 @@ export const errorsEnUS = {
   'err.export.history.2': '{id} is a replay, not a step in the tenant\'s exports',
   'err.export.history.3': 'export {id} has no JSON Lines or JSON file of {source}: a diff reads records from one',
   'err.export.history.4': 'export {id} ({path}) has no lineage: a diff tells records apart by _sluice.key',
-  'err.export.lineage': 'source {source} has a field named _sluice, the member lineage adds to every exported record (a file would hold two of it, and a reader keep only one): rename the field in the source (in a query: … AS another name), or set lineage: false on the export',
+  'err.export.lineage': 'source {source} has a field named _sluice, the member lineage adds to every exported record (a file would hold two of it, and a reader keep only one): rename the field in the source (in a query: … AS another name) or with a refine rule (rename: { _sluice: another_name }), or set lineage: false on the export',
   'err.export.lineage_record': 'record {key} of source {source} has its own _sluice member, the one lineage adds to every exported record (the line would hold two of it, and a reader keep only one): rename it where the record comes from or with a refine rule (rename: { _sluice: another_name }), or set lineage: false on the export',
   'err.export.runner.1': 'export of {pipeline} for tenant {tenant} to {tenantDir} failed: {reason}',
   'err.cli.main.1': 'cannot read --dotenv {envFile}: {reason}',

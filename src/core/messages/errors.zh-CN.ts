@@ -28,7 +28,7 @@ export const errorsZhCN: Record<keyof typeof errorsEnUS, string> = {
   'err.export.history.2': '{id} 是一次重放，不属于该租户的导出序列',
   'err.export.history.3': '导出 {id} 中没有 {source} 的 JSON Lines 或 JSON 文件：比较差异需要从其中读取记录',
   'err.export.history.4': '导出 {id}（{path}）没有血缘信息：比较差异要靠 _sluice.key 区分记录',
-  'err.export.lineage': '数据源 {source} 有一个名为 _sluice 的字段，而血缘信息会给每条导出记录加上同名成员（文件中会出现两个，读取方只会保留一个）：请在数据源中重命名该字段（在 query: 中用 … AS 另一个名字），或在导出中设置 lineage: false',
+  'err.export.lineage': '数据源 {source} 有一个名为 _sluice 的字段，而血缘信息会给每条导出记录加上同名成员（文件中会出现两个，读取方只会保留一个）：请在数据源中重命名该字段（在 query: 中用 … AS 另一个名字）或用 refine 规则（rename: { _sluice: 另一个名字 }）重命名，或在导出中设置 lineage: false',
   'err.export.lineage_record': '数据源 {source} 的记录 {key} 自带 _sluice 成员，而血缘信息会给每条导出记录加上同名成员（该行会出现两个，读取方只会保留一个）：请在记录的来源处或用 refine 规则（rename: { _sluice: 另一个名字 }）重命名它，或在导出中设置 lineage: false',
   'err.export.runner.1': '将 {pipeline} 的租户 {tenant} 导出到 {tenantDir} 失败：{reason}',
   'err.cli.main.1': '无法读取 --dotenv {envFile}：{reason}',
