@@ -136,11 +136,14 @@ export function jsonTypeOf(v: unknown): string {
   return typeof v === 'bigint' ? 'integer' : typeof v;
 }
 
-function holdsBigInt(v: unknown): boolean {
-  if (typeof v === 'bigint') return true;
-  if (v === null || typeof v !== 'object') return false;
-  return (Array.isArray(v) ? v : Object.values(v as object)).some(holdsBigInt);
+/** Whether a scalar somewhere in `v` (itself included) is one `test` accepts. */
+function holds(v: unknown, test: (scalar: unknown) => boolean): boolean {
+  if (v === null || typeof v !== 'object') return test(v);
+  return (Array.isArray(v) ? v : Object.values(v)).some((x) => holds(x, test));
 }
+
+const holdsBigInt = (v: unknown) => holds(v, (x) => typeof x === 'bigint');
+const holdsUnsafe = (v: unknown) => holds(v, (x) => typeof x === 'number' && Number.isInteger(x) && !Number.isSafeInteger(x));
 
 /**
  * JSON.stringify's rules (toJSON, undefined members left out, undefined elements as null, the layout of
@@ -160,12 +163,6 @@ function written(v: unknown, indent: string, line: string): string | undefined {
   const [open, close] = Array.isArray(v) ? ['[', ']'] : ['{', '}'];
   if (items.length === 0) return open + close;
   return indent ? `${open}${inner}${items.join(`,${inner}`)}${line}${close}` : `${open}${items.join(',')}${close}`;
-}
-
-function holdsUnsafe(v: unknown): boolean {
-  if (typeof v === 'number') return Number.isInteger(v) && !Number.isSafeInteger(v);
-  if (v === null || typeof v !== 'object') return false;
-  return (Array.isArray(v) ? v : Object.values(v)).some(holdsUnsafe);
 }
 
 /** `value` (parsed from `span` of `text`) with its unsafe integers made whole (see `wholeNumber`). */
