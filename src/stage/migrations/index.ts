@@ -19,6 +19,7 @@ import * as m013 from './013_token_expiry';
 import * as m014 from './014_sync';
 import * as m015 from './015_sync_link_state';
 import * as m016 from './016_sync_link_room';
+import * as m017 from './017_moved_from_kept';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '001_initial': m001,
@@ -37,6 +38,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '014_sync': m014,
   '015_sync_link_state': m015,
   '016_sync_link_room': m016,
+  '017_moved_from_kept': m017,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

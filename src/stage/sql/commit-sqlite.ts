@@ -38,8 +38,8 @@ export function commitSqlite(db: Database.Database, c: SqliteCommit): CommitCoun
       db.prepare(`INSERT INTO sluice_tenants (stream_id, tenant) SELECT DISTINCT ?, tenant FROM sluice_incoming WHERE true ON CONFLICT DO NOTHING`).run(c.stream);
       const base = Number(db.prepare(`SELECT value FROM sluice_counters WHERE name = 'record_seq'`).pluck().get());
       // In DO UPDATE, bare column names are the row as it was: a record whose tenant changes remembers the one it left.
-      stagedTenants = (
-        db.prepare(
+      const written = db
+        .prepare(
           `INSERT INTO sluice_records (stream_id, key, tenant, op, data, hash, cursor, run_id, seq, staged_at)
            SELECT ?, key, tenant, CASE WHEN data IS NULL THEN 'delete' ELSE 'upsert' END, data, hash, cursor, ?, ? + rowid, ?
              FROM sluice_incoming WHERE true
@@ -49,16 +49,16 @@ export function commitSqlite(db: Database.Database, c: SqliteCommit): CommitCoun
              run_id = excluded.run_id, seq = excluded.seq, staged_at = excluded.staged_at,
              refined = NULL, refine_status = NULL, refine_detail = NULL, refine_version = NULL
            WHERE hash <> excluded.hash OR op <> excluded.op OR tenant <> excluded.tenant
-           RETURNING tenant`,
-        ).all(c.stream, c.run.id, base, now) as { tenant: string }[]
-      ).map((r) => r.tenant);
-      db.prepare(
-        `INSERT INTO sluice_tombstones (stream_id, tenant, key, seq, run_id, staged_at)
-         SELECT stream_id, moved_from, key, ? + row_number() OVER (), ?, ? FROM sluice_records
-          WHERE stream_id = ? AND moved_from IS NOT NULL
+           RETURNING key, tenant, moved_from`,
+        )
+        .all(c.stream, c.run.id, base, now) as { key: string; tenant: string; moved_from: string | null }[];
+      stagedTenants = written.map((r) => r.tenant);
+      const tombstone = db.prepare(
+        `INSERT INTO sluice_tombstones (stream_id, tenant, key, seq, run_id, staged_at) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (stream_id, tenant, key) DO UPDATE SET seq = excluded.seq, run_id = excluded.run_id, staged_at = excluded.staged_at`,
-      ).run(base + n, c.run.id, now, c.stream);
-      db.prepare(`UPDATE sluice_records SET moved_from = NULL WHERE stream_id = ? AND moved_from IS NOT NULL`).run(c.stream);
+      );
+      let seq = base + n;
+      for (const r of written) if (r.moved_from !== null) tombstone.run(c.stream, r.moved_from, r.key, ++seq, c.run.id, now);
       db.prepare(`UPDATE sluice_counters SET value = ? WHERE name = 'record_seq'`).run(base + 2 * n);
       db.prepare(`UPDATE sluice_streams SET high_water = ? WHERE id = ?`).run(base + 2 * n, c.stream);
     }

@@ -205,6 +205,42 @@ describe.each(backends)('%s store', (_name, make) => {
     expect(await store.highWater('p', 's')).toBeGreaterThanOrEqual(Math.max(...seqs));
   });
 
+  test('property: batches and intakes in any mix leave a tombstone exactly when, and for the tenant, a record leaves', async () => {
+    const TENANTS = ['a', 'b', 'c'];
+    const step = fc.record({
+      push: fc.boolean(),
+      // key → [tenant, value]; small domains, so records stay put, change, move and move back
+      records: fc.dictionary(fc.constantFrom('k1', 'k2', 'k3', 'k4'), fc.tuple(fc.constantFrom(...TENANTS), fc.integer({ min: 0, max: 1 })), { minKeys: 1 }),
+    });
+    let round = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 6 }), async (steps) => {
+        const r = { ...run, source: `m${round++}` };
+        const tombstones = async () => {
+          const out = new Map<string, number>();
+          for (const t of TENANTS) {
+            for await (const page of store.read(t, { pipeline: 'p', source: r.source, ...ALL, op: 'delete' })) for (const x of page) out.set(`${t}/${x.key}`, x.seq);
+          }
+          return out;
+        };
+        const tenantOf = new Map<string, string>();
+        let at = 0;
+        for (const s of steps) {
+          const before = await tombstones();
+          const records = Object.entries(s.records).map(([key, [tenant, v]]) => rec(key, tenant, { v }));
+          if (s.push) await store.intake(r, records.map((x) => ({ id: `d${round}-${at++}-${x.key}`, record: x })));
+          else await store.commit(r, batch(records, ++at));
+          const left = new Set(records.filter((x) => tenantOf.has(x.key) && tenantOf.get(x.key) !== x.tenant).map((x) => `${tenantOf.get(x.key)}/${x.key}`));
+          for (const x of records) tenantOf.set(x.key, x.tenant);
+          const after = await tombstones();
+          const renewed = [...after].filter(([id, seq]) => before.get(id) !== seq).map(([id]) => id);
+          expect(new Set(renewed)).toEqual(left);
+        }
+      }),
+      { numRuns: 25 },
+    );
+  });
+
   test('intake property: for any sequence of groups with repeats and reordering, each delivery id is staged exactly once', async () => {
     const ids = fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h');
     let round = 0;
