@@ -2,7 +2,7 @@
  * Sluice benchmarks (not tests: jest never runs them). They need a running PostgreSQL and psql; `sync`
  * needs a MariaDB (or MySQL) server too.
  *
- *   npm run build && npm run bench [-- [read|export|push|sync] [--rows N] [--batch N] [--connections N] [--seconds N] [--pg URL] [--mysql URL] [--keep]]
+ *   npm run build && npm run bench [-- [read|export|push|sync] [--rows N] [--batch N] [--connections N] [--seconds N] [--rounds N] [--pg URL] [--mysql URL] [--keep]]
  *
  * Exit status: 0 when every target passes, 1 when a target fails, 2 when the benchmark could not run
  * (PostgreSQL or psql unreachable, bad options, a sluice run failed) or a check shows the work was not
@@ -23,7 +23,7 @@ const BENCHMARKS: Record<string, (o: Options) => Promise<Report>> = { read: read
 const DEFAULT_ROWS: Record<string, number> = { read: 1_000_000, export: 1_000_000, sync: 100_000 };
 const DEFAULT_MYSQL = 'mysql://root@127.0.0.1:3306/';
 
-const USAGE = `usage: npm run bench -- [${Object.keys(BENCHMARKS).join('|')}] [--rows N] [--batch N] [--connections N] [--seconds N] [--pg URL] [--mysql URL] [--keep]
+const USAGE = `usage: npm run bench -- [${Object.keys(BENCHMARKS).join('|')}] [--rows N] [--batch N] [--connections N] [--seconds N] [--rounds N] [--pg URL] [--mysql URL] [--keep]
   read: a PostgreSQL table to JSONL through staging, against psql \\copy; export: staged records to JSONL, CSV
   and gzip JSONL, against psql \\copy to CSV; push: webhook intake, against a bare server; sync: two-way sync
   PostgreSQL customers ↔ MariaDB contacts (pipelines/crm-sync.yaml), against a one-way upsert script
@@ -31,6 +31,7 @@ const USAGE = `usage: npm run bench -- [${Object.keys(BENCHMARKS).join('|')}] [-
   --batch N         read: the pipeline's batchSize (default 20000)
   --connections N   push: concurrent connections of the load generator (default 64)
   --seconds N       push: how long to load each server (default 10)
+  --rounds N        push: times each server is loaded, in turns; the medians count (default 3)
   --pg URL          PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres); the benchmarks
                     create and drop their own databases (sluice_bench_src, sluice_bench_stage, sluice_bench_push,
                     sluice_bench_crm)
@@ -57,6 +58,7 @@ function flags(argv: string[]) {
         batch: { type: 'string', default: '20000' },
         connections: { type: 'string', default: '64' },
         seconds: { type: 'string', default: '10' },
+        rounds: { type: 'string', default: '3' },
         keep: { type: 'boolean', default: false },
         only: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -85,6 +87,7 @@ function parse(argv: string[]): { names: string[]; options: Omit<Options, 'rows'
     batch: positiveInt('batch', values.batch, 1_000_000),
     connections: positiveInt('connections', values.connections, 10_000),
     seconds: positiveInt('seconds', values.seconds, 3600),
+    rounds: positiveInt('rounds', values.rounds, 100),
     keep: values.keep,
   };
   try {
