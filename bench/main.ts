@@ -31,7 +31,7 @@ const USAGE = `usage: npm run bench -- [${Object.keys(BENCHMARKS).join('|')}] [-
   --batch N         read: the pipeline's batchSize (default 20000)
   --connections N   push: concurrent connections of the load generator (default 64)
   --seconds N       push: how long to load each server (default 10)
-  --rounds N        push: times each server is loaded, in turns; the medians count (default 3)
+  --rounds N        push: times each server is loaded, in turns; the round with the median ratio counts (default 3)
   --pg URL          PostgreSQL server (default postgres://postgres@127.0.0.1:5432/postgres); the benchmarks
                     create and drop their own databases (sluice_bench_src, sluice_bench_stage, sluice_bench_push,
                     sluice_bench_crm)

@@ -4,8 +4,8 @@
  *  1. the ceiling: a bare Node HTTP server that checks the signature and answers 204, storing nothing;
  *  2. `sluice serve`, staging each delivery into PostgreSQL and answering only after the commit.
  * Both servers run side by side and are loaded in turns, several rounds (the order alternating), and
- * the medians count: on a two-core machine one load of the ceiling can differ from the next by half,
- * and a ratio of two single runs taken a minute apart measured that as much as Sluice.
+ * the round with the median ratio counts: on a two-core machine one load of the ceiling can differ from
+ * the next by half, and a ratio of two single runs taken a minute apart measured that as much as Sluice.
  * Then it checks that every 2xx sluice gave is a delivery row in the store.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -101,22 +101,23 @@ export async function pushBenchmark(o: PushOptions): Promise<Report> {
     await store.end();
 
     const ratios = sluices.map((l, i) => l.requestsPerSecond / ceilings[i]!.requestsPerSecond);
-    const ceiling = typical(ceilings);
-    const sluice = typical(sluices);
-    const ratio = median(ratios);
-    const row = (path: string, l: Typical): Row => ({
-      path,
+    // the round whose ratio is the median (of an even number, the lower of the middle two)
+    const middle = [...ratios.keys()].sort((x, y) => ratios[x]! - ratios[y]!)[(ratios.length - 1) >> 1]!;
+    const ratio = ratios[middle]!;
+    const worstP99 = Math.max(...sluices.map((l) => l.p99));
+    const row = (path: string, l: Load, ratioToCeiling: number): Row => ({
+      path: `${path} (round ${middle + 1} of ${o.rounds})`,
       rows: l.ok,
       seconds: l.seconds,
       rowsPerSecond: l.requestsPerSecond,
-      ratioToCeiling: l === ceiling ? 1 : ratio,
+      ratioToCeiling,
       p50Ms: l.p50,
       p99Ms: l.p99,
     });
     const all = (ls: Load[]) => ls.reduce((n, l) => n + l.other + l.errors, 0);
     const targets: Target[] = [
-      { name: `sluice serve ≥ ${TARGETS.ratioToCeiling}× the ceiling's requests/s (median of ${o.rounds} rounds)`, pass: ratio >= TARGETS.ratioToCeiling, actual: `${ratio.toFixed(2)}× (rounds: ${ratios.map((r) => `${r.toFixed(2)}×`).join(', ')})` },
-      { name: `sluice serve p99 < ${TARGETS.p99Ms} ms (the worst round)`, pass: sluice.p99 < TARGETS.p99Ms, actual: `${sluice.p99} ms` },
+      { name: `sluice serve ≥ ${TARGETS.ratioToCeiling}× the ceiling's requests/s (the median of ${o.rounds} rounds)`, pass: ratio >= TARGETS.ratioToCeiling, actual: `${ratio.toFixed(2)}× (rounds: ${ratios.map((r) => `${r.toFixed(2)}×`).join(', ')})` },
+      { name: `sluice serve p99 < ${TARGETS.p99Ms} ms (in every round)`, pass: worstP99 < TARGETS.p99Ms, actual: `${worstP99} ms at worst` },
     ];
     const checks: Check[] = [
       { name: 'sluice: answers other than 2xx, and errors', expected: 0, actual: all([warm, ...sluices]) },
@@ -131,7 +132,7 @@ export async function pushBenchmark(o: PushOptions): Promise<Report> {
       at: new Date().toISOString(),
       options: { connections: o.connections, seconds: o.seconds, rounds: o.rounds, pg: redact(o.pg) },
       environment: await environment(admin),
-      rows: [row(`ceiling: node:http, verify, 204 (median of ${o.rounds})`, ceiling), row(`sluice serve → PostgreSQL (median of ${o.rounds})`, sluice)],
+      rows: [row('ceiling: node:http, verify, 204', ceilings[middle]!, 1), row('sluice serve → PostgreSQL', sluices[middle]!, ratio)],
       targets,
       checks,
       details: {
@@ -189,27 +190,6 @@ async function load(url: string, secret: string, connections: number, seconds: n
     p99: result.latency.p99,
     seconds: result.duration,
   };
-}
-
-type Typical = Omit<Load, 'answered'>;
-
-/** The rounds of one server as one: median requests/s and p50, the worst p99, the requests all told. */
-function typical(rounds: Load[]): Typical {
-  return {
-    ok: rounds.reduce((n, l) => n + l.ok, 0),
-    other: rounds.reduce((n, l) => n + l.other, 0),
-    errors: rounds.reduce((n, l) => n + l.errors, 0),
-    requestsPerSecond: median(rounds.map((l) => l.requestsPerSecond)),
-    p50: median(rounds.map((l) => l.p50)),
-    p99: Math.max(...rounds.map((l) => l.p99)),
-    seconds: rounds.reduce((n, l) => n + l.seconds, 0),
-  };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 /** Starts a server process, learns its port from its first stdout line, runs `work`, then stops it. */
