@@ -221,12 +221,12 @@ function safeEqual(expected: Buffer, received: string): boolean {
 }
 
 function standardWebhookDigest(key: Buffer, id: string, timestamp: string, body: Uint8Array): string {
-  // concatenate bytes: re-encoding the body as text would alter anything that is not valid UTF-8
-  return createHmac('sha256', key).update(Buffer.concat([Buffer.from(`${id}.${timestamp}.`, 'utf8'), body])).digest('base64');
+  // the body as bytes: re-encoding it as text would alter anything that is not valid UTF-8
+  return createHmac('sha256', key).update(`${id}.${timestamp}.`, 'utf8').update(body).digest('base64');
 }
 
 function stripeDigest(secret: string, timestamp: string, body: Uint8Array): string {
-  return createHmac('sha256', secret).update(Buffer.concat([Buffer.from(`${timestamp}.`, 'utf8'), body])).digest('hex');
+  return createHmac('sha256', secret).update(`${timestamp}.`, 'utf8').update(body).digest('hex');
 }
 
 function hmac(secret: string, body: Uint8Array, encoding: 'hex' | 'base64'): string {
