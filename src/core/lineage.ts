@@ -14,6 +14,13 @@ export const LINEAGE_FIELD = '_sluice';
  * quotes: a search for a word that ends in `"` is many times slower through JSON, which is full of them.)
  */
 const NAME_BYTES = Buffer.from(LINEAGE_FIELD);
+/**
+ * JSON text may spell the name with any of its letters escaped (`"\u005fsluice"` is `_sluice` too).
+ * Encoders escape only control and non-ASCII characters, so a record holding such an escape of an ASCII
+ * letter is rare, and is checked member by member.
+ */
+const NAME_ESCAPE = /\\u00(?:5f|73|6c|75|69|63|65)/i;
+const ESCAPE_BYTES = Buffer.from('\\u00');
 const MEMBER_HEAD = Buffer.from(`,"${LINEAGE_FIELD}":`);
 
 export interface LineageOf {
@@ -28,7 +35,7 @@ export interface LineageOf {
  * last member, by splicing text rather than parsing and serialising the record again.
  */
 export function withLineage(json: string, l: LineageOf): string {
-  if (json.includes(LINEAGE_FIELD)) refuseOwnLineage(json, l);
+  if (json.includes(LINEAGE_FIELD) || NAME_ESCAPE.test(json)) refuseOwnLineage(json, l);
   const member = `"${LINEAGE_FIELD}":${JSON.stringify({ source: l.source, key: l.key, run: l.run, refinedBy: l.refinedBy })}`;
   const end = json.lastIndexOf('}');
   const body = json.slice(1, end).trim();
@@ -80,12 +87,12 @@ export class LineageSplicer extends LineTransform {
     if (sep === -1 || sep > end) throw new Error('LineageSplicer: a line without its lineage');
     if (this.searched !== chunk) {
       this.searched = chunk;
-      this.next = chunk.indexOf(NAME_BYTES, from);
+      this.next = nextMention(chunk, from);
     }
     if (this.next !== -1 && this.next < end) {
       const lineage = JSON.parse(chunk.toString('utf8', sep + 1, end - 1)) as { source: string; key: string };
       refuseOwnLineage(chunk.toString('utf8', from, sep), lineage);
-      this.next = chunk.indexOf(NAME_BYTES, end);
+      this.next = nextMention(chunk, end);
     }
     const close = chunk.lastIndexOf(CLOSE, sep);
     let last = close - 1;
@@ -98,4 +105,13 @@ export class LineageSplicer extends LineTransform {
     this.pos += chunk.copy(this.out, this.pos, sep + 1, end);
     this.out[this.pos++] = NEWLINE;
   }
+}
+
+/** Where in `chunk`, from `from` on, the name may be: as it is, or with a letter escaped (-1: nowhere). */
+function nextMention(chunk: Buffer, from: number): number {
+  const plain = chunk.indexOf(NAME_BYTES, from);
+  for (let at = chunk.indexOf(ESCAPE_BYTES, from); at !== -1 && (plain === -1 || at < plain); at = chunk.indexOf(ESCAPE_BYTES, at + 1)) {
+    if (NAME_ESCAPE.test(chunk.toString('latin1', at, at + 6))) return at;
+  }
+  return plain;
 }
