@@ -413,13 +413,14 @@ export class SyncEngine {
    * are checked by key, a page of links at a time.
    */
   async detectDeletes(): Promise<void> {
-    const scan: SideId[] = [];
-    const [queue, links] = await Promise.all([this.ctx.state.queueCounts(), this.ctx.state.linkCounts()]);
-    for (const id of ['a', 'b'] as const) {
-      const side = this.ctx.sides[id];
-      if (side.count && queue.unlinked[id] === 0 && (await side.count()) === links[id]) continue;
-      scan.push(id);
-    }
+    const ids = ['a', 'b'] as const;
+    // the counts are scans of three tables in as many databases: asked all at once
+    const [queue, links, held] = await Promise.all([
+      this.ctx.state.queueCounts(),
+      this.ctx.state.linkCounts(),
+      Promise.all(ids.map((id) => this.ctx.sides[id].count?.())),
+    ]);
+    const scan = ids.filter((id, i) => !(held[i] !== undefined && queue.unlinked[id] === 0 && held[i] === links[id]));
     if (scan.length === 0) return;
     for (let after = 0; ; ) {
       this.ctx.signal.throwIfAborted();
