@@ -22,6 +22,7 @@ import { openStore } from '../stage/open';
 import type { AuditQuery, AuditRow, IntakeResult, StagingStore } from '../stage/store';
 import { Alerting, type AlertingOptions } from './alerting';
 import { ownerOf, type Pipeline, type PipelineSource } from './pipeline';
+import { PipelineRuns } from './pipeline-runs';
 import { heldCounts, runPipeline, type RunSummary } from './run';
 import { stagingUrl } from './staging';
 import { listenForChanges, runSync, type SyncSummary } from './sync';
@@ -81,12 +82,10 @@ export class Service {
   readonly worker = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
   private readonly intakes = new Map<string, Intake>();
   private readonly schedules: Schedule[] = [];
-  private readonly runsUnderWay = new Map<string, Promise<void>>();
+  private readonly runs = new PipelineRuns();
   /** Runs started through the API and not over, by id, so they can be cancelled. */
   private readonly apiRuns = new Map<string, { pipeline: string; controller: AbortController }>();
   private closing = false;
-  /** Pipelines to run once more when their run under way ends. */
-  private readonly again = new Set<string>();
   /** Sync runs about to start after a change notification, by pipeline. */
   private readonly soon = new Map<string, NodeJS.Timeout>();
   /** How to stop listening for change notifications. */
@@ -277,24 +276,16 @@ export class Service {
    */
   private syncSoon(p: Pipeline): void {
     if (this.closing || this.soon.has(p.name)) return;
-    if (this.runsUnderWay.has(p.name)) {
-      this.again.add(p.name);
-      return;
-    }
+    const sync = () =>
+      this.sync(p, 'listen', false).then(
+        () => undefined,
+        (err: unknown) => this.opts.log?.({ type: 'run-failed', pipeline: p.name, source: SYNC, tick: new Date().toISOString(), error: err instanceof Error ? err : new Error(String(err)) }),
+      );
     this.soon.set(
       p.name,
       setTimeout(() => {
         this.soon.delete(p.name);
-        const work = this.sync(p, 'listen', false)
-          .then(
-            () => undefined,
-            (err: unknown) => this.opts.log?.({ type: 'run-failed', pipeline: p.name, source: SYNC, tick: new Date().toISOString(), error: err instanceof Error ? err : new Error(String(err)) }),
-          )
-          .finally(() => {
-            this.runsUnderWay.delete(p.name);
-            if (this.again.delete(p.name)) this.syncSoon(p);
-          });
-        this.runsUnderWay.set(p.name, work);
+        this.runs.soon(p.name, sync);
       }, LISTEN_DEBOUNCE_MS),
     );
   }
@@ -327,29 +318,28 @@ export class Service {
     if (!p || this.closing) return undefined;
     const run = newRunId();
     const controller = new AbortController();
-    const before = this.runsUnderWay.get(p.name);
     // a pipeline wholly one tenant's also takes one of that tenant's run slots (SLUICE_TENANT_RUNS)
     const owner = ownerOf(p);
     const slots = owner === null ? undefined : this.slotsOf(owner);
-    const queued = before !== undefined || (slots?.full ?? false);
+    const queued = this.runs.busy(p.name) || (slots?.full ?? false);
     this.apiRuns.set(run, { pipeline: p.name, controller });
-    const work = (async () => {
-      await before?.catch(() => undefined);
-      const release = await slots?.acquire();
+    void this.runs.start(p.name, async (before) => {
       try {
-        await runPipeline(p, { env: this.opts.env, stagingUrl: this.opts.stagingUrl, full: o.full, actor: o.actor, runId: run, signal: controller.signal });
+        await before?.catch(() => undefined);
+        const release = await slots?.acquire();
+        try {
+          await runPipeline(p, { env: this.opts.env, stagingUrl: this.opts.stagingUrl, full: o.full, actor: o.actor, runId: run, signal: controller.signal });
+        } finally {
+          release?.();
+        }
+      } catch (err) {
+        // a run's outcome is in the store and the audit log; one that could not even start (its lock held
+        // by another process) is logged here
+        this.opts.log?.({ type: 'run-failed', pipeline: p.name, source: '', tick: run, error: err instanceof Error ? err : new Error(String(err)) });
       } finally {
-        release?.();
-      }
-    })()
-      // a run's outcome is in the store and the audit log; one that could not even start (its lock held
-      // by another process) is logged here
-      .catch((err: unknown) => this.opts.log?.({ type: 'run-failed', pipeline: p.name, source: '', tick: run, error: err instanceof Error ? err : new Error(String(err)) }))
-      .finally(() => {
         this.apiRuns.delete(run);
-        if (this.runsUnderWay.get(p.name) === work) this.runsUnderWay.delete(p.name);
-      });
-    this.runsUnderWay.set(p.name, work);
+      }
+    });
     return { run, queued };
   }
 
@@ -387,27 +377,19 @@ export class Service {
     for (const timer of this.soon.values()) clearTimeout(timer);
     await Promise.all(this.listeners.map((stop) => stop()));
     await Promise.all([...this.intakes.values()].map((i) => i.commits.drain()));
-    await Promise.all(this.runsUnderWay.values());
+    await this.runs.stop();
     await Promise.all([...this.stores.values()].map((s) => s.close()));
   }
 
   private refineSoon(p: Pipeline): void {
     if (this.closing) return;
-    if (this.runsUnderWay.has(p.name)) {
-      this.again.add(p.name);
-      return;
-    }
-    const work = runPipeline(p, { env: this.opts.env, stagingUrl: this.opts.stagingUrl, sources: [], actor: 'label-studio' })
-      .then(
+    this.runs.soon(p.name, () =>
+      runPipeline(p, { env: this.opts.env, stagingUrl: this.opts.stagingUrl, sources: [], actor: 'label-studio' }).then(
         (summary) => this.opts.log?.({ type: 'run', pipeline: p.name, source: 'label-studio', tick: new Date().toISOString(), summary }),
         (err: unknown) =>
           this.opts.log?.({ type: 'run-failed', pipeline: p.name, source: 'label-studio', tick: new Date().toISOString(), error: err instanceof Error ? err : new Error(String(err)) }),
-      )
-      .finally(() => {
-        this.runsUnderWay.delete(p.name);
-        if (this.again.delete(p.name)) this.refineSoon(p);
-      });
-    this.runsUnderWay.set(p.name, work);
+      ),
+    );
   }
 
   private addIntake(p: Pipeline, s: PipelineSource): void {
@@ -428,9 +410,9 @@ export class Service {
       this.opts.log?.({ type: 'tick-skipped', pipeline: p.name, source, tick, reason });
     };
     if (this.closing) return;
-    if (this.runsUnderWay.has(p.name)) return skip('the previous run of this pipeline is still going');
+    if (this.runs.busy(p.name)) return skip('the previous run of this pipeline is still going');
     const store = this.stores.get(stagingUrl(p, this.opts))!;
-    const work = (async () => {
+    await this.runs.start(p.name, async () => {
       if (!(await store.claimTick(p.name, source, tick, this.worker))) return skip('another server took this tick');
       schedule.running = true;
       try {
@@ -443,13 +425,7 @@ export class Service {
       } finally {
         schedule.running = false;
       }
-    })();
-    this.runsUnderWay.set(p.name, work);
-    try {
-      await work;
-    } finally {
-      this.runsUnderWay.delete(p.name);
-    }
+    });
   }
 }
 
