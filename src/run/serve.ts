@@ -1,13 +1,12 @@
 /**
  * What `sluice serve` runs, apart from HTTP: the push intake of every pushed source (verify, then stage
- * in group commits, answering only after the commit) and the schedules of every scheduled source (a
- * tick runs once per cluster of servers sharing a store, and never while the last run of the same
- * pipeline is still going).
+ * in group commits, answering only after the commit), the schedules (./schedules), the syncs of sides
+ * that listen for changes, the runs Label Studio's webhooks and the API ask for, and health. A
+ * pipeline's runs here never overlap, whoever starts them (./pipeline-runs).
  */
 import { randomUUID } from 'node:crypto';
 import { msg } from '../core/i18n';
 import { hostname } from 'node:os';
-import cron, { type ScheduledTask } from 'node-cron';
 import { messageOf, SluiceError } from '../core/errors';
 import { GroupCommit, Overloaded, type GroupCommitOptions } from '../core/group-commit';
 import { newRunId } from '../core/ids';
@@ -23,6 +22,7 @@ import type { AuditQuery, AuditRow, IntakeResult, StagingStore } from '../stage/
 import { Alerting, type AlertingOptions } from './alerting';
 import { ownerOf, type Pipeline, type PipelineSource } from './pipeline';
 import { PipelineRuns } from './pipeline-runs';
+import { Schedules, type ScheduleState, type TickEvent } from './schedules';
 import { heldCounts, runPipeline, type RunSummary } from './run';
 import { stagingUrl } from './staging';
 import { listenForChanges, runSync, type SyncSummary } from './sync';
@@ -45,8 +45,7 @@ export interface ServeOptions {
 export type ServeEvent =
   | { type: 'run'; pipeline: string; source: string; tick: string; summary: RunSummary }
   | { type: 'sync'; pipeline: string; source: string; tick: string; summary: SyncSummary }
-  | { type: 'run-failed'; pipeline: string; source: string; tick: string; error: SluiceError | Error }
-  | { type: 'tick-skipped'; pipeline: string; source: string; tick: string; reason: string };
+  | TickEvent;
 
 /** An answer to a webhook request. */
 export interface HookAnswer {
@@ -61,15 +60,6 @@ interface Intake {
   maxBodyBytes: number;
 }
 
-interface Schedule {
-  pipeline: string;
-  source: string;
-  expression: string;
-  task?: ScheduledTask;
-  running: boolean;
-  last?: { tick: string; status: 'succeeded' | 'failed' | 'skipped'; at: string; detail?: string };
-}
-
 /** The name a sync pipeline's schedule and runs go by, where a source's name would be. */
 const SYNC = 'sync';
 /** Notifications within this long of the first make one sync run. */
@@ -81,8 +71,8 @@ export class Service {
   /** Names this process in claimed ticks and in the run id of pushed records. */
   readonly worker = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
   private readonly intakes = new Map<string, Intake>();
-  private readonly schedules: Schedule[] = [];
   private readonly runs = new PipelineRuns();
+  private readonly schedules = new Schedules({ runs: this.runs, worker: this.worker, log: (e) => this.opts.log?.(e) });
   /** Runs started through the API and not over, by id, so they can be cancelled. */
   private readonly apiRuns = new Map<string, { pipeline: string; controller: AbortController }>();
   private closing = false;
@@ -237,21 +227,16 @@ export class Service {
 
   /** Starts every source's schedule, and every sync pipeline's. */
   startSchedules(): void {
-    const start = (p: Pipeline, source: string, expression: string, run: (tick: string) => Promise<string>) => {
-      const schedule: Schedule = { pipeline: p.name, source, expression, running: false };
-      schedule.task = cron.schedule(expression, (ctx) => this.tick(p, source, schedule, ctx.date, run), { name: `${p.name}/${source}`, noOverlap: true });
-      this.schedules.push(schedule);
-    };
     for (const p of this.pipelines.values()) {
       for (const s of p.sources) {
         if (!s.schedule) continue;
-        start(p, s.name, s.schedule, async (tick) => {
+        this.schedules.add(p.name, s.name, s.schedule, this.storeOf(p), async (tick) => {
           const summary = await runPipeline(p, { env: this.opts.env, stagingUrl: this.opts.stagingUrl, sources: [s.name], actor: 'schedule' });
           this.opts.log?.({ type: 'run', pipeline: p.name, source: s.name, tick, summary });
           return summary.finishedAt;
         });
       }
-      if (p.sync?.schedule) start(p, SYNC, p.sync.schedule, (tick) => this.sync(p, 'schedule', true, tick));
+      if (p.sync?.schedule) this.schedules.add(p.name, SYNC, p.sync.schedule, this.storeOf(p), (tick) => this.sync(p, 'schedule', true, tick));
     }
   }
 
@@ -290,7 +275,7 @@ export class Service {
     );
   }
 
-  async health(): Promise<{ status: 'ok' | 'failing'; stores: { location: string; ok: boolean; error?: string }[]; schedules: unknown[]; intake: unknown[] }> {
+  async health(): Promise<{ status: 'ok' | 'failing'; stores: { location: string; ok: boolean; error?: string }[]; schedules: ScheduleState[]; intake: unknown[] }> {
     const stores = await Promise.all(
       [...this.stores.values()].map(async (s) => {
         try {
@@ -304,7 +289,7 @@ export class Service {
     return {
       status: stores.every((s) => s.ok) ? 'ok' : 'failing',
       stores,
-      schedules: this.schedules.map(({ task, ...s }) => ({ ...s, next: task?.getNextRun()?.toISOString() ?? null })),
+      schedules: this.schedules.states,
       intake: [...this.intakes.entries()].map(([route, i]) => ({ route: `/hooks/${route}`, pending: i.commits.pending })),
     };
   }
@@ -370,10 +355,10 @@ export class Service {
   /** Stops the schedules, lets runs under way and waiting deliveries finish, and closes the stores. */
   async close(): Promise<void> {
     this.closing = true;
+    await this.schedules.stop();
     clearInterval(this.pruning);
     for (const stop of this.untrack) stop();
     await this.alerting?.stop();
-    await Promise.all(this.schedules.map((s) => s.task?.destroy()));
     for (const timer of this.soon.values()) clearTimeout(timer);
     await Promise.all(this.listeners.map((stop) => stop()));
     await Promise.all([...this.intakes.values()].map((i) => i.commits.drain()));
@@ -400,31 +385,6 @@ export class Service {
       receive: pushReceiver(push, s.tenant ?? p.tenant),
       commits: new GroupCommit((deliveries) => store.intake(run, deliveries), { ...GROUP_COMMIT, ...this.opts.groupCommit }),
       maxBodyBytes: push.maxBodyBytes,
-    });
-  }
-
-  private async tick(p: Pipeline, source: string, schedule: Schedule, at: Date, run: (tick: string) => Promise<string>): Promise<void> {
-    const tick = new Date(Math.floor(at.getTime() / 1000) * 1000).toISOString();
-    const skip = (reason: string) => {
-      schedule.last = { tick, status: 'skipped', at: new Date().toISOString(), detail: reason };
-      this.opts.log?.({ type: 'tick-skipped', pipeline: p.name, source, tick, reason });
-    };
-    if (this.closing) return;
-    if (this.runs.busy(p.name)) return skip('the previous run of this pipeline is still going');
-    const store = this.stores.get(stagingUrl(p, this.opts))!;
-    await this.runs.start(p.name, async () => {
-      if (!(await store.claimTick(p.name, source, tick, this.worker))) return skip('another server took this tick');
-      schedule.running = true;
-      try {
-        schedule.last = { tick, status: 'succeeded', at: await run(tick) };
-      } catch (err) {
-        const error = err instanceof Error ? err : new Error(String(err));
-        if (error instanceof SluiceError && error.code === 'SLUICE_LOCKED') return skip(error.message);
-        schedule.last = { tick, status: 'failed', at: new Date().toISOString(), detail: error.message };
-        this.opts.log?.({ type: 'run-failed', pipeline: p.name, source, tick, error });
-      } finally {
-        schedule.running = false;
-      }
     });
   }
 }
