@@ -654,7 +654,9 @@ describe('fuzzing: a 4xx or 200 JSON answer, never a 5xx', () => {
           const key = KEY_AT[route] ? String(at(object, KEY_AT[route])) : String(answer.body.id);
           const tenant = String(at(object, TENANT_AT[route]));
           const record = (await staged(h.store, route, [tenant])).get(key);
-          expect(record && JSON.parse(record.json)).toEqual(JSON.parse(JSON.stringify(object)));
+          // the record is the body's own text: read the same way, it is the same value (a number past a
+          // double's range included: the text keeps its digits, and both reads make it Infinity)
+          expect(record && JSON.parse(record.json)).toEqual(object);
         }
       }),
       { numRuns: 80 },
