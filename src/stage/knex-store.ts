@@ -28,29 +28,15 @@ import type {
   LlmUsageRow,
 } from './store';
 import type { Delivery, IntakeResult } from './intake';
+import * as records from './sql/record-queries';
 import * as steps from './sql/step-tables';
 
-const PAGE = 5000;
-
-/** What a refined pipeline exports: refined records, and as they were staged, those a step failed on or a person released. */
-export const EXPORTED_STATUSES = ['refined', 'failed', 'released'];
 
 /** Tries of a migration that another process is running at the same moment (about 10 s in all). */
 const MIGRATE_ATTEMPTS = 14;
 
 /** knex logs pool errors to stdout by itself; Sluice reports them through the errors it throws instead. */
 export const QUIET_LOG = { warn() {}, error() {}, deprecate() {}, debug() {} };
-
-interface PageRow {
-  key: string;
-  data?: string | null;
-  hash?: string;
-  cursor?: string | null;
-  run_id: string;
-  seq: number | string;
-  refine_status?: string | null;
-  refine_version?: string | null;
-}
 
 export abstract class KnexStore implements StagingStore {
   abstract readonly kind: 'sqlite' | 'postgres';
@@ -318,7 +304,7 @@ export abstract class KnexStore implements StagingStore {
     if (id === undefined) return;
     let after = q.afterSeq;
     for (;;) {
-      const page = await this.tenantScoped(tenant, (db) => (q.op === 'upsert' ? this.upsertPage(db, id, tenant, after, q.upToSeq, q) : this.deletePage(db, id, tenant, after, q.upToSeq)));
+      const page = await this.tenantScoped(tenant, (db) => (q.op === 'upsert' ? records.upsertPage(db, id, tenant, after, q.upToSeq, q) : records.deletePage(db, id, tenant, after, q.upToSeq)));
       if (page.length === 0) return;
       yield page.map((r) => ({
         source: q.source,
@@ -333,7 +319,7 @@ export abstract class KnexStore implements StagingStore {
         ...(q.refined ? { refinedBy: r.refine_status === 'refined' ? (r.refine_version ?? null) : null } : {}),
       }));
       after = Number(page[page.length - 1]!.seq);
-      if (page.length < PAGE) return;
+      if (page.length < records.PAGE) return;
     }
   }
 
@@ -346,85 +332,12 @@ export abstract class KnexStore implements StagingStore {
     return this.tenantScoped(tenant, async (db) => (await window('sluice_records')(db)) !== undefined || (await window('sluice_tombstones')(db)) !== undefined);
   }
 
-  private upsertPage(db: Knex, stream: number, tenant: string, after: number, upTo: number, q: RecordQuery): Promise<PageRow[]> {
-    const { deliveredSince, refined, notRefinedBy } = q;
-    const page = db('sluice_records')
-      .where({ stream_id: stream, tenant, op: 'upsert' })
-      .andWhere('seq', '>', after)
-      .andWhere('seq', '<=', upTo);
-    if (refined) page.whereIn('refine_status', EXPORTED_STATUSES);
-    if (notRefinedBy !== undefined) page.where((w) => w.whereNull('refine_version').orWhereNot('refine_version', notRefinedBy));
-    if (deliveredSince !== undefined) {
-      page.whereIn('key', db('sluice_deliveries').where({ stream_id: stream }).andWhere('received_at', '>=', deliveredSince).select('key'));
-    }
-    const data = refined ? db.raw("CASE WHEN refine_status = 'refined' THEN refined ELSE data END AS data") : 'data';
-    return page
-      .orderBy('seq')
-      .limit(PAGE)
-      .select('key', data, 'hash', 'cursor', 'run_id', 'seq', ...(refined ? ['refine_status', 'refine_version'] : []));
+  countRecords(pipeline: string): Promise<TenantCount[]> {
+    return records.countRecords(this.knex, pipeline);
   }
 
-  /**
-   * Keys that left a tenant: records the source deleted, and tombstones of records that moved to another
-   * tenant (unless they have moved back since).
-   */
-  private deletePage(db: Knex, stream: number, tenant: string, after: number, upTo: number): Promise<PageRow[]> {
-    const deleted = db('sluice_records')
-      .where({ stream_id: stream, tenant, op: 'delete' })
-      .andWhere('seq', '>', after)
-      .andWhere('seq', '<=', upTo)
-      .select('key', 'run_id', 'seq');
-    const moved = db('sluice_tombstones as t')
-      .where({ 't.stream_id': stream, 't.tenant': tenant })
-      .andWhere('t.seq', '>', after)
-      .andWhere('t.seq', '<=', upTo)
-      .whereNotExists((q) => q.from('sluice_records as r').whereRaw('r.stream_id = t.stream_id AND r.key = t.key AND r.tenant = t.tenant'))
-      .select('t.key', 't.run_id', 't.seq');
-    return db.from(deleted.unionAll(moved).as('d')).orderBy('seq').limit(PAGE).select('*');
-  }
-
-  async countRecords(pipeline: string): Promise<TenantCount[]> {
-    const rows = await this.knex('sluice_records as r')
-      .join('sluice_streams as s', 's.id', 'r.stream_id')
-      .where('s.pipeline', pipeline)
-      .groupBy('r.tenant', 's.source')
-      .orderBy(['r.tenant', 's.source'])
-      .select('r.tenant', 's.source')
-      .select(this.knex.raw(`sum(case when r.op = 'upsert' then 1 else 0 end) as records`))
-      .select(this.knex.raw(`sum(case when r.op = 'delete' then 1 else 0 end) as deleted`))
-      .select(this.knex.raw(`sum(case when r.refine_status = 'quarantined' then 1 else 0 end) as quarantined`))
-      .select(this.knex.raw(`sum(case when r.refine_status = 'failed' then 1 else 0 end) as failed`));
-    const moved = await this.knex('sluice_tombstones as t')
-      .join('sluice_streams as s', 's.id', 't.stream_id')
-      .where('s.pipeline', pipeline)
-      .groupBy('t.tenant', 's.source')
-      .select('t.tenant', 's.source', this.knex.raw('count(*) as n'));
-    const counts = new Map<string, TenantCount>();
-    const entry = (tenant: string, source: string) => {
-      const k = JSON.stringify([tenant, source]);
-      if (!counts.has(k)) counts.set(k, { tenant, source, records: 0, deleted: 0, quarantined: 0, failed: 0 });
-      return counts.get(k)!;
-    };
-    for (const r of rows) {
-      Object.assign(entry(r.tenant, r.source), { records: Number(r.records), deleted: Number(r.deleted), quarantined: Number(r.quarantined), failed: Number(r.failed) });
-    }
-    for (const m of moved as { tenant: string; source: string; n: number | string }[]) entry(m.tenant, m.source).deleted += Number(m.n);
-    return [...counts.values()].sort((a, b) => (a.tenant === b.tenant ? (a.source < b.source ? -1 : 1) : a.tenant < b.tenant ? -1 : 1));
-  }
-
-  async held(pipeline: string, q: { source?: string; tenant?: string; key?: string; limit: number }): Promise<HeldRecord[]> {
-    const query = this.knex('sluice_records as r')
-      .join('sluice_streams as s', 's.id', 'r.stream_id')
-      .where('s.pipeline', pipeline)
-      .whereIn('r.refine_status', ['quarantined', 'failed'])
-      .orderBy('r.seq')
-      .limit(q.limit)
-      .select('s.source', 'r.tenant', 'r.key', 'r.seq', 'r.refine_status', 'r.data', 'r.refine_detail');
-    if (q.source !== undefined) query.where('s.source', q.source);
-    if (q.tenant !== undefined) query.where('r.tenant', q.tenant);
-    if (q.key !== undefined) query.where('r.key', q.key);
-    const rows = await query;
-    return rows.map((r) => ({ source: r.source, tenant: r.tenant, key: r.key, seq: Number(r.seq), status: r.refine_status, data: r.data, detail: r.refine_detail }));
+  held(pipeline: string, q: { source?: string; tenant?: string; key?: string; limit: number }): Promise<HeldRecord[]> {
+    return records.heldRecords(this.knex, pipeline, q);
   }
 
   async leftOut(tenant: string, q: Omit<RecordQuery, 'op'>): Promise<Record<string, number>> {
