@@ -108,6 +108,11 @@ export class ConfigErrors extends SluiceError {
   }
 }
 
+/** Anything thrown, as an Error (a thrown string or value becomes one whose message it is). */
+export function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
 /** `err.message`, for anything thrown (duck-typed: errors from native addons may come from another realm). */
 export function messageOf(err: unknown): string {
   const message = typeof err === 'object' && err !== null ? (err as { message?: unknown }).message : undefined;

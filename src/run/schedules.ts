@@ -4,7 +4,7 @@
  * going is skipped, and says so.
  */
 import cron, { type ScheduledTask } from 'node-cron';
-import { SluiceError } from '../core/errors';
+import { asError, SluiceError } from '../core/errors';
 import type { StagingStore } from '../stage/store';
 import type { PipelineRuns } from './pipeline-runs';
 
@@ -69,7 +69,7 @@ export class Schedules {
       try {
         schedule.last = { tick, status: 'succeeded', at: await run(tick) };
       } catch (err) {
-        const error = err instanceof Error ? err : new Error(String(err));
+        const error = asError(err);
         if (error instanceof SluiceError && error.code === 'SLUICE_LOCKED') return skip(error.message);
         schedule.last = { tick, status: 'failed', at: new Date().toISOString(), detail: error.message };
         this.o.log?.({ type: 'run-failed', pipeline, source, tick, error });

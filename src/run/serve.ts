@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { msg } from '../core/i18n';
 import { hostname } from 'node:os';
-import { messageOf, SluiceError } from '../core/errors';
+import { asError, messageOf, SluiceError } from '../core/errors';
 import { GroupCommit, Overloaded, type GroupCommitOptions } from '../core/group-commit';
 import { newRunId } from '../core/ids';
 import { metrics } from '../observe/metrics';
@@ -264,7 +264,7 @@ export class Service {
     const sync = () =>
       this.sync(p, 'listen', false).then(
         () => undefined,
-        (err: unknown) => this.opts.log?.({ type: 'run-failed', pipeline: p.name, source: SYNC, tick: new Date().toISOString(), error: err instanceof Error ? err : new Error(String(err)) }),
+        (err: unknown) => this.runFailed(p, SYNC, new Date().toISOString(), err),
       );
     this.soon.set(
       p.name,
@@ -320,7 +320,7 @@ export class Service {
       } catch (err) {
         // a run's outcome is in the store and the audit log; one that could not even start (its lock held
         // by another process) is logged here
-        this.opts.log?.({ type: 'run-failed', pipeline: p.name, source: '', tick: run, error: err instanceof Error ? err : new Error(String(err)) });
+        this.runFailed(p, '', run, err);
       } finally {
         this.apiRuns.delete(run);
       }
@@ -371,10 +371,14 @@ export class Service {
     this.runs.soon(p.name, () =>
       runPipeline(p, { env: this.opts.env, stagingUrl: this.opts.stagingUrl, sources: [], actor: 'label-studio' }).then(
         (summary) => this.opts.log?.({ type: 'run', pipeline: p.name, source: 'label-studio', tick: new Date().toISOString(), summary }),
-        (err: unknown) =>
-          this.opts.log?.({ type: 'run-failed', pipeline: p.name, source: 'label-studio', tick: new Date().toISOString(), error: err instanceof Error ? err : new Error(String(err)) }),
+        (err: unknown) => this.runFailed(p, 'label-studio', new Date().toISOString(), err),
       ),
     );
+  }
+
+  /** Logs a run that failed, or could not start, outside any request that could answer with it. */
+  private runFailed(p: Pipeline, source: string, tick: string, err: unknown): void {
+    this.opts.log?.({ type: 'run-failed', pipeline: p.name, source, tick, error: asError(err) });
   }
 
   private addIntake(p: Pipeline, s: PipelineSource): void {

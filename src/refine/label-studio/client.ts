@@ -8,7 +8,7 @@
  */
 import pRetry, { AbortError } from 'p-retry';
 import { msg } from '../../core/i18n';
-import { SluiceError, messageOf } from '../../core/errors';
+import { SluiceError, asError, messageOf } from '../../core/errors';
 import { metrics } from '../../observe/metrics';
 import { stringifyLossless } from '../../core/json-text';
 
@@ -173,7 +173,7 @@ export class LabelStudioClient {
     try {
       return await fetch(`${this.base}${path}`, { method, headers, body: body === undefined ? undefined : stringifyLossless(body), signal: AbortSignal.any(signals) });
     } catch (err) {
-      if (this.o.signal?.aborted) throw new AbortError(err instanceof Error ? err : new Error(String(err)));
+      if (this.o.signal?.aborted) throw new AbortError(asError(err));
       const failure = new SluiceError('SLUICE_LABEL_STUDIO', msg('err.refine.label-studio.unreachable', { base: this.base, reason: messageOf(err) }));
       throw new Transient(failure.message, 0, failure);
     }
