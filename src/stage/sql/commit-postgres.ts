@@ -70,26 +70,8 @@ export async function commitPostgres(client: pg.Client, c: PostgresCommit): Prom
   });
 }
 
-/**
- * Pushed deliveries, in one statement (one round trip, its own transaction), in this order: the delivery
- * ids are recorded (sorted; concurrent intakes of one id queue on it and one records it); then, for the
- * deliveries just recorded, the stream's row is locked — writers of one stream take turns from here, so
- * a change sequence drawn later is committed later and an export up to the high water never passes over
- * rows still being written — then the records (sorted by key) are upserted, tombstones left for records
- * that changed tenant, and the high water raised. Each step reads the one before, which is what orders
- * them inside one statement.
- *
- * The statement is prepared once per connection (planning it took a quarter of a group's time). Its
- * plan stays good however the tables grow, because it looks nothing up by choice of index: every
- * existing row is found through ON CONFLICT, which always uses the unique index it names. (An earlier
- * lookup of the records' previous tenants, planned while the table was small, went on scanning a whole
- * stream per group once it was not.)
- */
-export async function intakePostgres(client: pg.Client, c: PostgresIntake): Promise<IntakeResult[]> {
-  const d = c.deliveries;
-  const recorded = await client.query<{ delivery_id: string }>({
-    name: 'sluice_intake',
-    text: `WITH incoming AS (
+/** The intake statement (prepared once per connection under this text): see `intakePostgres`. */
+const INTAKE_SQL = `WITH incoming AS (
        SELECT * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS i(id, key, tenant, data, ord)),
      first_copies AS (SELECT DISTINCT ON (id) * FROM incoming ORDER BY id, ord),
      recorded AS (
@@ -115,7 +97,28 @@ export async function intakePostgres(client: pg.Client, c: PostgresIntake): Prom
        UPDATE sluice_streams SET updated_at = now(),
               high_water = greatest(high_water, (SELECT max(seq) FROM written), (SELECT max(seq) FROM tombstones))
         WHERE id = (SELECT id FROM turn))
-     SELECT delivery_id FROM recorded`,
+     SELECT delivery_id FROM recorded`;
+
+/**
+ * Pushed deliveries, in one statement (one round trip, its own transaction), in this order: the delivery
+ * ids are recorded (sorted; concurrent intakes of one id queue on it and one records it); then, for the
+ * deliveries just recorded, the stream's row is locked — writers of one stream take turns from here, so
+ * a change sequence drawn later is committed later and an export up to the high water never passes over
+ * rows still being written — then the records (sorted by key) are upserted, tombstones left for records
+ * that changed tenant, and the high water raised. Each step reads the one before, which is what orders
+ * them inside one statement.
+ *
+ * The statement is prepared once per connection (planning it took a quarter of a group's time). Its
+ * plan stays good however the tables grow, because it looks nothing up by choice of index: every
+ * existing row is found through ON CONFLICT, which always uses the unique index it names. (An earlier
+ * lookup of the records' previous tenants, planned while the table was small, went on scanning a whole
+ * stream per group once it was not.)
+ */
+export async function intakePostgres(client: pg.Client, c: PostgresIntake): Promise<IntakeResult[]> {
+  const d = c.deliveries;
+  const recorded = await client.query<{ delivery_id: string }>({
+    name: 'sluice_intake',
+    text: INTAKE_SQL,
     values: [c.stream, c.run.id, d.map((x) => x.id), d.map((x) => x.record.key), d.map((x) => x.record.tenant), d.map((x) => x.record.json)],
   });
   return freshDeliveries(d, new Set(recorded.rows.map((r) => r.delivery_id))).results;
