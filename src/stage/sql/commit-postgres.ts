@@ -17,6 +17,7 @@ import type { Checkpoint } from '../../core/record';
 import { freshDeliveries, type Delivery, type IntakeResult } from '../intake';
 import { countByTenant, type CommitCounts } from '../store';
 import { duplicateInBatch } from './errors';
+import { textArray } from './pg-text-array';
 
 export interface PostgresCommit {
   stream: number;
@@ -119,7 +120,7 @@ export async function intakePostgres(client: pg.Client, c: PostgresIntake): Prom
   const recorded = await client.query<{ delivery_id: string }>({
     name: 'sluice_intake',
     text: INTAKE_SQL,
-    values: [c.stream, c.run.id, d.map((x) => x.id), d.map((x) => x.record.key), d.map((x) => x.record.tenant), d.map((x) => x.record.json)],
+    values: [c.stream, c.run.id, textArray(d.map((x) => x.id)), textArray(d.map((x) => x.record.key)), textArray(d.map((x) => x.record.tenant)), textArray(d.map((x) => x.record.json))],
   });
   return freshDeliveries(d, new Set(recorded.rows.map((r) => r.delivery_id))).results;
 }
