@@ -19,13 +19,15 @@ export function sameValue(x: unknown, y: unknown): boolean {
   if (typeof x === 'string' && typeof y === 'number') return sameNumber(y, x);
   if (typeof x === 'string' && typeof y === 'string') return INSTANT.test(x) && INSTANT.test(y) && sameInstant(x, y);
   if (Array.isArray(x) && Array.isArray(y)) return x.length === y.length && x.every((v, i) => sameValue(v, y[i]));
-  if (typeof x === 'object' && typeof y === 'object' && !Array.isArray(x) && !Array.isArray(y)) {
-    const a = x as Record<string, unknown>;
-    const b = y as Record<string, unknown>;
-    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-    return [...keys].every((k) => sameValue(a[k], b[k]));
-  }
+  if (typeof x === 'object' && typeof y === 'object' && !Array.isArray(x) && !Array.isArray(y)) return sameMembers(x as Record<string, unknown>, y as Record<string, unknown>);
   return false;
+}
+
+/** Objects alike member by member, a member one lacks counting as null (walked in place: a sync run compares every changed record's fields with its base). */
+function sameMembers(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  for (const k in a) if (Object.hasOwn(a, k) && !sameValue(a[k], b[k])) return false;
+  for (const k in b) if (Object.hasOwn(b, k) && !Object.hasOwn(a, k) && !sameValue(undefined, b[k])) return false;
+  return true;
 }
 
 /**

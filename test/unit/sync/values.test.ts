@@ -22,3 +22,21 @@ test('property: a big integer equals its digits and itself, in objects and lists
     }),
   );
 });
+
+// Objects compare member by member over the members either has; a member one lacks counts as null.
+test('property: objects are alike exactly when every member of either is alike, a missing one as null', () => {
+  const leaf = fc.oneof(fc.constant(null), fc.boolean(), fc.integer(), fc.string({ maxLength: 3 }));
+  const names = fc.constantFrom('a', 'b', 'c', '__proto__', 'constructor', 'toString');
+  const object = fc.dictionary(names, leaf, { maxKeys: 4 });
+  fc.assert(
+    fc.property(object, object, (x, y) => {
+      const members = new Set([...Object.keys(x), ...Object.keys(y)]);
+      const expected = [...members].every((k) => sameValue(Object.hasOwn(x, k) ? x[k] : null, Object.hasOwn(y, k) ? y[k] : null));
+      expect(sameValue(x, y)).toBe(expected);
+      expect(sameValue(y, x)).toBe(expected);
+      expect(sameValue(x, { ...x })).toBe(true);
+      expect(sameValue(x, Object.fromEntries([...Object.entries(x), ['extra', null]]))).toBe(true);
+      expect(sameValue(x, Object.fromEntries([...Object.entries(x), ['extra', 1]]))).toBe(false);
+    }),
+  );
+});
