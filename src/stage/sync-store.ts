@@ -119,7 +119,7 @@ export interface SyncStore {
   linkKeys(after: number, limit: number): Promise<Pick<SyncLink, 'id' | 'aKey' | 'bKey' | 'state'>[]>;
   /** Links whose create did not finish. */
   unfinishedCreates(): Promise<SyncLink[]>;
-  /** Linked records, and of them those with a key on each side. */
+  /** Linked records, and of them those with a key on each side (kept by the commits: nothing is counted). */
   linkCounts(): Promise<{ linked: number } & Record<Side, number>>;
   /** Entries waiting for a person, and entries (open or resolved) of records no link knows, per side. */
   queueCounts(): Promise<{ open: number; unlinked: Record<Side, number> }>;

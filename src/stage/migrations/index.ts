@@ -20,6 +20,7 @@ import * as m014 from './014_sync';
 import * as m015 from './015_sync_link_state';
 import * as m016 from './016_sync_link_room';
 import * as m017 from './017_moved_from_kept';
+import * as m018 from './018_sync_link_counts';
 
 const MIGRATIONS: Record<string, Knex.Migration> = {
   '001_initial': m001,
@@ -39,6 +40,7 @@ const MIGRATIONS: Record<string, Knex.Migration> = {
   '015_sync_link_state': m015,
   '016_sync_link_room': m016,
   '017_moved_from_kept': m017,
+  '018_sync_link_counts': m018,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

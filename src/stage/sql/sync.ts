@@ -42,7 +42,6 @@ const TUNE_AFTER = 5000;
 
 export class KnexSyncStore implements SyncStore {
   private grown = 0;
-  private counted: Promise<{ linked: number } & Record<Side, number>> | undefined;
 
   constructor(
     private readonly knex: Knex,
@@ -74,14 +73,10 @@ export class KnexSyncStore implements SyncStore {
     return rows.map(linkOf);
   }
 
-  async linkCounts(): Promise<{ linked: number } & Record<Side, number>> {
-    // one pass over the pipeline's links for all three, kept until the next commit changes them
-    this.counted ??= this.knex('sluice_sync_links')
-      .where({ pipeline: this.pipeline, state: 'linked' })
-      .select(this.knex.raw('count(*) as n, count(a_key) as a, count(b_key) as b'))
-      .first()
-      .then((r) => ({ linked: Number(r?.n ?? 0), a: Number(r?.a ?? 0), b: Number(r?.b ?? 0) }));
-    return this.counted;
+  async linkCounts(): Promise<LinkTally> {
+    // kept by the commits (migration 018): counting the links would read every one
+    const r = await this.knex('sluice_sync_link_counts').where({ pipeline: this.pipeline }).first('linked', 'a', 'b');
+    return { linked: Number(r?.linked ?? 0), a: Number(r?.a ?? 0), b: Number(r?.b ?? 0) };
   }
 
   async sides(): Promise<Record<Side, SideState>> {
@@ -112,7 +107,6 @@ export class KnexSyncStore implements SyncStore {
   }
 
   async commit(run: string, change: SyncCommit): Promise<Map<string, number>> {
-    this.counted = undefined;
     const ids = await this.write(run, change);
     if (this.grown >= TUNE_AFTER) await this.tune();
     return ids;
@@ -126,14 +120,23 @@ export class KnexSyncStore implements SyncStore {
         l,
         row: { a_key: l.aKey, b_key: l.bKey, base_a: stored(l.baseA), base_b: stored(l.baseB), state: l.state, intent: stored(l.intent) } satisfies LinkRow,
       }));
-      await this.updateLinks(tx, links.flatMap(({ l, row }) => ('id' in l ? [{ id: l.id, ...row }] : [])), at);
-      const fresh = links.filter(({ l }) => 'ref' in l);
-      await this.insertLinks(tx, fresh.map(({ l, row }) => ({ ref: (l as { ref: string }).ref, row })), at, ids);
+      const dropped = new Set(change.dropLinks ?? []);
+      // a link written twice takes its last state; one also dropped is only dropped
+      const updated = [...new Map(links.flatMap(({ l, row }) => ('id' in l && !dropped.has(l.id) ? [[l.id, { id: l.id, ...row }] as const] : []))).values()];
+      const fresh = links.filter(({ l }) => 'ref' in l).map(({ l, row }) => ({ ref: (l as { ref: string }).ref, row }));
+      // what the commit changes in the pipeline's link counts: the stored rows out, the rows written in
+      const counts = noLinks();
+      const before = await this.storedLinks(tx, [...updated.map((u) => u.id), ...dropped]);
+      const present = new Set(before.map((r) => Number(r.id)));
+      tally(before, -1, counts);
+      tally([...updated.filter((u) => present.has(u.id)), ...fresh.map((f) => f.row)], 1, counts);
+      await this.updateLinks(tx, updated, at);
+      await this.insertLinks(tx, fresh, at, ids);
       this.grown += fresh.length;
       const linkId = (id: number | string | null) => (typeof id === 'string' ? (ids.get(id) ?? null) : id);
-      for (let i = 0; i < (change.dropLinks ?? []).length; i += CHUNK) {
-        await tx('sluice_sync_links').whereIn('id', change.dropLinks!.slice(i, i + CHUNK)).delete();
-      }
+      const drops = [...dropped];
+      for (let i = 0; i < drops.length; i += CHUNK) await tx('sluice_sync_links').whereIn('id', drops.slice(i, i + CHUNK)).delete();
+      await this.addToCounts(tx, counts);
       await this.queue(tx, (change.queue ?? []).map((q) => ({ ...q, linkId: linkId(q.linkId) })), at);
       await this.closeSettled(tx, change, ids, at);
       for (const c of change.close ?? []) await tx('sluice_sync_conflicts').where({ id: c.id }).update({ status: c.status, updated_at: at });
@@ -263,6 +266,29 @@ export class KnexSyncStore implements SyncStore {
     }
   }
 
+  /** Id, state and keys of the stored links among these ids (each once). */
+  private async storedLinks(tx: Knex.Transaction, ids: readonly number[]): Promise<({ id: number } & Pick<LinkRow, 'state' | 'a_key' | 'b_key'>)[]> {
+    const unique = [...new Set(ids)];
+    const pg = tx.client.config.client === 'pg';
+    const out: ({ id: number } & Pick<LinkRow, 'state' | 'a_key' | 'b_key'>)[] = [];
+    for (let i = 0; i < unique.length; i += pg ? LINK_CHUNK : CHUNK) {
+      const chunk = unique.slice(i, i + (pg ? LINK_CHUNK : CHUNK));
+      const q = tx('sluice_sync_links').select('id', 'state', 'a_key', 'b_key');
+      out.push(...(await (pg ? q.whereRaw('id = any(?::int[])', [chunk]) : q.whereIn('id', chunk))));
+    }
+    return out;
+  }
+
+  private async addToCounts(tx: Knex.Transaction, d: LinkTally): Promise<void> {
+    if (d.linked === 0 && d.a === 0 && d.b === 0) return;
+    await tx.raw(
+      `INSERT INTO sluice_sync_link_counts (pipeline, linked, a, b) VALUES (?, ?, ?, ?)
+       ON CONFLICT (pipeline) DO UPDATE SET linked = sluice_sync_link_counts.linked + excluded.linked,
+         a = sluice_sync_link_counts.a + excluded.a, b = sluice_sync_link_counts.b + excluded.b`,
+      [this.pipeline, d.linked, d.a, d.b],
+    );
+  }
+
   /**
    * After many links were made, the planner's statistics are refreshed: with old ones (a server whose
    * autovacuum has not come by yet) every lookup by key scans the pipeline's links.
@@ -359,6 +385,21 @@ export class KnexSyncStore implements SyncStore {
       changes: json<SyncEventRow['changes']>(r.changes) ?? {},
       decidedBy: (r.decided_by as string | null) ?? null,
     }));
+  }
+}
+
+/** A pipeline's link counts, or what a commit changes in them: links in state `linked`, and of them those with a key on each side. */
+type LinkTally = { linked: number } & Record<Side, number>;
+
+const noLinks = (): LinkTally => ({ linked: 0, a: 0, b: 0 });
+
+/** Adds (`sign` 1) or takes away (-1) what these links count for. */
+function tally(rows: readonly Pick<LinkRow, 'state' | 'a_key' | 'b_key'>[], sign: 1 | -1, into: LinkTally): void {
+  for (const r of rows) {
+    if (r.state !== 'linked') continue;
+    into.linked += sign;
+    if (r.a_key !== null) into.a += sign;
+    if (r.b_key !== null) into.b += sign;
   }
 }
 

@@ -10,7 +10,7 @@ import pg from 'pg';
 import type { Json, JsonObject } from '../../../src/core/record';
 import { openStore } from '../../../src/stage/open';
 import type { StagingStore } from '../../../src/stage/store';
-import type { LinkWrite, SyncCommit } from '../../../src/stage/sync-store';
+import type { LinkState, LinkWrite, SyncCommit } from '../../../src/stage/sync-store';
 import { isUp, scratchDatabase, stagingBackends, type ScratchDb } from '../../helpers/services';
 
 const backends = stagingBackends(() => mkdtempSync(join(tmpdir(), 'sluice-sync-store-')), 'sync store');
@@ -64,6 +64,42 @@ describe.each(backends)('%s sync store', (_name, make) => {
         }
       }),
       { numRuns: 25 },
+    );
+  });
+
+  // The counts a run asks before looking for deletes are kept by the commits, not counted: after any
+  // mix of new links, rewrites (a link twice in one commit, one already gone) and drops they are
+  // what counting the links gives.
+  test('property: the link counts kept by the commits equal the links counted', async () => {
+    const states: LinkState[] = ['linked', 'creating_a', 'creating_b', 'gone_a', 'gone_b'];
+    const shape = { state: fc.constantFrom(...states), a: fc.boolean(), b: fc.boolean() };
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('make' as const), ...shape }),
+      fc.record({ kind: fc.constant('rewrite' as const), pick: fc.nat(), ...shape }),
+      fc.record({ kind: fc.constant('drop' as const), pick: fc.nat() }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.array(op, { maxLength: 8 }), { minLength: 1, maxLength: 6 }), async (commits) => {
+        const state = store.sync(`p${++pipelines}`);
+        const ids: number[] = [];
+        let n = 0;
+        const key = (side: string, present: boolean) => (present ? `${side}${n++}` : null);
+        for (const [c, ops] of commits.entries()) {
+          const links: LinkWrite[] = [];
+          const dropLinks: number[] = [];
+          for (const o of ops) {
+            const link = o.kind === 'drop' ? undefined : { aKey: key('a', o.a), bKey: key('b', o.b), baseA: null, baseB: null, state: o.state, intent: null };
+            if (o.kind === 'make') links.push({ ref: `r${c}-${links.length}`, ...link! });
+            else if (ids.length > 0 && o.kind === 'rewrite') links.push({ id: ids[o.pick % ids.length]!, ...link! });
+            else if (ids.length > 0 && o.kind === 'drop') dropLinks.push(ids[o.pick % ids.length]!);
+          }
+          ids.push(...(await state.commit(`run-${c}`, { links, dropLinks })).values());
+          const all = await state.linkKeys(0, 1_000_000);
+          const linked = all.filter((l) => l.state === 'linked');
+          expect(await state.linkCounts()).toEqual({ linked: linked.length, a: linked.filter((l) => l.aKey !== null).length, b: linked.filter((l) => l.bKey !== null).length });
+        }
+      }),
+      { numRuns: 40 },
     );
   });
 });
