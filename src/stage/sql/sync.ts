@@ -124,18 +124,23 @@ export class KnexSyncStore implements SyncStore {
       // a link written twice takes its last state; one also dropped is only dropped
       const updated = [...new Map(links.flatMap(({ l, row }) => ('id' in l && !dropped.has(l.id) ? [[l.id, { id: l.id, ...row }] as const] : []))).values()];
       const fresh = links.filter(({ l }) => 'ref' in l).map(({ l, row }) => ({ ref: (l as { ref: string }).ref, row }));
-      // what the commit changes in the pipeline's link counts: the stored rows out, the rows written in
+      // what the commit changes in the pipeline's link counts: each row replaced or dropped out, each written in
       const counts = noLinks();
-      const before = await this.storedLinks(tx, [...updated.map((u) => u.id), ...dropped]);
-      const present = new Set(before.map((r) => Number(r.id)));
-      tally(before, -1, counts);
-      tally([...updated.filter((u) => present.has(u.id)), ...fresh.map((f) => f.row)], 1, counts);
-      await this.updateLinks(tx, updated, at);
+      for (const { before, after } of await this.updateLinks(tx, updated, at)) {
+        tally(before, -1, counts);
+        tally(after, 1, counts);
+      }
       await this.insertLinks(tx, fresh, at, ids);
+      fresh.forEach((f) => tally(f.row, 1, counts));
       this.grown += fresh.length;
       const linkId = (id: number | string | null) => (typeof id === 'string' ? (ids.get(id) ?? null) : id);
       const drops = [...dropped];
-      for (let i = 0; i < drops.length; i += CHUNK) await tx('sluice_sync_links').whereIn('id', drops.slice(i, i + CHUNK)).delete();
+      for (let i = 0; i < drops.length; i += CHUNK) {
+        const chunk = drops.slice(i, i + CHUNK);
+        const r = await tx.raw<{ rows: LinkKeys[] } | LinkKeys[]>(`DELETE FROM sluice_sync_links WHERE id IN (${chunk.map(() => '?').join(', ')}) RETURNING state, a_key, b_key`, chunk);
+        // the drivers answer a raw statement differently: pg with a result, better-sqlite3 with its rows
+        for (const gone of Array.isArray(r) ? r : r.rows) tally(gone, -1, counts);
+      }
       await this.addToCounts(tx, counts);
       await this.queue(tx, (change.queue ?? []).map((q) => ({ ...q, linkId: linkId(q.linkId) })), at);
       await this.closeSettled(tx, change, ids, at);
@@ -249,34 +254,31 @@ export class KnexSyncStore implements SyncStore {
   }
 
   /** Many links' new state: one statement per chunk on PostgreSQL, prepared statements on SQLite. */
-  private async updateLinks(tx: Knex.Transaction, rows: ({ id: number } & LinkRow)[], at: string): Promise<void> {
-    if (rows.length === 0) return;
+  /** Many links' new state, and of each link found its state and keys before and after. */
+  private async updateLinks(tx: Knex.Transaction, rows: ({ id: number } & LinkRow)[], at: string): Promise<{ before: LinkKeys; after: LinkKeys }[]> {
+    const changed: { before: LinkKeys; after: LinkKeys }[] = [];
     if (tx.client.config.client !== 'pg') {
-      for (const { id, ...row } of rows) await tx('sluice_sync_links').where({ id }).update({ ...row, updated_at: at });
-      return;
+      for (const { id, ...row } of rows) {
+        const before: LinkKeys | undefined = await tx('sluice_sync_links').where({ id }).first('state', 'a_key', 'b_key');
+        if (!before) continue;
+        await tx('sluice_sync_links').where({ id }).update({ ...row, updated_at: at });
+        changed.push({ before, after: row });
+      }
+      return changed;
     }
     for (let i = 0; i < rows.length; i += LINK_CHUNK) {
-      await tx.raw(
+      // `o` is the table again, read as the statement found it: each link's row before the update
+      const r = await tx.raw<{ rows: { was_state: LinkRow['state']; was_a: string | null; was_b: string | null; state: LinkRow['state']; a_key: string | null; b_key: string | null }[] }>(
         `UPDATE sluice_sync_links AS l
             SET a_key = v.a_key, b_key = v.b_key, base_a = v.base_a, base_b = v.base_b, state = v.state, intent = v.intent, updated_at = ?::timestamptz
-           FROM json_to_recordset(?::json) AS v(id int, ${LINK_RECORD})
-          WHERE l.id = v.id`,
+           FROM json_to_recordset(?::json) AS v(id int, ${LINK_RECORD}), sluice_sync_links AS o
+          WHERE l.id = v.id AND o.id = v.id
+          RETURNING o.state AS was_state, o.a_key AS was_a, o.b_key AS was_b, l.state, l.a_key, l.b_key`,
         [at, JSON.stringify(rows.slice(i, i + LINK_CHUNK))],
       );
+      for (const x of r.rows) changed.push({ before: { state: x.was_state, a_key: x.was_a, b_key: x.was_b }, after: x });
     }
-  }
-
-  /** Id, state and keys of the stored links among these ids (each once). */
-  private async storedLinks(tx: Knex.Transaction, ids: readonly number[]): Promise<({ id: number } & Pick<LinkRow, 'state' | 'a_key' | 'b_key'>)[]> {
-    const unique = [...new Set(ids)];
-    const pg = tx.client.config.client === 'pg';
-    const out: ({ id: number } & Pick<LinkRow, 'state' | 'a_key' | 'b_key'>)[] = [];
-    for (let i = 0; i < unique.length; i += pg ? LINK_CHUNK : CHUNK) {
-      const chunk = unique.slice(i, i + (pg ? LINK_CHUNK : CHUNK));
-      const q = tx('sluice_sync_links').select('id', 'state', 'a_key', 'b_key');
-      out.push(...(await (pg ? q.whereRaw('id = any(?::int[])', [chunk]) : q.whereIn('id', chunk))));
-    }
-    return out;
+    return changed;
   }
 
   private async addToCounts(tx: Knex.Transaction, d: LinkTally): Promise<void> {
@@ -393,14 +395,15 @@ type LinkTally = { linked: number } & Record<Side, number>;
 
 const noLinks = (): LinkTally => ({ linked: 0, a: 0, b: 0 });
 
-/** Adds (`sign` 1) or takes away (-1) what these links count for. */
-function tally(rows: readonly Pick<LinkRow, 'state' | 'a_key' | 'b_key'>[], sign: 1 | -1, into: LinkTally): void {
-  for (const r of rows) {
-    if (r.state !== 'linked') continue;
-    into.linked += sign;
-    if (r.a_key !== null) into.a += sign;
-    if (r.b_key !== null) into.b += sign;
-  }
+/** What the link counts read of a link. */
+type LinkKeys = Pick<LinkRow, 'state' | 'a_key' | 'b_key'>;
+
+/** Adds (`sign` 1) or takes away (-1) what a link counts for. */
+function tally(link: LinkKeys, sign: 1 | -1, into: LinkTally): void {
+  if (link.state !== 'linked') return;
+  into.linked += sign;
+  if (link.a_key !== null) into.a += sign;
+  if (link.b_key !== null) into.b += sign;
 }
 
 /** A link as a commit writes it: its bases and intent as JSON text. */
