@@ -15,7 +15,8 @@ import { drift, merge, type LinkedState, type MergeOutcome, type Resolution } fr
 import { other, translate, type Mapping } from '../sync/mapping';
 import type { SideRow } from '../sync/side';
 import { changedFields, jsonOf, pick, plainBase, sameValue } from '../sync/values';
-import type { LinkWrite, SideCounts, SyncConflict, SyncLink } from '../stage/sync-store';
+import type { SideCounts, SyncConflict, SyncLink } from '../stage/sync-store';
+import { recoverCreates } from './sync-recover';
 import { SyncWriter } from './sync-writer';
 import { emptyCounts, emptySidePlan, firstSeen, type EngineContext, type SyncPlan, type Work } from './sync-work';
 
@@ -67,59 +68,9 @@ export class SyncEngine {
     return this.ctx.mapping.names;
   }
 
-  /** Links whose create did not finish: find the created record by the values sent, or forget the note. */
-  async recover(): Promise<void> {
-    const unfinished = await this.ctx.state.unfinishedCreates();
-    if (unfinished.length === 0) return;
-    const links: LinkWrite[] = [];
-    const drop: number[] = [];
-    const ledger: Record<SideId, Map<string, string> | undefined> = { a: undefined, b: undefined };
-    for (const id of ['a', 'b'] as const) {
-      const refs = unfinished.filter((l) => l.state === `creating_${id}`).map((l) => String(l.intent?.ref));
-      ledger[id] = refs.length > 0 ? await this.ctx.sides[id].created?.(refs) : undefined;
-    }
-    for (const link of unfinished) {
-      const to: SideId = link.state === 'creating_a' ? 'a' : 'b';
-      const intent = (link.intent ?? {}) as { ref?: string; values?: JsonObject };
-      const key = ledger[to]?.get(String(intent.ref));
-      // the ledger says exactly whether the create happened; without one, the values sent tell
-      const found = ledger[to] ? (key === undefined ? undefined : (await this.ctx.sides[to].get([key])).get(key)) : await this.findCreated(to, intent.values ?? {});
-      if (!found) {
-        drop.push(link.id); // never made: the record is still after the checkpoint and is created again
-        continue;
-      }
-      // the base is what was sent (a user may have edited the record since: that edit is a change to carry);
-      // the other side's base was noted with the create
-      const sent = intent.values ?? {};
-      const base = Object.fromEntries(this.names[to].map((f) => [f, Object.hasOwn(sent, f) ? sent[f]! : jsonOf(found.data[f])]));
-      links.push({ ...link, ...(to === 'a' ? { aKey: found.key, baseA: base } : { bKey: found.key, baseB: base }), state: 'linked', intent: null });
-    }
-    if (!this.ctx.dryRun) await this.ctx.state.commit(this.ctx.run, { links, dropLinks: drop });
-  }
-
-  /** The record a create made: by `match`, else by the first sent value, checked against every sent value. */
-  private async findCreated(side: SideId, intent: JsonObject): Promise<SideRow | undefined> {
-    const field = this.ctx.config.match?.[side] ?? this.names[side].find((f) => intent[f] !== null && intent[f] !== undefined);
-    if (!field || intent[field] === null || intent[field] === undefined) return undefined;
-    const candidates = await this.ctx.sides[side].findBy(field, [String(intent[field])]);
-    const row = candidates.get(String(intent[field]));
-    if (!row || !Object.entries(intent).every(([f, v]) => !this.names[side].includes(f) || this.sameThrough(side, f, v, row.data[f]))) return undefined;
-    const linked = await this.ctx.state.links(side, [row.key]);
-    return linked.has(row.key) ? undefined : row;
-  }
-
-  /**
-   * Whether a value sent to `side`'s field and the value found there say the same, directly or once both
-   * are read back through the mapping (an API may answer in another shape: label names sent, label
-   * objects returned).
-   */
-  private sameThrough(side: SideId, field: string, sent: unknown, found: unknown): boolean {
-    if (sameValue(sent, found)) return true;
-    const f = this.ctx.mapping.fields.find((x) => x[side] === field);
-    const back = side === 'b' ? f?.transform.toA : f?.transform.toB;
-    if (!back) return false;
-    const [x, y] = [back(sent), back(found)];
-    return x.ok && y.ok && sameValue(x.value, y.value);
+  /** Links whose create did not finish: see sync-recover.ts. */
+  recover(): Promise<void> {
+    return recoverCreates(this.ctx);
   }
 
   /** Entries a person resolved, and failed writes and conversions, are tried again first. */
