@@ -21,7 +21,7 @@ import { z } from 'zod';
 import { jsonTypeOf, parseLossless, stringifyLossless } from '../src/core/json-text';
 import { LINEAGE_FIELD, withLineage } from '../src/core/lineage';
 import type { Field, Json, StagedRecord } from '../src/core/record';
-import { defineExporter, type Column, type OutputFile } from '../src/export/exporter';
+import { defineExporter, type Column } from '../src/export/exporter';
 import { canWriteCsv, JsonLinesCsv } from '../src/export/json-lines-csv';
 import { schemaFor } from '../src/export/schema';
 

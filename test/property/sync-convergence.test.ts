@@ -359,7 +359,7 @@ async function play(policy: Policy, scenario: Scenario): Promise<void> {
         ...checkCounts(m, actual),
         ...checkConverged(actual),
         ...checkConflicts(policy, m, before, previous, actual),
-        ...(policy === 'merge' ? checkNothingLost(m, before, previous, actual) : []),
+        ...(policy === 'merge' ? checkNothingLost(before, previous, actual) : []),
         ...checkModel(m, actual),
         ...checkQueue(m, actual),
       ];
@@ -548,7 +548,7 @@ function checkConflicts(policy: Policy, m: Model, before: Map<Rec, Before>, prev
 }
 
 /** (c) Under merge: a field only one side changed since the last run keeps that side's new value. */
-function checkNothingLost(m: Model, before: Map<Rec, Before>, previous: Map<Rec, { a: Values | null; b: Values | null }>, x: Actual): string[] {
+function checkNothingLost(before: Map<Rec, Before>, previous: Map<Rec, { a: Values | null; b: Values | null }>, x: Actual): string[] {
   const out: string[] = [];
   for (const [r, was] of before) {
     const last = previous.get(r);

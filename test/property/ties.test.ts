@@ -11,7 +11,7 @@ import { decodeCopyLines } from '../../src/core/copy-text';
 import type { Batch, Checkpoint } from '../../src/core/record';
 import { READERS, readerFor } from '../../src/extract/registry';
 import { dropScratch, duplicates, tempDir, type TempDir } from '../helpers/prop-support';
-import { isUp, scratchDatabase, serviceStatus, type ScratchDb, type Service } from '../helpers/services';
+import { isUp, scratchDatabase, serviceStatus, type Service } from '../helpers/services';
 
 type Driver = 'sqlite' | 'postgres' | 'mysql';
 type KeyKind = 'single' | 'composite';

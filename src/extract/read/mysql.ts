@@ -11,7 +11,7 @@
 import type { Socket } from 'node:net';
 import { msg } from '../../core/i18n';
 import type { Readable } from 'node:stream';
-import type { Connection, ConnectionOptions, FieldPacket, RowDataPacket } from 'mysql2';
+import type { Connection, FieldPacket, RowDataPacket } from 'mysql2';
 import type { Connection as PromiseConnection } from 'mysql2/promise';
 import { isoDateTime } from '../../core/convert';
 import { MYSQL_READ_OPTIONS } from '../../core/mysql-options';

@@ -727,7 +727,7 @@ function chunked<T>(items: readonly T[], sizes: readonly number[]): T[][] {
   return out;
 }
 
-describe.each(backends)('idempotent intake, %s staging', (name, make) => {
+describe.each(backends)('idempotent intake, %s staging', (_name, make) => {
   let h: Harness;
   let done: () => Promise<void>;
   let round = 0;
