@@ -144,7 +144,7 @@ export class KnexSyncStore implements SyncStore {
       await this.addToCounts(tx, counts);
       await this.queue(tx, (change.queue ?? []).map((q) => ({ ...q, linkId: linkId(q.linkId) })), at);
       await this.closeSettled(tx, change, ids, at);
-      for (const c of change.close ?? []) await tx('sluice_sync_conflicts').where({ id: c.id }).update({ status: c.status, updated_at: at });
+      await this.rewriteConflicts(tx, change.close ?? [], ['status'], at);
       const events = (change.events ?? []).map(
         (e): EventRow => ({ link_id: linkId(e.linkId), a_key: e.aKey, b_key: e.bKey, side: e.side, action: e.action, changes: text(e.changes), decided_by: e.decidedBy }),
       );
@@ -194,14 +194,38 @@ export class KnexSyncStore implements SyncStore {
       const r = await tx('sluice_sync_conflicts').where({ pipeline: this.pipeline, a_key: e.aKey, b_key: e.bKey }).whereNull('link_id').whereIn('status', ['open', 'resolved']).first('id');
       if (r) existing.set(identity(e), Number(r.id));
     }
-    const rowOf = (q: (typeof entries)[number]) => ({ a_key: q.aKey, b_key: q.bKey, reason: q.reason, fields: text(q.fields), values: text(q.values), detail: q.detail, status: 'open', resolution: null, resolved_by: null, updated_at: at });
+    const rowOf = (q: (typeof entries)[number]) => ({ a_key: q.aKey, b_key: q.bKey, reason: q.reason, fields: text(q.fields), values: text(q.values), detail: q.detail, status: 'open', resolution: null, resolved_by: null });
     const fresh: Record<string, unknown>[] = [];
+    const refreshed: ({ id: number } & ReturnType<typeof rowOf>)[] = [];
     for (const q of entries) {
       const id = existing.get(identity(q));
-      if (id !== undefined) await tx('sluice_sync_conflicts').where({ id }).update(rowOf(q));
-      else fresh.push({ pipeline: this.pipeline, link_id: q.linkId, created_at: at, ...rowOf(q) });
+      if (id !== undefined) refreshed.push({ id, ...rowOf(q) });
+      else fresh.push({ pipeline: this.pipeline, link_id: q.linkId, created_at: at, updated_at: at, ...rowOf(q) });
     }
+    await this.rewriteConflicts(tx, refreshed, ['a_key', 'b_key', 'reason', 'fields', 'values', 'detail', 'status', 'resolution', 'resolved_by'], at);
     for (let i = 0; i < fresh.length; i += CHUNK) await tx('sluice_sync_conflicts').insert(fresh.slice(i, i + CHUNK));
+  }
+
+  /**
+   * Queue entries rewritten by id, these (text) columns of each: on PostgreSQL many per statement, as one
+   * JSON parameter (an entry a statement cost a round trip each: a run re-examining a few hundred waiting
+   * conflicts made as many); on SQLite, in-process, one at a time.
+   */
+  private async rewriteConflicts<C extends string>(tx: Knex.Transaction, rows: readonly ({ id: number } & Record<C, string | null>)[], columns: readonly C[], at: string): Promise<void> {
+    if (tx.client.config.client !== 'pg') {
+      for (const { id, ...row } of rows) await tx('sluice_sync_conflicts').where({ id }).update({ ...row, updated_at: at });
+      return;
+    }
+    const set = columns.map((c) => `"${c}" = v."${c}"`).join(', ');
+    const record = columns.map((c) => `"${c}" text`).join(', ');
+    // an entry given twice takes its last values, as it would written one at a time
+    const last = [...new Map(rows.map((r) => [r.id, r])).values()];
+    for (let i = 0; i < last.length; i += LINK_CHUNK) {
+      await tx.raw(`UPDATE sluice_sync_conflicts AS c SET ${set}, updated_at = ?::timestamptz FROM json_to_recordset(?::json) AS v(id int, ${record}) WHERE c.id = v.id`, [
+        at,
+        JSON.stringify(last.slice(i, i + LINK_CHUNK)),
+      ]);
+    }
   }
 
   /**

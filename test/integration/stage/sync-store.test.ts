@@ -67,6 +67,32 @@ describe.each(backends)('%s sync store', (_name, make) => {
     );
   });
 
+  // A record still in conflict is queued again by each run: its one open entry takes the new values
+  // (whatever JSON they hold), and a later commit closes it.
+  test('property: queue entries are refreshed in place, then closed', async () => {
+    const values = fc.record({ base: fc.record({ a: fc.option(jsonObject, { nil: null }), b: fc.constant(null) }), a: jsonObject, b: fc.option(jsonObject, { nil: null }) });
+    const entry = fc.record({ fields: fc.array(fc.string({ maxLength: 6 }), { maxLength: 3 }), values, detail: fc.option(fc.string({ unit: 'binary', maxLength: 20 }).filter((t) => !t.includes('\u0000')), { nil: null }) });
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(entry, entry), { minLength: 1, maxLength: 6 }), fc.constantFrom('applied' as const, 'obsolete' as const), async (pairs, closing) => {
+        const state = store.sync(`p${++pipelines}`);
+        const links: LinkWrite[] = pairs.map((_, i) => ({ ref: `r${i}`, aKey: `a${i}`, bKey: `b${i}`, baseA: null, baseB: null, state: 'linked', intent: null }));
+        const queued = (i: number, e: (typeof pairs)[number][number], linkId: number | string | null) => ({ linkId, aKey: `a${i}`, bKey: `b${i}`, reason: 'conflict' as const, ...e });
+        const ids = await state.commit('run-1', { links, queue: pairs.map(([first], i) => queued(i, first, `r${i}`)) });
+        const opened = await state.conflicts({ status: ['open'] });
+        await state.commit('run-2', { queue: pairs.map(([, second], i) => queued(i, second, ids.get(`r${i}`)!)) });
+        const refreshed = await state.conflicts({ status: ['open'] });
+        expect(refreshed.map((c) => c.id).sort()).toEqual(opened.map((c) => c.id).sort());
+        for (const [i, [, second]] of pairs.entries()) {
+          expect(refreshed.find((c) => c.linkId === ids.get(`r${i}`))).toMatchObject({ reason: 'conflict', fields: second.fields, values: normal(second.values), detail: second.detail });
+        }
+        await state.commit('run-3', { close: refreshed.map((c) => ({ id: c.id, status: closing })) });
+        expect(await state.conflicts({ status: ['open'] })).toEqual([]);
+        expect((await state.conflicts({ status: [closing] })).map((c) => c.id).sort()).toEqual(opened.map((c) => c.id).sort());
+      }),
+      { numRuns: 20 },
+    );
+  });
+
   // The counts a run asks before looking for deletes are kept by the commits, not counted: after any
   // mix of new links, rewrites (a link twice in one commit, one already gone) and drops they are
   // what counting the links gives.
