@@ -25,7 +25,8 @@ export function sameValue(x: unknown, y: unknown): boolean {
 
 /** Objects alike member by member, a member one lacks counting as null (walked in place: a sync run compares every changed record's fields with its base). */
 function sameMembers(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
-  for (const k in a) if (Object.hasOwn(a, k) && !sameValue(a[k], b[k])) return false;
+  // own members only: a name like `__proto__` or `toString` that one lacks is missing, not inherited
+  for (const k in a) if (Object.hasOwn(a, k) && !sameValue(a[k], Object.hasOwn(b, k) ? b[k] : undefined)) return false;
   for (const k in b) if (Object.hasOwn(b, k) && !Object.hasOwn(a, k) && !sameValue(undefined, b[k])) return false;
   return true;
 }

@@ -38,5 +38,14 @@ test('property: objects are alike exactly when every member of either is alike, 
       expect(sameValue(x, Object.fromEntries([...Object.entries(x), ['extra', null]]))).toBe(true);
       expect(sameValue(x, Object.fromEntries([...Object.entries(x), ['extra', 1]]))).toBe(false);
     }),
+    { numRuns: 1000 },
   );
+});
+
+test('a member named like an inherited one, that the other object lacks, is missing there, not inherited', () => {
+  for (const text of ['{"__proto__": null}', '{"toString": null}', '{"constructor": null}']) {
+    expect(sameValue({}, JSON.parse(text))).toBe(true);
+    expect(sameValue(JSON.parse(text), {})).toBe(true);
+    expect(sameValue(JSON.parse(text.replace('null', '1')), {})).toBe(false);
+  }
 });
