@@ -277,8 +277,7 @@ export class KnexSyncStore implements SyncStore {
     }
   }
 
-  /** Many links' new state: one statement per chunk on PostgreSQL, prepared statements on SQLite. */
-  /** Many links' new state, and of each link found its state and keys before and after. */
+  /** Many links' new state (a statement per chunk on PostgreSQL, per link on SQLite); of each link found, its state and keys before and after. */
   private async updateLinks(tx: Knex.Transaction, rows: ({ id: number } & LinkRow)[], at: string): Promise<{ before: LinkKeys; after: LinkKeys }[]> {
     const changed: { before: LinkKeys; after: LinkKeys }[] = [];
     if (tx.client.config.client !== 'pg') {
@@ -305,6 +304,7 @@ export class KnexSyncStore implements SyncStore {
     return changed;
   }
 
+  /** Adds a commit's difference to the pipeline's link counts (a row made by the first link). */
   private async addToCounts(tx: Knex.Transaction, d: LinkTally): Promise<void> {
     if (d.linked === 0 && d.a === 0 && d.b === 0) return;
     await tx.raw(
