@@ -15,6 +15,7 @@ import type {
   SyncRunRow,
   SyncStore,
 } from '../sync-store';
+import { JSON_CHUNK, linkCounts, writeLinks, type LinkTally } from './sync-links';
 
 const CHUNK = 500;
 /** Queue entries every run tries again by itself: a failed write or conversion, a module that failed. */
@@ -24,18 +25,13 @@ const RETRIED = ['write', 'transform', 'custom'];
  * many rows are compound SELECTs, which it allows 500 terms.
  */
 const EVENT_CHUNK = { pg: 5000, sqlite: 500 };
-/** Links per UPDATE on PostgreSQL (one JSON parameter). */
-const LINK_CHUNK = 5000;
 /** What a SyncLink is read from: not its time, which would be parsed into a Date for every link and never used. */
 const LINK_COLUMNS = ['id', 'a_key', 'b_key', 'base_a', 'base_b', 'state', 'intent'];
-/** A LinkRow's columns as json_to_recordset reads them on PostgreSQL. */
-const LINK_RECORD = 'a_key text, b_key text, base_a text, base_b text, state text, intent text';
 const now = () => new Date().toISOString();
 const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : String(v));
 // bases, values and changes keep integers past 2^53 whole (as BigInts in memory, see `core/json-text`)
 const json = <T>(v: unknown): T | null => (v === null || v === undefined ? null : (parseLossless(String(v)) as T));
 const text = (v: unknown): string => stringifyLossless(v);
-const stored = (v: JsonObject | null): string | null => (v === null ? null : text(v));
 
 /** Links made since the statistics were last refreshed, past which `tune` refreshes them. */
 const TUNE_AFTER = 5000;
@@ -73,10 +69,8 @@ export class KnexSyncStore implements SyncStore {
     return rows.map(linkOf);
   }
 
-  async linkCounts(): Promise<LinkTally> {
-    // kept by the commits (migration 018): counting the links would read every one
-    const r = await this.knex('sluice_sync_link_counts').where({ pipeline: this.pipeline }).first('linked', 'a', 'b');
-    return { linked: Number(r?.linked ?? 0), a: Number(r?.a ?? 0), b: Number(r?.b ?? 0) };
+  linkCounts(): Promise<LinkTally> {
+    return linkCounts(this.knex, this.pipeline);
   }
 
   async sides(): Promise<Record<Side, SideState>> {
@@ -114,34 +108,11 @@ export class KnexSyncStore implements SyncStore {
 
   private async write(run: string, change: SyncCommit): Promise<Map<string, number>> {
     return this.knex.transaction(async (tx) => {
-      const ids = new Map<string, number>();
       const at = now();
-      const links = (change.links ?? []).map((l) => ({
-        l,
-        row: { a_key: l.aKey, b_key: l.bKey, base_a: stored(l.baseA), base_b: stored(l.baseB), state: l.state, intent: stored(l.intent) } satisfies LinkRow,
-      }));
-      const dropped = new Set(change.dropLinks ?? []);
-      // a link written twice takes its last state; one also dropped is only dropped
-      const updated = [...new Map(links.flatMap(({ l, row }) => ('id' in l && !dropped.has(l.id) ? [[l.id, { id: l.id, ...row }] as const] : []))).values()];
-      const fresh = links.filter(({ l }) => 'ref' in l).map(({ l, row }) => ({ ref: (l as { ref: string }).ref, row }));
-      // what the commit changes in the pipeline's link counts: each row replaced or dropped out, each written in
-      const counts = noLinks();
-      for (const { before, after } of await this.updateLinks(tx, updated, at)) {
-        tally(before, -1, counts);
-        tally(after, 1, counts);
-      }
-      await this.insertLinks(tx, fresh, at, ids);
-      fresh.forEach((f) => tally(f.row, 1, counts));
-      this.grown += fresh.length;
+      const links = change.links ?? [];
+      const ids = await writeLinks(tx, this.pipeline, links, change.dropLinks ?? [], at);
+      this.grown += links.filter((l) => 'ref' in l).length;
       const linkId = (id: number | string | null) => (typeof id === 'string' ? (ids.get(id) ?? null) : id);
-      const drops = [...dropped];
-      for (let i = 0; i < drops.length; i += CHUNK) {
-        const chunk = drops.slice(i, i + CHUNK);
-        const r = await tx.raw<{ rows: LinkKeys[] } | LinkKeys[]>(`DELETE FROM sluice_sync_links WHERE id IN (${chunk.map(() => '?').join(', ')}) RETURNING state, a_key, b_key`, chunk);
-        // the drivers answer a raw statement differently: pg with a result, better-sqlite3 with its rows
-        for (const gone of Array.isArray(r) ? r : r.rows) tally(gone, -1, counts);
-      }
-      await this.addToCounts(tx, counts);
       await this.queue(tx, (change.queue ?? []).map((q) => ({ ...q, linkId: linkId(q.linkId) })), at);
       await this.closeSettled(tx, change, ids, at);
       await this.rewriteConflicts(tx, change.close ?? [], ['status'], at);
@@ -220,38 +191,11 @@ export class KnexSyncStore implements SyncStore {
     const record = columns.map((c) => `"${c}" text`).join(', ');
     // an entry given twice takes its last values, as it would written one at a time
     const last = [...new Map(rows.map((r) => [r.id, r])).values()];
-    for (let i = 0; i < last.length; i += LINK_CHUNK) {
+    for (let i = 0; i < last.length; i += JSON_CHUNK) {
       await tx.raw(`UPDATE sluice_sync_conflicts AS c SET ${set}, updated_at = ?::timestamptz FROM json_to_recordset(?::json) AS v(id int, ${record}) WHERE c.id = v.id`, [
         at,
-        JSON.stringify(last.slice(i, i + LINK_CHUNK)),
+        JSON.stringify(last.slice(i, i + JSON_CHUNK)),
       ]);
-    }
-  }
-
-  /**
-   * New links, their ids noted by ref. A new link has a key on one side at least, and keys are unique per
-   * side: the ids that come back are matched to their links by key, whatever order the rows return in.
-   */
-  private async insertLinks(tx: Knex.Transaction, fresh: { ref: string; row: LinkRow }[], at: string, ids: Map<string, number>): Promise<void> {
-    const keyOf = (a: unknown, b: unknown) => (a !== null && a !== undefined ? `a${String(a)}` : `b${String(b)}`);
-    const refs = new Map(fresh.map((f) => [keyOf(f.row.a_key, f.row.b_key), f.ref]));
-    const pg = tx.client.config.client === 'pg';
-    for (let i = 0; i < fresh.length; i += pg ? LINK_CHUNK : CHUNK) {
-      const chunk = fresh.slice(i, i + (pg ? LINK_CHUNK : CHUNK)).map((f) => f.row);
-      const inserted: { id: number; a_key: string | null; b_key: string | null }[] = pg
-        ? (
-            await tx.raw(
-              `INSERT INTO sluice_sync_links (pipeline, a_key, b_key, base_a, base_b, state, intent, updated_at)
-               SELECT ?, a_key, b_key, base_a, base_b, state, intent, ?::timestamptz
-                 FROM json_to_recordset(?::json) AS r(${LINK_RECORD})
-               RETURNING id, a_key, b_key`,
-              [this.pipeline, at, JSON.stringify(chunk)],
-            )
-          ).rows
-        : await tx('sluice_sync_links')
-            .insert(chunk.map((row) => ({ pipeline: this.pipeline, ...row, updated_at: at })))
-            .returning(['id', 'a_key', 'b_key']);
-      for (const r of inserted) ids.set(refs.get(keyOf(r.a_key, r.b_key))!, Number(r.id));
     }
   }
 
@@ -275,44 +219,6 @@ export class KnexSyncStore implements SyncStore {
         [this.pipeline, run, at, JSON.stringify(events.slice(i, i + EVENT_CHUNK.pg))],
       );
     }
-  }
-
-  /** Many links' new state (a statement per chunk on PostgreSQL, per link on SQLite); of each link found, its state and keys before and after. */
-  private async updateLinks(tx: Knex.Transaction, rows: ({ id: number } & LinkRow)[], at: string): Promise<{ before: LinkKeys; after: LinkKeys }[]> {
-    const changed: { before: LinkKeys; after: LinkKeys }[] = [];
-    if (tx.client.config.client !== 'pg') {
-      for (const { id, ...row } of rows) {
-        const before: LinkKeys | undefined = await tx('sluice_sync_links').where({ id }).first('state', 'a_key', 'b_key');
-        if (!before) continue;
-        await tx('sluice_sync_links').where({ id }).update({ ...row, updated_at: at });
-        changed.push({ before, after: row });
-      }
-      return changed;
-    }
-    for (let i = 0; i < rows.length; i += LINK_CHUNK) {
-      // `o` is the table again, read as the statement found it: each link's row before the update
-      const r = await tx.raw<{ rows: { was_state: LinkRow['state']; was_a: string | null; was_b: string | null; state: LinkRow['state']; a_key: string | null; b_key: string | null }[] }>(
-        `UPDATE sluice_sync_links AS l
-            SET a_key = v.a_key, b_key = v.b_key, base_a = v.base_a, base_b = v.base_b, state = v.state, intent = v.intent, updated_at = ?::timestamptz
-           FROM json_to_recordset(?::json) AS v(id int, ${LINK_RECORD}), sluice_sync_links AS o
-          WHERE l.id = v.id AND o.id = v.id
-          RETURNING o.state AS was_state, o.a_key AS was_a, o.b_key AS was_b, l.state, l.a_key, l.b_key`,
-        [at, JSON.stringify(rows.slice(i, i + LINK_CHUNK))],
-      );
-      for (const x of r.rows) changed.push({ before: { state: x.was_state, a_key: x.was_a, b_key: x.was_b }, after: x });
-    }
-    return changed;
-  }
-
-  /** Adds a commit's difference to the pipeline's link counts (a row made by the first link). */
-  private async addToCounts(tx: Knex.Transaction, d: LinkTally): Promise<void> {
-    if (d.linked === 0 && d.a === 0 && d.b === 0) return;
-    await tx.raw(
-      `INSERT INTO sluice_sync_link_counts (pipeline, linked, a, b) VALUES (?, ?, ?, ?)
-       ON CONFLICT (pipeline) DO UPDATE SET linked = sluice_sync_link_counts.linked + excluded.linked,
-         a = sluice_sync_link_counts.a + excluded.a, b = sluice_sync_link_counts.b + excluded.b`,
-      [this.pipeline, d.linked, d.a, d.b],
-    );
   }
 
   /**
@@ -412,32 +318,6 @@ export class KnexSyncStore implements SyncStore {
       decidedBy: (r.decided_by as string | null) ?? null,
     }));
   }
-}
-
-/** A pipeline's link counts, or what a commit changes in them: links in state `linked`, and of them those with a key on each side. */
-type LinkTally = { linked: number } & Record<Side, number>;
-
-const noLinks = (): LinkTally => ({ linked: 0, a: 0, b: 0 });
-
-/** What the link counts read of a link. */
-type LinkKeys = Pick<LinkRow, 'state' | 'a_key' | 'b_key'>;
-
-/** Adds (`sign` 1) or takes away (-1) what a link counts for. */
-function tally(link: LinkKeys, sign: 1 | -1, into: LinkTally): void {
-  if (link.state !== 'linked') return;
-  into.linked += sign;
-  if (link.a_key !== null) into.a += sign;
-  if (link.b_key !== null) into.b += sign;
-}
-
-/** A link as a commit writes it: its bases and intent as JSON text. */
-interface LinkRow {
-  a_key: string | null;
-  b_key: string | null;
-  base_a: string | null;
-  base_b: string | null;
-  state: SyncLink['state'];
-  intent: string | null;
 }
 
 /** An event as a commit writes it, without what all its events share. */
