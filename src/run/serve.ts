@@ -1,27 +1,27 @@
 /**
- * What `sluice serve` runs, apart from HTTP: the push intake of every pushed source (verify, then stage
- * in group commits, answering only after the commit), the schedules (./schedules), the syncs of sides
- * that listen for changes, the runs Label Studio's webhooks and the API ask for, and health. A
- * pipeline's runs here never overlap, whoever starts them (./pipeline-runs).
+ * What `sluice serve` runs, apart from HTTP: the push intake of every pushed source (./push-intakes),
+ * the schedules (./schedules), the syncs of sides that listen for changes, the runs Label Studio's
+ * webhooks and the API ask for, and health. A pipeline's runs here never overlap, whoever starts them
+ * (./pipeline-runs).
  */
 import { randomUUID } from 'node:crypto';
 import { msg } from '../core/i18n';
 import { hostname } from 'node:os';
 import { asError, messageOf, SluiceError } from '../core/errors';
-import { GroupCommit, Overloaded, type GroupCommitOptions } from '../core/group-commit';
+import type { GroupCommitOptions } from '../core/group-commit';
 import { newRunId } from '../core/ids';
 import { metrics } from '../observe/metrics';
 import { sameSecret } from '../core/same-secret';
 import { Slots } from '../core/slots';
 import type { Environment } from '../config/env';
 import { duration } from '../config/parts';
-import { pushReceiver, type PushDelivery } from '../extract/push/receive';
 import type { WebhookHeaders } from '../extract/push/verify';
 import { openStore } from '../stage/open';
-import type { AuditQuery, AuditRow, IntakeResult, StagingStore } from '../stage/store';
+import type { AuditQuery, AuditRow, StagingStore } from '../stage/store';
 import { Alerting, type AlertingOptions } from './alerting';
-import { ownerOf, type Pipeline, type PipelineSource } from './pipeline';
+import { ownerOf, type Pipeline } from './pipeline';
 import { PipelineRuns } from './pipeline-runs';
+import { PushIntakes, type HookAnswer } from './push-intakes';
 import { Schedules, type ScheduleState, type TickEvent } from './schedules';
 import { heldCounts, runPipeline, type RunSummary } from './run';
 import { stagingUrl } from './staging';
@@ -47,30 +47,17 @@ export type ServeEvent =
   | { type: 'sync'; pipeline: string; source: string; tick: string; summary: SyncSummary }
   | TickEvent;
 
-/** An answer to a webhook request. */
-export interface HookAnswer {
-  status: number;
-  body: Record<string, unknown>;
-  headers?: Record<string, string>;
-}
-
-interface Intake {
-  receive(headers: WebhookHeaders, body: Buffer): ReturnType<ReturnType<typeof pushReceiver>>;
-  commits: GroupCommit<PushDelivery, IntakeResult>;
-  maxBodyBytes: number;
-}
+export type { HookAnswer } from './push-intakes';
 
 /** The name a sync pipeline's schedule and runs go by, where a source's name would be. */
 const SYNC = 'sync';
 /** Notifications within this long of the first make one sync run. */
 const LISTEN_DEBOUNCE_MS = 100;
 
-const GROUP_COMMIT: GroupCommitOptions = { maxWaitMs: 2, maxItems: 500, maxPending: 5000, concurrency: 1 };
-
 export class Service {
   /** Names this process in claimed ticks and in the run id of pushed records. */
   readonly worker = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
-  private readonly intakes = new Map<string, Intake>();
+  private readonly pushes: PushIntakes;
   private readonly runs = new PipelineRuns();
   private readonly schedules = new Schedules({ runs: this.runs, worker: this.worker, log: (e) => this.opts.log?.(e) });
   /** Runs started through the API and not over, by id, so they can be cancelled. */
@@ -92,6 +79,7 @@ export class Service {
     private readonly stores: ReadonlyMap<string, StagingStore>,
     private readonly opts: ServeOptions,
   ) {
+    this.pushes = new PushIntakes(opts.groupCommit);
     const watched = [...pipelines.values()].filter((p) => p.alerts.length > 0);
     if (watched.length > 0) this.alerting = new Alerting(watched, (p) => this.stores.get(stagingUrl(p, this.opts))!, opts.alerting);
   }
@@ -170,7 +158,7 @@ export class Service {
       throw err;
     }
     const service = new Service(byName, stores, opts);
-    for (const p of pipelines) for (const s of p.sources) if (s.push) service.addIntake(p, s);
+    for (const p of pipelines) for (const s of p.sources) if (s.push) service.pushes.add(p, s, service.storeOf(p), `serve:${service.worker}`);
     for (const p of pipelines) service.untrack.push(metrics.countHeld(`serve/${p.name}`, () => heldCounts(service.storeOf(p), p)));
     if ((opts.alertIntervalMs ?? 30_000) > 0) service.alerting?.start(opts.alertIntervalMs ?? 30_000);
     await service.pruneAudit();
@@ -182,24 +170,12 @@ export class Service {
   /** The HTTP server's own body limit: the largest any route accepts (each pushed source checks its own). */
   get maxBodyBytes(): number {
     // Label Studio's webhook bodies carry the task and project: a floor of 10 MiB for them
-    return Math.max(10 * 1024 * 1024, ...[...this.intakes.values()].map((i) => i.maxBodyBytes));
+    return Math.max(10 * 1024 * 1024, this.pushes.maxBodyBytes);
   }
 
-  /** Verifies and stages one webhook delivery; answers only after it is committed. */
-  async receive(pipeline: string, source: string, headers: WebhookHeaders, body: Buffer): Promise<HookAnswer> {
-    const intake = this.intakes.get(`${pipeline}/${source}`);
-    if (!intake) return { status: 404, body: { error: 'not_found', reason: `no pushed source ${source} in a pipeline ${pipeline} here` } };
-    if (this.closing) return { status: 503, headers: { 'retry-after': '5' }, body: { error: 'shutting_down', reason: 'the server is shutting down' } };
-    if (body.length > intake.maxBodyBytes) return tooLarge(intake.maxBodyBytes);
-    const received = intake.receive(headers, body);
-    if (!received.ok) return { status: received.refusal.status, body: { error: errorName(received.refusal.status), reason: received.refusal.reason } };
-    try {
-      const result = await intake.commits.submit(received.delivery);
-      return { status: 200, body: { status: result, id: received.delivery.id } };
-    } catch (err) {
-      if (err instanceof Overloaded) return { status: 503, headers: { 'retry-after': '1' }, body: { error: 'overloaded', reason: err.message } };
-      return { status: 503, headers: { 'retry-after': '5' }, body: { error: 'staging_failed', reason: `could not stage the delivery: ${messageOf(err)}` } };
-    }
+  /** Verifies and stages one webhook delivery; answers only after it is committed (./push-intakes). */
+  receive(pipeline: string, source: string, headers: WebhookHeaders, body: Buffer): Promise<HookAnswer> {
+    return this.pushes.receive(pipeline, source, headers, body);
   }
 
   /**
@@ -290,7 +266,7 @@ export class Service {
       status: stores.every((s) => s.ok) ? 'ok' : 'failing',
       stores,
       schedules: this.schedules.states,
-      intake: [...this.intakes.entries()].map(([route, i]) => ({ route: `/hooks/${route}`, pending: i.commits.pending })),
+      intake: this.pushes.states,
     };
   }
 
@@ -355,13 +331,15 @@ export class Service {
   /** Stops the schedules, lets runs under way and waiting deliveries finish, and closes the stores. */
   async close(): Promise<void> {
     this.closing = true;
+    // deliveries are refused from here on; those taken are committed
+    const pushed = this.pushes.close();
     await this.schedules.stop();
     clearInterval(this.pruning);
     for (const stop of this.untrack) stop();
     await this.alerting?.stop();
     for (const timer of this.soon.values()) clearTimeout(timer);
     await Promise.all(this.listeners.map((stop) => stop()));
-    await Promise.all([...this.intakes.values()].map((i) => i.commits.drain()));
+    await pushed;
     await this.runs.stop();
     await Promise.all([...this.stores.values()].map((s) => s.close()));
   }
@@ -381,16 +359,6 @@ export class Service {
     this.opts.log?.({ type: 'run-failed', pipeline: p.name, source, tick, error: asError(err) });
   }
 
-  private addIntake(p: Pipeline, s: PipelineSource): void {
-    const push = s.push!;
-    const store = this.stores.get(stagingUrl(p, this.opts))!;
-    const run = { id: `serve:${this.worker}`, pipeline: p.name, source: s.name };
-    this.intakes.set(`${p.name}/${s.name}`, {
-      receive: pushReceiver(push, s.tenant ?? p.tenant),
-      commits: new GroupCommit((deliveries) => store.intake(run, deliveries), { ...GROUP_COMMIT, ...this.opts.groupCommit }),
-      maxBodyBytes: push.maxBodyBytes,
-    });
-  }
 }
 
 const ANNOTATION_ACTIONS = new Set(['ANNOTATION_CREATED', 'ANNOTATIONS_CREATED', 'ANNOTATION_UPDATED', 'ANNOTATIONS_DELETED']);
@@ -399,12 +367,4 @@ function secretMatches(value: string | string[] | undefined, secret: string): bo
   const given = Array.isArray(value) ? value[0] : value;
   if (given === undefined) return false;
   return sameSecret(given.replace(/^Bearer\s+/i, ''), secret.replace(/^Bearer\s+/i, ''));
-}
-
-function tooLarge(limit: number): HookAnswer {
-  return { status: 413, body: { error: 'payload_too_large', reason: `the body is larger than this source's limit of ${limit} bytes` } };
-}
-
-function errorName(status: number): string {
-  return { 400: 'bad_request', 401: 'unauthorized', 413: 'payload_too_large', 415: 'unsupported_media_type', 422: 'unprocessable' }[status] ?? 'error';
 }
