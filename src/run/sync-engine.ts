@@ -18,30 +18,9 @@ import { changedFields, jsonOf, pick, plainBase, sameValue } from '../sync/value
 import type { SideCounts, SyncConflict, SyncLink } from '../stage/sync-store';
 import { recoverCreates } from './sync-recover';
 import { SyncWriter } from './sync-writer';
-import { emptyCounts, emptySidePlan, firstSeen, type EngineContext, type SyncPlan, type Work } from './sync-work';
+import { emptyCounts, emptySidePlan, firstSeen, type DriftExample, type DriftReport, type EngineContext, type SyncPlan, type Work } from './sync-work';
 
-export type { EngineContext, SyncPlan } from './sync-work';
-
-export interface DriftExample {
-  aKey: string | null;
-  bKey: string | null;
-  /** The side the linked record is missing from. */
-  missing?: SideId;
-  /** The side a record no link knows is on. */
-  unlinked?: SideId;
-  /** Fields that differ, by their a-side names: `[a value, b value]`. */
-  fields?: Record<string, [Json, Json]>;
-}
-
-export interface DriftReport {
-  links: number;
-  /** Linked pairs whose mapped fields differ. */
-  differing: number;
-  missing: Record<SideId, number>;
-  unlinked: Record<SideId, number>;
-  /** The first few, to look at. */
-  examples: DriftExample[];
-}
+export type { DriftReport, EngineContext, SyncPlan } from './sync-work';
 
 const DRIFT_EXAMPLES = 100;
 /** Links checked per round of delete detection: key lists only, so many at a time. */

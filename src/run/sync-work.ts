@@ -1,6 +1,6 @@
 /**
  * What a sync run plans and reports: the work for one record (planned by the engine, carried out by the
- * writer), the dry run's plan, and the counts per side.
+ * writer), the dry run's plan, the counts per side, and what a check finds.
  */
 import type { Json, JsonObject } from '../core/record';
 import type { SideId, SyncConfig } from '../sync/config';
@@ -36,6 +36,29 @@ export interface SyncPlan {
   a: SidePlan;
   b: SidePlan;
   conflicts: PlannedConflict[];
+}
+
+/** One drifted record, as `sluice check` shows it. */
+export interface DriftExample {
+  aKey: string | null;
+  bKey: string | null;
+  /** The side the linked record is missing from. */
+  missing?: SideId;
+  /** The side a record no link knows is on. */
+  unlinked?: SideId;
+  /** Fields that differ, by their a-side names: `[a value, b value]`. */
+  fields?: Record<string, [Json, Json]>;
+}
+
+/** What `sluice check` found: links whose record is missing or differs on a side, records no link knows. */
+export interface DriftReport {
+  links: number;
+  /** Linked pairs whose mapped fields differ. */
+  differing: number;
+  missing: Record<SideId, number>;
+  unlinked: Record<SideId, number>;
+  /** The first few, to look at. */
+  examples: DriftExample[];
 }
 
 export const emptyCounts = (): SideCounts => ({ created: 0, updated: 0, deleted: 0, conflicts: 0, queued: 0, skipped: 0, failed: 0 });
