@@ -31,7 +31,6 @@ import type { Delivery, IntakeResult } from './intake';
 import * as records from './sql/record-queries';
 import * as steps from './sql/step-tables';
 
-
 /** Tries of a migration that another process is running at the same moment (about 10 s in all). */
 const MIGRATE_ATTEMPTS = 14;
 

@@ -109,9 +109,8 @@ export class KnexSyncStore implements SyncStore {
   private async write(run: string, change: SyncCommit): Promise<Map<string, number>> {
     return this.knex.transaction(async (tx) => {
       const at = now();
-      const links = change.links ?? [];
-      const ids = await writeLinks(tx, this.pipeline, links, change.dropLinks ?? [], at);
-      this.grown += links.filter((l) => 'ref' in l).length;
+      const ids = await writeLinks(tx, this.pipeline, change.links ?? [], change.dropLinks ?? [], at);
+      this.grown += ids.size; // one id for each new link
       const linkId = (id: number | string | null) => (typeof id === 'string' ? (ids.get(id) ?? null) : id);
       await this.queue(tx, (change.queue ?? []).map((q) => ({ ...q, linkId: linkId(q.linkId) })), at);
       await this.closeSettled(tx, change, ids, at);
