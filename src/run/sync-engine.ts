@@ -14,7 +14,7 @@ import type { CustomAnswer } from '../sync/custom';
 import { drift, merge, type LinkedState, type MergeOutcome, type Resolution } from '../sync/merge';
 import { other, translate, type Mapping } from '../sync/mapping';
 import type { SideRow } from '../sync/side';
-import { changedFields, jsonOf, pick, plainBase, sameValue } from '../sync/values';
+import { changedFields, fieldOf, jsonOf, pick, plainBase, sameValue } from '../sync/values';
 import type { SideCounts, SyncConflict, SyncLink } from '../stage/sync-store';
 import { recoverCreates } from './sync-recover';
 import { SyncWriter } from './sync-writer';
@@ -97,7 +97,7 @@ export class SyncEngine {
     if (!a || !b || !e.values.a || !e.values.b) return null;
     const same = e.fields.every((field) => {
       const f = this.ctx.mapping.fields.find((x) => x.a === field);
-      return f !== undefined && sameValue(a.data[f.a], e.values.a![f.a]) && sameValue(b.data[f.b], e.values.b![f.b]);
+      return f !== undefined && sameValue(fieldOf(a.data, f.a), fieldOf(e.values.a, f.a)) && sameValue(fieldOf(b.data, f.b), fieldOf(e.values.b, f.b));
     });
     return same ? (e.resolution as unknown as Resolution) : null;
   }
@@ -144,14 +144,14 @@ export class SyncEngine {
     const match = this.ctx.config.match;
     const matched = new Map<string, SideRow>();
     if (match) {
-      const values = rows.map((r) => r.data[match[from]]).filter((v) => v !== null && v !== undefined).map(String);
+      const values = rows.map((r) => fieldOf(r.data, match[from])).filter((v) => v !== null && v !== undefined).map(String);
       const found = await this.ctx.sides[to].findBy(match[to], values);
       const taken = await this.ctx.state.links(to, [...found.values()].map((r) => r.key));
       for (const [value, row] of found) if (!taken.has(row.key)) matched.set(value, row);
     }
     const work: Work[] = [];
     for (const row of rows) {
-      const value = match ? row.data[match[from]] : undefined;
+      const value = match ? fieldOf(row.data, match[from]) : undefined;
       const twin = value === null || value === undefined ? undefined : matched.get(String(value));
       if (twin) {
         matched.delete(String(value)); // one record links to one
@@ -213,7 +213,7 @@ export class SyncEngine {
     for (const id of ['a', 'b'] as const) {
       const base = id === 'a' ? link.baseA : link.baseB;
       const seen = base ? changedFields(base, rows[id]!.data, this.names[id]) : [];
-      if (seen.length > 0) w.events.push({ side: id, action: 'changed', changes: Object.fromEntries(seen.map((f) => [f, [jsonOf(base![f]), jsonOf(rows[id]!.data[f])]])), decidedBy: null });
+      if (seen.length > 0) w.events.push({ side: id, action: 'changed', changes: Object.fromEntries(seen.map((f) => [f, [jsonOf(fieldOf(base, f)), jsonOf(fieldOf(rows[id]!.data, f))]])), decidedBy: null });
     }
     this.noteOutcome(w, outcome, by ?? null, customFailure);
     return w;
@@ -230,11 +230,11 @@ export class SyncEngine {
       const values = id === 'a' ? outcome.writeA : outcome.writeB;
       if (Object.keys(values).length === 0) continue;
       w.ops[id] = { op: 'update', key: w.rows[id]!.key, values };
-      const decided = (f: string) => outcome.decided[this.aName(id, f)];
+      const decided = (f: string) => fieldOf(outcome.decided, this.aName(id, f));
       w.events.push({
         side: id,
         action: 'update',
-        changes: Object.fromEntries(Object.entries(values).map(([f, v]) => [f, [jsonOf(w.rows[id]!.data[f]), v]])),
+        changes: Object.fromEntries(Object.entries(values).map(([f, v]) => [f, [jsonOf(fieldOf(w.rows[id]!.data, f)), v]])),
         decidedBy: by ?? ([...new Set(Object.keys(values).map(decided).filter(Boolean))].join(',') || other(id)),
       });
     }
@@ -282,7 +282,7 @@ export class SyncEngine {
       const values = this.ctx.config.archive[stays] as JsonObject;
       w.ops[stays] = { op: 'update', key: row.key, values };
       w.state = gone === 'a' ? 'gone_a' : 'gone_b';
-      w.events.push({ side: stays, action: 'archive', changes: Object.fromEntries(Object.entries(values).map(([f, v]) => [f, [jsonOf(row.data[f]), v]])), decidedBy: `deletes: archive` });
+      w.events.push({ side: stays, action: 'archive', changes: Object.fromEntries(Object.entries(values).map(([f, v]) => [f, [jsonOf(fieldOf(row.data, f)), v]])), decidedBy: `deletes: archive` });
       return w;
     }
     w.ops[stays] = { op: 'delete', key: row.key };

@@ -17,7 +17,11 @@ export type Policy = (typeof POLICIES)[number];
 export const FIELD_POLICIES = ['last_write_wins', 'a_wins', 'b_wins', 'manual'] as const;
 export type FieldPolicy = (typeof FIELD_POLICIES)[number];
 
-const column = z.string().min(1);
+// a member named __proto__ cannot be set on a plain object: the record would lose the field
+const column = z
+  .string()
+  .min(1)
+  .refine((name) => name !== '__proto__', 'a field cannot be named __proto__');
 const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 
 const tableWrite = z

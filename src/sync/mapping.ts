@@ -6,7 +6,7 @@ import type { JsonObject } from '../core/record';
 import type { FieldPolicy, SideId, SyncConfig } from './config';
 import { carries } from './merge';
 import { fieldTransform, type FieldTransform } from './transforms';
-import { jsonOf } from './values';
+import { fieldOf, jsonOf } from './values';
 
 export interface MappedField {
   a: string;
@@ -29,7 +29,7 @@ export function mappingOf(config: SyncConfig): Mapping {
     b: f.b,
     direction: f.direction,
     transform: fieldTransform(f),
-    ...(config.fieldConflicts[f.a] ? { policy: config.fieldConflicts[f.a] } : {}),
+    ...(Object.hasOwn(config.fieldConflicts, f.a) ? { policy: config.fieldConflicts[f.a] } : {}),
   }));
   return { fields, names: { a: fields.map((f) => f.a), b: fields.map((f) => f.b) } };
 }
@@ -50,7 +50,7 @@ export function translate(
   const values: JsonObject = {};
   for (const f of mapping.fields) {
     if (!carries(f, direction, to)) continue;
-    const converted = to === 'b' ? f.transform.toB(data[f.a]) : f.transform.toA!(data[f.b]);
+    const converted = to === 'b' ? f.transform.toB(fieldOf(data, f.a)) : f.transform.toA!(fieldOf(data, f.b));
     if (!converted.ok) return { ok: false, field: f.a, reason: `${f[from]} → ${f[to]}: ${converted.reason}` };
     values[f[to]] = jsonOf(converted.value);
   }

@@ -10,7 +10,7 @@ import type { JsonObject } from '../core/record';
 import type { FieldPolicy, Policy } from './config';
 import type { MappedField, Mapping } from './mapping';
 import type { SideRow } from './side';
-import { baseValue, instantOf, jsonOf, sameValue } from './values';
+import { baseValue, fieldOf, instantOf, jsonOf, sameValue } from './values';
 
 export interface LinkedState {
   a: SideRow;
@@ -54,11 +54,11 @@ export interface MergeRules {
 export function merge(state: LinkedState, mapping: Mapping, rules: MergeRules): MergeOutcome {
   const out: MergeOutcome = { writeA: {}, writeB: {}, waiting: [], decided: {} };
   for (const f of mapping.fields) {
-    const av = jsonOf(state.a.data[f.a]);
-    const bv = jsonOf(state.b.data[f.b]);
+    const av = jsonOf(fieldOf(state.a.data, f.a));
+    const bv = jsonOf(fieldOf(state.b.data, f.b));
     const linked = state.baseA !== undefined && state.baseB !== undefined;
-    const aChanged = !linked || !sameValue(av, state.baseA![f.a]);
-    const bChanged = !linked || !sameValue(bv, state.baseB![f.b]);
+    const aChanged = !linked || !sameValue(av, fieldOf(state.baseA, f.a));
+    const bChanged = !linked || !sameValue(bv, fieldOf(state.baseB, f.b));
     if (!aChanged && !bChanged) continue;
     const toB = carries(f, rules.direction, 'b');
     const toA = carries(f, rules.direction, 'a');
@@ -68,7 +68,7 @@ export function merge(state: LinkedState, mapping: Mapping, rules: MergeRules): 
     else if (agree(f, av, bv)) take = null;
     else if (!toA || !toB) take = toB ? 'a' : toA ? 'b' : null; // a one-way field always follows its source
     else {
-      const conflict: FieldConflict = { field: f.a, base: linked ? { a: baseValue(state.baseA![f.a]), b: baseValue(state.baseB![f.b]) } : null, a: av, b: bv };
+      const conflict: FieldConflict = { field: f.a, base: linked ? { a: baseValue(fieldOf(state.baseA, f.a)), b: baseValue(fieldOf(state.baseB, f.b)) } : null, a: av, b: bv };
       const decision = decide(conflict, f, state, rules);
       if (decision === 'wait') {
         out.waiting.push(conflict);
@@ -135,13 +135,13 @@ function settle(
   out: MergeOutcome,
   direction: MergeRules['direction'],
 ): { field: string; reason: string } | undefined {
-  const av = jsonOf(state.a.data[f.a]);
-  const bv = jsonOf(state.b.data[f.b]);
+  const av = jsonOf(fieldOf(state.a.data, f.a));
+  const bv = jsonOf(fieldOf(state.b.data, f.b));
   let a: unknown;
   let b: unknown;
   if (take === 'a') [a, b] = [av, undefined];
   else if (take === 'b') [a, b] = [undefined, bv];
-  else if (take === 'base') [a, b] = [baseValue(state.baseA?.[f.a]), baseValue(state.baseB?.[f.b])];
+  else if (take === 'base') [a, b] = [baseValue(fieldOf(state.baseA, f.a)), baseValue(fieldOf(state.baseB, f.b))];
   else a = take.value;
   if (b === undefined) {
     const converted = f.transform.toB(a);
@@ -167,7 +167,7 @@ export function drift(a: JsonObject, b: JsonObject, mapping: Mapping, direction:
   for (const f of mapping.fields) {
     const [toB, toA] = [carries(f, direction, 'b'), carries(f, direction, 'a')];
     if (!toB && !toA) continue;
-    const [av, bv] = [jsonOf(a[f.a]), jsonOf(b[f.b])];
+    const [av, bv] = [jsonOf(fieldOf(a, f.a)), jsonOf(fieldOf(b, f.b))];
     // a one-way field whose source holds nothing has nothing to carry: the other side's value is its own
     if ((toB && !toA && av === null) || (toA && !toB && bv === null)) continue;
     if (!agree(f, av, bv)) out[f.a] = [av, bv];

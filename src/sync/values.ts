@@ -96,16 +96,24 @@ export function plainBase(base: JsonObject | null | undefined): JsonObject | nul
   return base ? Object.fromEntries(Object.entries(base).map(([k, v]) => [k, baseValue(v)])) : null;
 }
 
+/**
+ * A record's value of one field: its own member only. A field named like a member every object inherits
+ * (`constructor`, `toString`) that the record lacks is missing, not Object's function.
+ */
+export function fieldOf(record: JsonObject | null | undefined, field: string): Json | undefined {
+  return record && Object.hasOwn(record, field) ? record[field] : undefined;
+}
+
 /** The fields of `row` this mapping reads, with absent ones as null. */
 export function pick(row: JsonObject, fields: readonly string[]): JsonObject {
   const out: JsonObject = {};
-  for (const f of fields) out[f] = row[f] ?? null;
+  for (const f of fields) out[f] = fieldOf(row, f) ?? null;
   return out;
 }
 
 /** The fields whose values differ between two readings. */
 export function changedFields(before: JsonObject, after: JsonObject, fields: readonly string[]): string[] {
-  return fields.filter((f) => !sameValue(before[f], after[f]));
+  return fields.filter((f) => !sameValue(fieldOf(before, f), fieldOf(after, f)));
 }
 
 /** JSON values for the store and the plan: undefined becomes null. */

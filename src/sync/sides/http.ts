@@ -19,7 +19,7 @@ import { mapLimit } from '../../core/map-limit';
 import type { Checkpoint, JsonObject } from '../../core/record';
 import { metrics } from '../../observe/metrics';
 import type { ApplyResult, ChangeBatch, ChangeFeed, Side, SideOp, SideRow } from '../side';
-import { sameValue } from '../values';
+import { fieldOf, sameValue } from '../values';
 
 export interface HttpSideConfig {
   name: string;
@@ -134,7 +134,7 @@ export class HttpSide implements Side {
     if (wanted.size === 0) return out;
     for await (const batch of this.changes(undefined, this.signal)) {
       for (const row of batch.rows) {
-        const v = row.data[field];
+        const v = fieldOf(row.data, field);
         if (v === null || v === undefined || typeof v === 'object') continue;
         if (wanted.has(String(v)) && !out.has(String(v))) out.set(String(v), row);
       }
@@ -191,7 +191,7 @@ export class HttpSide implements Side {
     }
     else throw new SluiceError('SLUICE_SYNC_SIDE', msg('err.sync.http.not_record', { side: this.name, method: 'POST', url: redactUrl(url), value: shown(res.body) }), this.where);
     const left: JsonObject = {};
-    for (const [field, value] of Object.entries(op.values)) if (!holds(row.data[field], value)) left[field] = value;
+    for (const [field, value] of Object.entries(op.values)) if (!holds(fieldOf(row.data, field), value)) left[field] = value;
     if (Object.keys(left).length === 0) return { key: row.key, row };
     try {
       return { key: row.key, row: await this.update({ op: 'update', key: row.key, values: left }, row.key, left, row.data) };

@@ -10,6 +10,7 @@ import { msg } from '../../core/i18n';
 import { parseLossless, stringifyLossless } from '../../core/json-text';
 import { keyText, type Json, type JsonObject } from '../../core/record';
 import type { ApplyResult, ChangeBatch, ChangeFeed, Side, SideOp, SideRow } from '../side';
+import { fieldOf } from '../values';
 import { connectSql, type SqlDatabase, type SqlSession } from './sql';
 
 export interface TableSideConfig {
@@ -285,7 +286,7 @@ export class TableSide implements Side {
         made = { key: this.keyOf(row!), row: this.rowOf(row!) };
       } else {
         const r = await s.run(insert, encoded);
-        made = await this.readBack(s, this.config.key.length === 1 && values[this.config.key[0]!] === undefined ? r.insertId! : keyText(this.config.key.map((k) => String(values[k] ?? null))));
+        made = await this.readBack(s, this.config.key.length === 1 && fieldOf(values, this.config.key[0]!) === undefined ? r.insertId! : keyText(this.config.key.map((k) => String(values[k] ?? null))));
       }
       await s.run(`INSERT INTO ${LEDGER} (ref, created_key, created_at) VALUES (${db.param(1)}, ${db.param(2)}, ${db.param(3)})`, [op.ref, made.key, new Date().toISOString()]);
       return made;
