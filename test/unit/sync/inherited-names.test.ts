@@ -45,13 +45,11 @@ test('a create from a record lacking such fields carries nulls, not functions', 
 test('a merge reads such fields as the records hold them: missing is null, a change only where the base held a value', () => {
   const rules = { policy: 'merge', direction: 'both' } as const;
   const base = { baseA: { constructor: null, toString: null, name: 'Ann' }, baseB: { maker: null, label: null, valueOf: 'Ann' } };
-  const unchanged = merge({ a: { key: '1', data: { name: 'Ann' } }, b: { key: '7', data: {} }, ...base }, mapping, rules);
+  const pair = (a: JsonObject, b: JsonObject) => ({ a: { key: '1', changedAt: null, data: a }, b: { key: '7', changedAt: null, data: b }, ...base });
   // side b's record lacks `valueOf` (its `name`): that is a change to null, carried to side a
-  expect(unchanged).toEqual({ writeA: { name: null }, writeB: {}, waiting: [], decided: {} });
-  const quiet = merge({ a: { key: '1', data: { name: 'Ann' } }, b: { key: '7', data: { valueOf: 'Ann' } }, ...base }, mapping, rules);
-  expect(quiet).toEqual({ writeA: {}, writeB: {}, waiting: [], decided: {} });
-  const edited = merge({ a: { key: '1', data: { name: 'Ann', constructor: 'Acme' } }, b: { key: '7', data: { valueOf: 'Ann' } }, ...base }, mapping, rules);
-  expect(edited).toEqual({ writeA: {}, writeB: { maker: 'Acme' }, waiting: [], decided: {} });
+  expect(merge(pair({ name: 'Ann' }, {}), mapping, rules)).toEqual({ writeA: { name: null }, writeB: {}, waiting: [], decided: {} });
+  expect(merge(pair({ name: 'Ann' }, { valueOf: 'Ann' }), mapping, rules)).toEqual({ writeA: {}, writeB: {}, waiting: [], decided: {} });
+  expect(merge(pair({ name: 'Ann', constructor: 'Acme' }, { valueOf: 'Ann' }), mapping, rules)).toEqual({ writeA: {}, writeB: { maker: 'Acme' }, waiting: [], decided: {} });
 });
 
 test('no field takes a policy from fieldConflicts unless the file names it', () => {
