@@ -33,6 +33,8 @@ export interface RecordedRequest {
   headers: Record<string, string | string[] | undefined>;
   /** the status served */
   status: number;
+  /** when it arrived (Date.now()) */
+  at: number;
   /** the body sent with a POST or PATCH: parsed when it is JSON, else as text; absent when there is none */
   body?: unknown;
 }
@@ -162,7 +164,7 @@ export class PagedApiServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? '';
-    const record: RecordedRequest = { method, url: req.url ?? '', headers: { ...req.headers }, status: 0 };
+    const record: RecordedRequest = { method, url: req.url ?? '', headers: { ...req.headers }, status: 0, at: Date.now() };
     this.requests.push(record);
     this.used++;
     try {

@@ -171,6 +171,16 @@ describe('resilience', () => {
     expect(dataRequests()).toHaveLength(1);
   });
 
+  test('rateLimit spaces the requests 1 / perSecond apart, and every record is read', async () => {
+    const file = pipelineFile(`${GITHUB}\nrateLimit: { perSecond: 10 }`);
+    expect((await run(file, staging())).sources[0]).toMatchObject({ read: 45, staged: 45 });
+    const at = dataRequests().map((r) => r.at);
+    expect(at).toHaveLength(5);
+    // their starts span 400 ms; arrivals lag their starts by a few ms, the run's first by up to ~30 ms
+    // (a new connection): 100 ms of slack still tells a limit from none (25-60 ms for all five)
+    expect(at[4]! - at[0]!).toBeGreaterThanOrEqual(4 * 100 - 100);
+  });
+
   test('a slow server times out, is retried, and the failure says so', async () => {
     api.delayMs = 400;
     const file = pipelineFile(`${GITHUB}\ntimeout: 100ms\nretries: 1`);
