@@ -5,7 +5,8 @@
 //  - past `maxPending` deliveries waiting, more are answered 503 with Retry-After at once, and none of
 //    them is staged; every delivery answered 200 is staged once the store moves again;
 //  - a group that fails to commit answers its deliveries 503 with Retry-After and stages none of them;
-//  - a server that stops refuses new deliveries (503) and commits, then answers, those it had taken.
+//  - a server that stops refuses new deliveries (503) and commits, then answers, those it had taken;
+//  - a store that goes away: /health says so (503), deliveries are answered 503, the server stays up.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,6 +51,7 @@ describeWith('postgres', 'webhook intake under overload, failure and shutdown (P
     app = buildServer(service);
     base = await app.listen({ host: '127.0.0.1', port: 0 });
     admin = new pg.Client({ connectionString: db.url });
+    admin.on('error', () => undefined); // a test below drops the database under it
     await admin.connect();
     // the stream's row exists once a first delivery is staged
     expect((await send('first')).status).toBe(200);
@@ -130,6 +132,19 @@ describeWith('postgres', 'webhook intake under overload, failure and shutdown (P
     await admin.query('ALTER TABLE sluice_records DROP CONSTRAINT no_boom');
     expect(await send('boom-1', 'boom')).toMatchObject({ status: 200, body: { status: 'staged', id: 'boom-1' } });
     expect(await stagedIds()).toEqual(['boom-1', 'fine-1', 'first']);
+  });
+
+  test('a store that goes away: /health answers 503 naming it, deliveries are answered 503, the server stays up', async () => {
+    const health = async () => {
+      const res = await fetch(`${base}/health`);
+      return { status: res.status, body: (await res.json()) as { status: string; stores: { location: string; ok: boolean; error?: string }[] } };
+    };
+    expect(await health()).toMatchObject({ status: 200, body: { status: 'ok', stores: [{ ok: true }] } });
+    await db.drop();
+    const down = await health();
+    expect(down).toMatchObject({ status: 503, body: { status: 'failing', stores: [{ location: expect.stringContaining(db.name), ok: false, error: expect.stringContaining('does not exist') }] } });
+    expect(await send('while-down')).toMatchObject({ status: 503, retryAfter: '5', body: { error: 'staging_failed', reason: expect.stringMatching(/cannot connect to the staging store/) } });
+    expect((await health()).status).toBe(503);
   });
 
   test('a server that stops refuses new deliveries with 503 and commits, then answers, those it took', async () => {
