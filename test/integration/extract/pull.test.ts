@@ -134,6 +134,16 @@ describe('resilience', () => {
     expect(await staged(staging())).toEqual(byId(api.items));
   });
 
+  test('a Retry-After given as an HTTP date is waited out until then', async () => {
+    const file = pipelineFile(GITHUB);
+    // whole seconds only in an HTTP date: the wait is 1-2 s from now
+    api.failNext(1, faults.retryAfterDate(new Date(Date.now() + 2000)));
+    const started = Date.now();
+    expect((await run(file, staging())).sources[0]!.staged).toBe(45);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    expect(dataRequests().map((r) => r.status)).toEqual([429, 200, 200, 200, 200, 200]);
+  });
+
   test('exhausted retries fail the run with the URL, status and body; committed pages stay and the next run goes on', async () => {
     const file = pipelineFile(`${GITHUB}\nretries: 2`);
     // a few pages succeed, then the server fails every attempt at the next one
