@@ -66,7 +66,10 @@ export async function settleConflict(store: StagingStore, pipeline: Pipeline, id
 
 export interface RecordHistory {
   events: SyncEventRow[];
-  /** Each side's mapped values as rebuilt by replaying the events. */
+  /**
+   * Each side's mapped values as rebuilt by replaying the events: with a key, all of that record's
+   * events, however few of them `since` and `limit` show (a field set once, long ago, is still set).
+   */
   state: { a: JsonObject; b: JsonObject };
 }
 
@@ -77,7 +80,9 @@ export async function recordHistory(pipeline: Pipeline, q: { key?: string; since
   const side = prefix ? (['a', 'b'] as const).find((id) => prefix[1] === id || prefix[1] === sync[id].name) : undefined;
   const query = { ...q, ...(side ? { key: prefix![2], side } : {}) };
   return withExistingStore(pipeline, opts, false, async (store) => {
-    const events = await store.sync(pipeline.name).events(query);
-    return { events, state: replayEvents(events) };
+    const sync = store.sync(pipeline.name);
+    const events = await sync.events(query);
+    const whole = q.key === undefined || (q.since === undefined && events.length < q.limit) ? events : await sync.events({ key: query.key, side: query.side });
+    return { events, state: replayEvents(whole) };
   });
 }

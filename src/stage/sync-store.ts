@@ -133,6 +133,6 @@ export interface SyncStore {
   resolve(id: number, resolution: JsonObject, by: string): Promise<boolean>;
   saveRun(run: string, stats: SyncRunRow['stats']): Promise<void>;
   runs(limit: number): Promise<SyncRunRow[]>;
-  /** Events of a record (by its key on `side`, or on either side), newest last. */
-  events(q: { key?: string; side?: Side; since?: string; limit: number }): Promise<SyncEventRow[]>;
+  /** Events of a record (by its key on `side`, or on either side), newest last: the latest `limit`, or all. */
+  events(q: { key?: string; side?: Side; since?: string; limit?: number }): Promise<SyncEventRow[]>;
 }

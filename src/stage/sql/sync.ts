@@ -293,8 +293,9 @@ export class KnexSyncStore implements SyncStore {
     return rows.map((r: Record<string, unknown>) => ({ run: String(r.run_id), stats: json<SyncRunRow['stats']>(r.stats)! }));
   }
 
-  async events(q: { key?: string; side?: Side; since?: string; limit: number }): Promise<SyncEventRow[]> {
-    const query = this.knex('sluice_sync_events').where({ pipeline: this.pipeline }).orderBy('id', 'desc').limit(q.limit);
+  async events(q: { key?: string; side?: Side; since?: string; limit?: number }): Promise<SyncEventRow[]> {
+    const query = this.knex('sluice_sync_events').where({ pipeline: this.pipeline }).orderBy('id', 'desc');
+    if (q.limit !== undefined) query.limit(q.limit);
     if (q.key !== undefined) {
       // a key names a record on one side (or either); its link's events follow it across key changes
       const sides = q.side ? [`${q.side}_key`] : ['a_key', 'b_key'];
