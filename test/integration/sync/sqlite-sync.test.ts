@@ -55,6 +55,28 @@ test('a field changed on both sides to different values waits in the queue under
   expect((await sync()).queued).toBe(1);
 });
 
+test("sluice status shows the links, the queue and each recent run's counts per side", async () => {
+  s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Ann', 'active', 1, s.tick());
+  s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Bo', 'active', 2, s.tick());
+  await sync();
+  s.a.prepare('UPDATE people SET name = ?, updated_at = ? WHERE name = ?').run('Ann A', s.tick(), 'Ann');
+  s.b.prepare('UPDATE contacts SET display_name = ?, modified = ? WHERE display_name = ?').run('Ann B', s.tick(), 'Ann');
+  s.b.prepare('UPDATE contacts SET score_text = ?, modified = ? WHERE display_name = ?').run('9', s.tick(), 'Bo');
+  await sync();
+
+  const json = await sluice(['status', s.file, '--staging', s.staging, '--json'], { cwd: s.dir });
+  expect(json.code).toBe(0);
+  const status = JSON.parse(json.stdout) as { sync: { links: number; queued: number; sides: { side: string; name: string }[]; runs: { stats: Record<'a' | 'b', Record<string, number>> }[] } };
+  expect(status.sync).toMatchObject({ links: 2, queued: 1, sides: [{ side: 'a', name: 'crm' }, { side: 'b', name: 'desk' }] });
+  // newest first: the run with the conflict and Bo's score, then the one that created both contacts
+  expect(status.sync.runs.map((r) => [r.stats.a, r.stats.b])).toEqual([
+    [expect.objectContaining({ updated: 1, conflicts: 1, queued: 1, failed: 0 }), expect.objectContaining({ created: 0, updated: 0, failed: 0 })],
+    [expect.objectContaining({ created: 0, updated: 0 }), expect.objectContaining({ created: 2, failed: 0 })],
+  ]);
+  const text = await sluice(['status', s.file, '--staging', s.staging], { cwd: s.dir });
+  expect(text.stdout).toMatch(/created\s+updated\s+deleted\s+conflicts\s+queued\s+skipped\s+failed/);
+});
+
 test('a delete on one side deletes the linked record on the other', async () => {
   s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Gone', 'active', 1, s.tick());
   s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Stays', 'active', 2, s.tick());
