@@ -2,7 +2,8 @@
 // API (seeded with the real GitHub issue objects of fixtures/github/) and a PostgreSQL `tickets` table made by
 // fixtures/tickets/tickets.sql in a scratch database. Issues become tickets with mapped values; an edited
 // ticket PATCHes its issue and an edited issue updates its ticket, each once (no echo); a new ticket is
-// POSTed and stays linked; an API that answers 503 fails the run with SLUICE_SYNC_SIDE after its retries,
+// POSTed and stays linked; with deletes propagated, an issue the API no longer has (410) deletes its ticket,
+// and a deleted ticket waits in the queue (the API cannot delete issues); an API that answers 503 fails the run with SLUICE_SYNC_SIDE after its retries,
 // leaves PostgreSQL as it was, and after `breaker.failures` runs opens the side's breaker.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import pg from 'pg';
 import { SluiceError } from '../../../src/core/errors';
 import { loadPipeline } from '../../../src/run/pipeline';
 import { runSync, type SyncSummary } from '../../../src/run/sync';
+import { listConflicts } from '../../../src/run/sync-admin';
 import { describeWith, scratchDatabase, type ScratchDb } from '../../helpers/services';
 import { faults, githubIssues, PagedApiServer, type ApiItem, type RecordedRequest } from '../../servers/paged-api';
 
@@ -205,6 +207,29 @@ describeWith('postgres', 'issues API ↔ PostgreSQL tickets (pipelines/issues-sy
     await sync();
     expect(writes()).toEqual([expect.objectContaining({ method: 'PATCH', url: `${ISSUES}/1353`, body: { body: 'Escalated' } })]);
     expect(api.issue(1353)!.body).toBe('Escalated');
+  });
+
+  test('with deletes: propagate, an issue gone from the API (410) deletes its ticket; a deleted ticket waits in the queue, as the API cannot delete', async () => {
+    const file = join(dir, 'issues-sync.propagate.yaml');
+    writeFileSync(file, readFileSync(PIPELINE, 'utf8').replace(/^(\s+)deletes: ignore\b.*$/m, '$1deletes: propagate'));
+    expect(readFileSync(file, 'utf8')).toMatch(/^\s+deletes: propagate$/m);
+    await sync(file);
+
+    const [kept, removed] = [api.items[0]!, api.items[2]!];
+    api.remove(removed.id);
+    const r = await sync(file);
+    expect(r.sides.b).toMatchObject({ deleted: 1, failed: 0 });
+    expect((await tickets()).map((t) => t.subject)).toEqual(api.items.filter((i) => i.id !== removed.id).map((i) => i.title));
+
+    await client.query('DELETE FROM tickets WHERE subject = $1', [kept.title]);
+    api.requests.length = 0;
+    const r2 = await sync(file);
+    expect(r2.sides.a).toMatchObject({ deleted: 0, failed: 1 });
+    expect(r2.queued).toBe(1);
+    expect(writes()).toEqual([]); // no DELETE (nor anything else) sent to the API
+    const [entry] = await listConflicts(loadPipeline(file, env()), { limit: 5 }, { stagingUrl: staging() });
+    expect(entry).toMatchObject({ aKey: String(kept.number), reason: 'write', detail: expect.stringContaining('this side does not delete records') });
+    expect(api.items.some((i) => i.id === kept.id)).toBe(true);
   });
 
   test('an API that answers 503 to everything fails the run with SLUICE_SYNC_SIDE after its retries; PostgreSQL is left as it was; the breaker opens', async () => {
