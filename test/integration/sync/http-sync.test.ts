@@ -3,8 +3,9 @@
 // fixtures/tickets/tickets.sql in a scratch database. Issues become tickets with mapped values; an edited
 // ticket PATCHes its issue and an edited issue updates its ticket, each once (no echo); a new ticket is
 // POSTed and stays linked; with deletes propagated, an issue the API no longer has (410) deletes its ticket,
-// and a deleted ticket waits in the queue (the API cannot delete issues); an API that answers 503 fails the run with SLUICE_SYNC_SIDE after its retries,
-// leaves PostgreSQL as it was, and after `breaker.failures` runs opens the side's breaker.
+// and a deleted ticket waits in the queue (the API cannot delete issues); an API that answers 503 fails
+// the run with SLUICE_SYNC_SIDE after its retries, leaves PostgreSQL as it was, and after
+// `breaker.failures` runs opens the side's breaker.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
