@@ -3,6 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createApiToken } from '../../../src/run/api-tokens';
+import { loadPipeline } from '../../../src/run/pipeline';
 import { Service } from '../../../src/run/serve';
 import { runSync } from '../../../src/run/sync';
 import { listConflicts, recordHistory, resolveConflict } from '../../../src/run/sync-admin';
@@ -41,6 +42,25 @@ test('creates travel both ways, edits merge field by field, and a second run wri
   expect(contacts(s).find((c) => c.score_text === '8')).toMatchObject({ display_name: 'Zoë M.' });
   const quiet = await sync();
   expect(quiet.sides.a.updated + quiet.sides.b.updated).toBe(0);
+});
+
+test('a side without a cursor: each run compares its records with their bases, so edits that move nothing still travel', async () => {
+  const file = join(s.dir, 'no-cursor.yaml');
+  writeFileSync(file, readFileSync(s.file, 'utf8').replace('key: contact_id, cursor: modified,', 'key: contact_id,'));
+  expect(readFileSync(file, 'utf8')).not.toContain('cursor: modified');
+  const run = () => runSync(loadPipeline(file), { stagingUrl: s.staging });
+  s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Ann', 'active', 1, s.tick());
+  s.b.prepare('INSERT INTO contacts (display_name, state, score_text, modified) VALUES (?, ?, ?, ?)').run('Bob', 'C', '2', s.tick());
+  await run();
+  expect(people(s).map((p) => p.name)).toEqual(['Ann', 'Bob']);
+
+  // an application that keeps no change time: nothing but the value moves
+  s.b.prepare('UPDATE contacts SET score_text = ? WHERE display_name = ?').run('5', 'Ann');
+  const edited = await run();
+  expect(edited.sides.a).toMatchObject({ updated: 1, failed: 0 });
+  expect(people(s).find((p) => p.name === 'Ann')).toMatchObject({ score: 5 });
+  const quiet = await run();
+  expect(quiet.sides.a.updated + quiet.sides.b.updated + quiet.sides.a.created + quiet.sides.b.created).toBe(0);
 });
 
 test('a field changed on both sides to different values waits in the queue under merge; other fields go on', async () => {
