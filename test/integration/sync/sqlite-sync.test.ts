@@ -108,6 +108,39 @@ test('a delete on one side deletes the linked record on the other', async () => 
   expect(r.links).toBe(1);
 });
 
+describe.each([
+  ['archive', '  archive: { a: { status: churned }, b: { state: C } }\n'],
+  ['ignore', ''],
+])('deletes: %s', (deletes, extra) => {
+  let t: SqliteSync;
+  beforeEach(() => {
+    t = sqliteSync({ deletes, extra, name: `deletes-${deletes}` });
+  });
+  afterEach(() => t.close());
+  const run = () => runSync(t.pipeline, { stagingUrl: t.staging });
+
+  test('a record deleted on one side is kept on the other (archived by the policy\'s values, or left as it was), once', async () => {
+    t.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Gone', 'active', 1, t.tick());
+    t.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Stays', 'active', 2, t.tick());
+    await run();
+    t.b.prepare('DELETE FROM contacts WHERE display_name = ?').run('Gone');
+    const r = await run();
+    expect(r.sides.a).toMatchObject({ deleted: 0, updated: deletes === 'archive' ? 1 : 0, failed: 0 });
+    expect(people(t).map((p) => [p.name, p.status])).toEqual([
+      ['Gone', deletes === 'archive' ? 'churned' : 'active'],
+      ['Stays', 'active'],
+    ]);
+    expect(contacts(t).map((c) => c.display_name)).toEqual(['Stays']);
+    const history = await recordHistory(t.pipeline, { key: `crm:${people(t)[0]!.id}`, limit: 20 }, { stagingUrl: t.staging });
+    if (deletes === 'archive') expect(history.events).toContainEqual(expect.objectContaining({ side: 'a', action: 'archive', changes: { status: ['active', 'churned'] }, decidedBy: 'deletes: archive' }));
+    else expect(history.events.map((e) => e.action)).not.toContain('delete');
+    // and nothing more happens: the record is not made again on the side it was deleted from
+    const again = await run();
+    expect([again.sides.a, again.sides.b].map((x) => x.created + x.updated + x.deleted)).toEqual([0, 0]);
+    expect(contacts(t).map((c) => c.display_name)).toEqual(['Stays']);
+  });
+});
+
 test('check finds drift a cursor cannot see (exit code 4), and --repair mends it', async () => {
   s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Seen', 'active', 1, s.tick());
   await sync();
