@@ -124,7 +124,7 @@ export function laterSide(a: string | null, b: string | null): 'a' | 'b' {
   const t = (s: string | null) => (s === null ? Number.NaN : instantOf(s));
   const ta = t(a);
   const tb = t(b);
-  return !Number.isNaN(tb) && (Number.isNaN(ta) || tb > ta) ? 'b' : 'a';
+  return tb > ta ? 'b' : 'a'; // false when either is NaN
 }
 
 /** Puts the winning value on the side(s) that do not hold it yet; a conversion failure is returned. */
