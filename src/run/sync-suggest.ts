@@ -10,6 +10,7 @@ import { messageOf } from '../core/errors';
 import { stringifyLossless } from '../core/json-text';
 import type { CustomConflict, CustomResolver } from '../sync/custom';
 import type { Resolution } from '../sync/merge';
+import { fieldOf } from '../sync/values';
 import type { PipelineSync } from './pipeline';
 
 const answerSchema = z.strictObject({
@@ -50,7 +51,7 @@ export function suggestResolver(config: NonNullable<PipelineSync['suggest']>, si
     }
     const resolution: Resolution = {};
     for (const f of parsed.fields) resolution[f.field] = { take: f.take };
-    const missing = conflict.fields.filter((f) => !resolution[f.field]).map((f) => f.field);
+    const missing = conflict.fields.filter((f) => !fieldOf(resolution, f.field)).map((f) => f.field);
     const said = parsed.fields.map((f) => `${f.field}: ${f.take}`).join(', ');
     if (missing.length > 0) return { ok: false, reason: `suggest: the model did not settle ${missing.join(', ')} (${said}; ${parsed.reason})`, retry: false };
     if (parsed.confidence < config.threshold) {

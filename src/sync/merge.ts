@@ -100,7 +100,7 @@ export function agree(f: MappedField, av: unknown, bv: unknown): boolean {
 }
 
 function decide(c: FieldConflict, f: MappedField, state: LinkedState, rules: MergeRules): 'wait' | { take: 'a' | 'b' | 'base' | { value: unknown }; by: string } {
-  const resolved = rules.resolution?.[c.field];
+  const resolved = fieldOf(rules.resolution, c.field);
   if (resolved) return { take: 'take' in resolved ? resolved.take : { value: resolved.value }, by: 'resolution' };
   const policy: FieldPolicy | Policy = f.policy ?? rules.policy;
   switch (policy) {

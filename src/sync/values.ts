@@ -100,7 +100,7 @@ export function plainBase(base: JsonObject | null | undefined): JsonObject | nul
  * A record's value of one field: its own member only. A field named like a member every object inherits
  * (`constructor`, `toString`) that the record lacks is missing, not Object's function.
  */
-export function fieldOf(record: JsonObject | null | undefined, field: string): Json | undefined {
+export function fieldOf<T = Json>(record: Readonly<Record<string, T>> | null | undefined, field: string): T | undefined {
   return record && Object.hasOwn(record, field) ? record[field] : undefined;
 }
 

@@ -52,6 +52,15 @@ test('a merge reads such fields as the records hold them: missing is null, a cha
   expect(merge(pair({ name: 'Ann', constructor: 'Acme' }, { valueOf: 'Ann' }), mapping, rules)).toEqual({ writeA: {}, writeB: { maker: 'Acme' }, waiting: [], decided: {} });
 });
 
+test('a resolution decides only the fields it names: one for another field leaves `constructor` waiting', () => {
+  const pair = { a: { key: '1', changedAt: null, data: { constructor: 'A', toString: null, name: 'Ann A' } }, b: { key: '7', changedAt: null, data: { maker: 'B', label: null, valueOf: 'Ann B' } } };
+  const base = { baseA: { constructor: 'X', toString: null, name: 'Ann' }, baseB: { maker: 'X', label: null, valueOf: 'Ann' } };
+  const outcome = merge({ ...pair, ...base }, mapping, { policy: 'merge', direction: 'both', resolution: { name: { take: 'a' } } });
+  expect(outcome.writeB).toEqual({ valueOf: 'Ann A' });
+  expect(outcome.writeA).toEqual({});
+  expect(outcome.waiting.map((c) => c.field)).toEqual(['constructor']);
+});
+
 test('no field takes a policy from fieldConflicts unless the file names it', () => {
   expect(mapping.fields.map((f) => f.policy)).toEqual([undefined, undefined, undefined]);
 });
