@@ -97,6 +97,43 @@ test("sluice status shows the links, the queue and each recent run's counts per 
   expect(text.stdout).toMatch(/created\s+updated\s+deleted\s+conflicts\s+queued\s+skipped\s+failed/);
 });
 
+test('the conflicts CLI: list and show the waiting record, resolve it with --set, and the next run applies it', async () => {
+  s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Ann', 'active', 1, s.tick());
+  await sync();
+  s.a.prepare('UPDATE people SET name = ?, updated_at = ?').run('Ann A', s.tick());
+  s.b.prepare('UPDATE contacts SET display_name = ?, modified = ?').run('Ann B', s.tick());
+  expect((await sync()).queued).toBe(1);
+  const cli = (...args: string[]) => sluice([...args, '--staging', s.staging], { cwd: s.dir });
+
+  const list = await cli('conflicts', 'list', s.file, '--json');
+  expect(list.code).toBe(0);
+  const [entry] = JSON.parse(list.stdout) as { id: number; status: string; reason: string; fields: string[] }[];
+  expect(entry).toMatchObject({ status: 'open', reason: 'conflict', fields: ['name'] });
+  const shown = await cli('conflicts', 'show', s.file, String(entry!.id));
+  expect(shown.stdout).toMatch(/name\s+"Ann"\s+"Ann A"\s+display_name: "Ann B"/);
+
+  // refusals: exit code 2 with the reason, and the entry stays open
+  for (const [args, reason] of [
+    [['--take', 'c'], /--take must be a, b or base, not c/],
+    [['--set', 'no-equals-sign'], /--set takes field=value, not no-equals-sign/],
+    [['--set', 'score=3'], /score/],
+  ] as const) {
+    const refused = await cli('conflicts', 'resolve', s.file, String(entry!.id), ...args);
+    expect({ code: refused.code, stderr: refused.stderr }).toEqual({ code: 2, stderr: expect.stringMatching(reason) });
+  }
+  expect((await cli('conflicts', 'resolve', s.file, 'x')).code).toBe(2);
+
+  const resolved = await cli('conflicts', 'resolve', s.file, String(entry!.id), '--set', 'name=Ann agreed');
+  expect(resolved.code).toBe(0);
+  const again = await cli('conflicts', 'resolve', s.file, String(entry!.id), '--take', 'a');
+  expect({ code: again.code, stderr: again.stderr }).toEqual({ code: 2, stderr: expect.stringMatching(/is not open/) });
+
+  await sync();
+  expect(people(s)[0]).toMatchObject({ name: 'Ann agreed' });
+  expect(contacts(s)[0]).toMatchObject({ display_name: 'Ann agreed' });
+  expect(JSON.parse((await cli('conflicts', 'list', s.file, '--json')).stdout)).toEqual([]);
+});
+
 test('a delete on one side deletes the linked record on the other', async () => {
   s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Gone', 'active', 1, s.tick());
   s.a.prepare('INSERT INTO people (name, status, score, updated_at) VALUES (?, ?, ?, ?)').run('Stays', 'active', 2, s.tick());
