@@ -8,11 +8,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { signStandardWebhook } from '../../../src/extract/push/verify';
-import { BIN, REPO } from '../../helpers/cli-sluice';
+import { BIN, REPO, sluice } from '../../helpers/cli-sluice';
 import { dropScratch, tempDir, type TempDir } from '../../helpers/prop-support';
 import { describeWith, scratchDatabase, type ScratchDb } from '../../helpers/services';
 
@@ -81,14 +82,15 @@ class Server {
     child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString('utf8')));
   }
 
-  /** Starts `sluice serve <file> --port 0 --json` and resolves once it logs that it is listening. */
-  static async start(name: string, file: string, opts: { staging: string; cwd: string }): Promise<Server> {
+  /** Starts `sluice serve <file> --port 0 --json` (or the port in `PORT`) and resolves once it logs that it is listening. */
+  static async start(name: string, file: string, opts: { staging: string; cwd: string; portEnv?: string }): Promise<Server> {
     if (!existsSync(join(REPO, 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` first');
     // the test's environment, without a staging URL leaking in from outside, plus the webhook secret
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== 'SLUICE_STAGING_URL') env[k] = v;
-    Object.assign(env, { FORCE_COLOR: '0', HOOK_SECRET: SECRET });
-    const child = spawn(process.execPath, [BIN, 'serve', file, '--port', '0', '--host', '127.0.0.1', '--staging', opts.staging, '--json'], {
+    Object.assign(env, { FORCE_COLOR: '0', HOOK_SECRET: SECRET }, opts.portEnv === undefined ? {} : { PORT: opts.portEnv });
+    const port = opts.portEnv === undefined ? ['--port', '0'] : [];
+    const child = spawn(process.execPath, [BIN, 'serve', file, ...port, '--host', '127.0.0.1', '--staging', opts.staging, '--json'], {
       cwd: opts.cwd,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -421,6 +423,23 @@ describeWith('postgres', 'sluice serve as a process, on a PostgreSQL staging sto
     const { records } = await stagedOf(store!.url, 'ticker');
     expect(records.map((r) => JSON.parse(r.data!) as unknown)).toEqual(TICKER_ROWS);
   }, 60_000);
+
+  test('without --port it listens on PORT; a PORT that is not a port is refused with exit code 2', async () => {
+    const file = scheduledPipeline(tmp.path);
+    const free = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+    const server = await Server.start('server', file, { staging: store!.url, cwd: tmp.path, portEnv: String(free) });
+    expect(new URL(server.url).port).toBe(String(free));
+    expect((await fetch(`http://127.0.0.1:${free}/health`)).status).toBe(200);
+    expect(await server.stop()).toEqual({ code: 0, signal: null });
+
+    const refused = await sluice(['serve', file, '--staging', store!.url], { cwd: tmp.path, env: { PORT: 'eighty', HOOK_SECRET: SECRET } });
+    expect({ code: refused.code, stderr: refused.stderr }).toEqual({ code: 2, stderr: expect.stringMatching(/PORT.*eighty/) });
+  }, 30_000);
 
   test('GET /health answers 200 with the store ok and the schedule with its next run', async () => {
     const file = scheduledPipeline(tmp.path);
