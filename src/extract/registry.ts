@@ -7,11 +7,11 @@ import type { ExtractorDefinition } from './extractor';
 import { mysqlReader } from './read/mysql';
 import { postgresReader } from './read/postgres';
 import { sqliteReader } from './read/sqlite';
-import { pullExtractor } from './pull/pull';
+import { limitedPull, pullExtractor } from './pull/pull';
 
 export { pullConfig } from './pull/config';
 export { pushConfig } from './push/config';
-export { pullExtractor };
+export { limitedPull, pullExtractor };
 
 /** The keys a source uses to say what kind it is; each source has exactly one. */
 export const SOURCE_KINDS = ['read', 'pull', 'push'] as const;

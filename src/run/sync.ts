@@ -6,12 +6,12 @@
  */
 import { ConfigErrors, messageOf, isSluiceError, SluiceError } from '../core/errors';
 import { msg } from '../core/i18n';
-import { authHeaders } from '../core/http-client';
+import { authHeaders, RateLimiter } from '../core/http-client';
 import { newRunId } from '../core/ids';
 import { readFileSync } from 'node:fs';
 import { problemAt } from '../config/validate';
 import { parseYaml } from '../config/yaml';
-import { pullExtractor, readerFor } from '../extract/registry';
+import { limitedPull, readerFor } from '../extract/registry';
 import { metrics } from '../observe/metrics';
 import { openStore } from '../stage/open';
 import type { SideCounts, SyncStore } from '../stage/sync-store';
@@ -162,6 +162,8 @@ function createSide(pipeline: Pipeline, id: SideId, signal: AbortSignal): Side {
     const write = s.write as { item: string; create?: string; update: 'PATCH' | 'PUT'; delete: boolean };
     const listing = new URL(pull.url);
     listing.search = '';
+    // one rate limit for the API: the listing of changes and the side's reads and writes take turns
+    const limiter = pull.rateLimit ? new RateLimiter(pull.rateLimit.perSecond) : undefined;
     return new HttpSide(
       {
         name: s.name,
@@ -179,10 +181,10 @@ function createSide(pipeline: Pipeline, id: SideId, signal: AbortSignal): Side {
         retries: pull.retries,
         retryDelayMs: pull.retryDelay * 1000,
         maxRetryWaitMs: pull.maxRetryWait * 1000,
-        ...(pull.rateLimit ? { perSecond: pull.rateLimit.perSecond } : {}),
+        ...(limiter ? { limiter } : {}),
         defaults: s.defaults,
       },
-      pullExtractor.create(pull, ctx),
+      limitedPull(pull, ctx, limiter),
       signal,
     );
   }

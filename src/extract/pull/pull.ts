@@ -36,6 +36,14 @@ export const pullExtractor = defineExtractor({
   create: (config, ctx) => new PullExtractor(config, ctx),
 });
 
+/**
+ * A pull whose requests take their turns from `limiter`, shared with other requests to the same API (a
+ * sync side's reads and writes), so the file's `rateLimit` holds for all of them together.
+ */
+export function limitedPull(config: PullConfig, ctx: ExtractContext, limiter: RateLimiter | undefined): Extractor {
+  return new PullExtractor(config, ctx, limiter);
+}
+
 class PullExtractor implements Extractor {
   private readonly limiter?: RateLimiter;
   private readonly context: ErrorContext;
@@ -44,8 +52,9 @@ class PullExtractor implements Extractor {
   constructor(
     private readonly config: PullConfig,
     private readonly ctx: ExtractContext,
+    limiter = config.rateLimit ? new RateLimiter(config.rateLimit.perSecond) : undefined,
   ) {
-    this.limiter = config.rateLimit ? new RateLimiter(config.rateLimit.perSecond) : undefined;
+    this.limiter = limiter;
     this.context = { pipeline: ctx.pipeline, source: ctx.source };
     this.tenant = 'value' in ctx.tenant ? { value: ctx.tenant.value } : { path: parseJsonPath(ctx.tenant.column) };
   }

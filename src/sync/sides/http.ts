@@ -11,7 +11,7 @@
  * what was written before stays written, and the next run reads it back and finds both sides agreeing.
  */
 import { SluiceError, isSluiceError, type ErrorCode } from '../../core/errors';
-import { RateLimiter, redactUrl, requestJson, type HttpMethod, type JsonResponse } from '../../core/http-client';
+import { redactUrl, requestJson, type HttpMethod, type JsonResponse, type RateLimiter } from '../../core/http-client';
 import { msg } from '../../core/i18n';
 import { formatJsonPath, getJsonPath, type JsonPath } from '../../core/json-path';
 import { losslessIntegers, parseLossless, stringifyLossless } from '../../core/json-text';
@@ -41,7 +41,8 @@ export interface HttpSideConfig {
   retries: number;
   retryDelayMs: number;
   maxRetryWaitMs: number;
-  perSecond?: number;
+  /** Spaces every request to the API (shared with the side's change feed). */
+  limiter?: RateLimiter;
   /** Values every created record gets, for fields the mapping does not fill. */
   defaults: JsonObject;
 }
@@ -62,7 +63,7 @@ export class HttpSide implements Side {
     private readonly signal: AbortSignal = NEVER,
   ) {
     this.name = config.name;
-    if (config.perSecond !== undefined) this.limiter = new RateLimiter(config.perSecond);
+    this.limiter = config.limiter;
   }
 
   private get where() {

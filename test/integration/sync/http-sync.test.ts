@@ -210,6 +210,26 @@ describeWith('postgres', 'issues API ↔ PostgreSQL tickets (pipelines/issues-sy
     expect(api.issue(1353)!.body).toBe('Escalated');
   });
 
+  test('one rateLimit for the API: the listing of changes, the reads and the writes take turns', async () => {
+    const file = join(dir, 'issues-sync.limited.yaml');
+    writeFileSync(file, readFileSync(PIPELINE, 'utf8').replace(/^(\s+)retryDelay: 500ms$/m, '$1retryDelay: 500ms\n$1rateLimit: { perSecond: 10 }'));
+    expect(readFileSync(file, 'utf8')).toMatch(/^\s+rateLimit: \{ perSecond: 10 \}$/m);
+    await sync(file);
+    const edited = (await tickets()).slice(0, 3);
+    for (const t of edited) await client.query('UPDATE tickets SET subject = $1 WHERE id = $2', [`${t.subject} (edited)`, t.id]);
+    api.requests.length = 0;
+    const r = await sync(file);
+    expect(r.sides.a).toMatchObject({ updated: 3, failed: 0 });
+    const at = api.requests.map((q) => q.at);
+    expect(api.requests.filter((q) => q.method === 'PATCH')).toHaveLength(3);
+    // one limit for the API: the listing, the reads and the writes start 100 ms apart, whichever asks
+    // (read from the second request on: a run's first reaches the server late, on a new connection;
+    // 40 ms of slack for the arrivals' jitter)
+    const gaps = at.slice(2).map((t, i) => t - at[i + 1]!);
+    expect(gaps.length).toBeGreaterThanOrEqual(5);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(60);
+  });
+
   test('with deletes: propagate, an issue gone from the API (410) deletes its ticket; a deleted ticket waits in the queue, as the API cannot delete', async () => {
     const file = join(dir, 'issues-sync.propagate.yaml');
     writeFileSync(file, readFileSync(PIPELINE, 'utf8').replace(/^(\s+)deletes: ignore\b.*$/m, '$1deletes: propagate'));
