@@ -14,7 +14,7 @@ import type { CustomAnswer } from '../sync/custom';
 import { drift, merge, type LinkedState, type MergeOutcome, type Resolution } from '../sync/merge';
 import { other, translate, type Mapping } from '../sync/mapping';
 import type { SideRow } from '../sync/side';
-import { changedFields, fieldOf, jsonOf, pick, plainBase, sameValue } from '../sync/values';
+import { changedFields, fieldOf, fieldValue, pick, plainBase, sameValue } from '../sync/values';
 import type { SideCounts, SyncConflict, SyncLink } from '../stage/sync-store';
 import { recoverCreates } from './sync-recover';
 import { SyncWriter } from './sync-writer';
@@ -213,7 +213,7 @@ export class SyncEngine {
     for (const id of ['a', 'b'] as const) {
       const base = id === 'a' ? link.baseA : link.baseB;
       const seen = base ? changedFields(base, rows[id]!.data, this.names[id]) : [];
-      if (seen.length > 0) w.events.push({ side: id, action: 'changed', changes: Object.fromEntries(seen.map((f) => [f, [jsonOf(fieldOf(base, f)), jsonOf(fieldOf(rows[id]!.data, f))]])), decidedBy: null });
+      if (seen.length > 0) w.events.push({ side: id, action: 'changed', changes: Object.fromEntries(seen.map((f) => [f, [fieldValue(base, f), fieldValue(rows[id]!.data, f)]])), decidedBy: null });
     }
     this.noteOutcome(w, outcome, by ?? null, customFailure);
     return w;
@@ -234,7 +234,7 @@ export class SyncEngine {
       w.events.push({
         side: id,
         action: 'update',
-        changes: Object.fromEntries(Object.entries(values).map(([f, v]) => [f, [jsonOf(fieldOf(w.rows[id]!.data, f)), v]])),
+        changes: Object.fromEntries(Object.entries(values).map(([f, v]) => [f, [fieldValue(w.rows[id]!.data, f), v]])),
         decidedBy: by ?? ([...new Set(Object.keys(values).map(decided).filter(Boolean))].join(',') || other(id)),
       });
     }
@@ -282,7 +282,7 @@ export class SyncEngine {
       const values = this.ctx.config.archive[stays] as JsonObject;
       w.ops[stays] = { op: 'update', key: row.key, values };
       w.state = gone === 'a' ? 'gone_a' : 'gone_b';
-      w.events.push({ side: stays, action: 'archive', changes: Object.fromEntries(Object.entries(values).map(([f, v]) => [f, [jsonOf(fieldOf(row.data, f)), v]])), decidedBy: `deletes: archive` });
+      w.events.push({ side: stays, action: 'archive', changes: Object.fromEntries(Object.entries(values).map(([f, v]) => [f, [fieldValue(row.data, f), v]])), decidedBy: `deletes: archive` });
       return w;
     }
     w.ops[stays] = { op: 'delete', key: row.key };

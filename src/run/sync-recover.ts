@@ -8,7 +8,7 @@
 import type { JsonObject } from '../core/record';
 import type { SideId } from '../sync/config';
 import type { SideRow } from '../sync/side';
-import { fieldOf, jsonOf, sameValue } from '../sync/values';
+import { fieldOf, fieldValue, sameValue } from '../sync/values';
 import type { LinkWrite } from '../stage/sync-store';
 import type { EngineContext } from './sync-work';
 
@@ -35,7 +35,7 @@ export async function recoverCreates(ctx: EngineContext): Promise<void> {
     // the base is what was sent (a user may have edited the record since: that edit is a change to carry);
     // the other side's base was noted with the create
     const sent = intent.values ?? {};
-    const base = Object.fromEntries(names[to].map((f) => [f, Object.hasOwn(sent, f) ? sent[f]! : jsonOf(fieldOf(found.data, f))]));
+    const base = Object.fromEntries(names[to].map((f) => [f, Object.hasOwn(sent, f) ? sent[f]! : fieldValue(found.data, f)]));
     links.push({ ...link, ...(to === 'a' ? { aKey: found.key, baseA: base } : { bKey: found.key, baseB: base }), state: 'linked', intent: null });
   }
   if (!ctx.dryRun) await ctx.state.commit(ctx.run, { links, dropLinks: drop });
@@ -44,9 +44,9 @@ export async function recoverCreates(ctx: EngineContext): Promise<void> {
 /** The record a create made: by `match`, else by the first sent value, checked against every sent value. */
 async function findCreated(ctx: EngineContext, side: SideId, intent: JsonObject): Promise<SideRow | undefined> {
   const names = ctx.mapping.names[side];
-  const field = ctx.config.match?.[side] ?? names.find((f) => (fieldOf(intent, f) ?? null) !== null);
-  const value = field === undefined ? undefined : fieldOf(intent, field);
-  if (field === undefined || value === null || value === undefined) return undefined;
+  const field = ctx.config.match?.[side] ?? names.find((f) => fieldValue(intent, f) !== null);
+  const value = field === undefined ? null : fieldValue(intent, field);
+  if (field === undefined || value === null) return undefined;
   const candidates = await ctx.sides[side].findBy(field, [String(value)]);
   const row = candidates.get(String(value));
   if (!row || !Object.entries(intent).every(([f, v]) => !names.includes(f) || sameThrough(ctx, side, f, v, fieldOf(row.data, f)))) return undefined;

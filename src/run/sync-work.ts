@@ -7,7 +7,7 @@ import type { SideId, SyncConfig } from '../sync/config';
 import type { CustomResolver } from '../sync/custom';
 import type { Mapping } from '../sync/mapping';
 import type { Side, SideOp, SideRow } from '../sync/side';
-import { fieldOf, jsonOf } from '../sync/values';
+import { fieldValue } from '../sync/values';
 import type { ConflictReason, SideCounts, SyncConflict, SyncEvent, SyncLink, SyncStore } from '../stage/sync-store';
 
 export interface PlannedUpdate {
@@ -103,7 +103,7 @@ export const WRITES = new Set<SyncEvent['action']>(['create', 'update', 'delete'
 
 /** A record's fields as events write what was first seen: `[null, value]` each. */
 export function firstSeen(data: JsonObject, fields: readonly string[]): Record<string, [Json, Json]> {
-  return Object.fromEntries(fields.map((f) => [f, [null, jsonOf(fieldOf(data, f))]]));
+  return Object.fromEntries(fields.map((f) => [f, [null, fieldValue(data, f)]]));
 }
 
 export function emptySidePlan(name: string): SidePlan {

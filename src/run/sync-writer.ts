@@ -9,7 +9,7 @@ import type { SideId } from '../sync/config';
 import { other } from '../sync/mapping';
 import type { ApplyResult, SideOp, SideRow } from '../sync/side';
 import { agree } from '../sync/merge';
-import { fieldOf, jsonOf, pick, plainBase, waiting } from '../sync/values';
+import { fieldOf, fieldValue, pick, plainBase, waiting } from '../sync/values';
 import type { LinkWrite, SideCounts, SyncCommit, SyncConflict, SyncLink } from '../stage/sync-store';
 import { WRITES, type EngineContext, type SyncPlan, type Work } from './sync-work';
 
@@ -124,7 +124,7 @@ export class SyncWriter {
     const held = new Set(w.keep?.waiting ?? []);
     const manual = w.queue !== undefined && this.ctx.config.conflicts === 'manual';
     for (const f of this.ctx.mapping.fields) {
-      const before = fieldOf(old, f[id]) ?? null;
+      const before = fieldValue(old, f[id]);
       if (held.has(f.a) || w.queue?.reason === 'delete_edit') next[f[id]] = waiting(before);
       else if (manual && !(w.rows.a && w.rows.b && agree(f, fieldOf(w.rows.a.data, f.a), fieldOf(w.rows.b.data, f.b)))) next[f[id]] = before;
     }
@@ -150,7 +150,7 @@ export class SyncWriter {
         if (op.op === 'create') plan.creates.push({ from: from?.key ?? '', values: op.values });
         else if (op.op === 'delete') plan.deletes.push(op.key);
         else {
-          const entry = { key: op.key, changes: Object.fromEntries(Object.entries(op.values).map(([f, v]) => [f, [jsonOf(fieldOf(w.rows[id]?.data, f)), v]])) as Record<string, [Json, Json]> };
+          const entry = { key: op.key, changes: Object.fromEntries(Object.entries(op.values).map(([f, v]) => [f, [fieldValue(w.rows[id]?.data, f), v]])) as Record<string, [Json, Json]> };
           (w.events.some((e) => e.action === 'archive') ? plan.archives : plan.updates).push(entry);
         }
         this.counts[id][op.op === 'create' ? 'created' : op.op === 'delete' ? 'deleted' : 'updated']++;

@@ -24,13 +24,10 @@ export interface Mapping {
 }
 
 export function mappingOf(config: SyncConfig): Mapping {
-  const fields = config.fields.map((f): MappedField => ({
-    a: f.a,
-    b: f.b,
-    direction: f.direction,
-    transform: fieldTransform(f),
-    ...(Object.hasOwn(config.fieldConflicts, f.a) ? { policy: config.fieldConflicts[f.a] } : {}),
-  }));
+  const fields = config.fields.map((f): MappedField => {
+    const policy = fieldOf(config.fieldConflicts, f.a);
+    return { a: f.a, b: f.b, direction: f.direction, transform: fieldTransform(f), ...(policy ? { policy } : {}) };
+  });
   return { fields, names: { a: fields.map((f) => f.a), b: fields.map((f) => f.b) } };
 }
 

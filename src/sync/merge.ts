@@ -10,7 +10,7 @@ import type { JsonObject } from '../core/record';
 import type { FieldPolicy, Policy } from './config';
 import type { MappedField, Mapping } from './mapping';
 import type { SideRow } from './side';
-import { baseValue, fieldOf, instantOf, jsonOf, sameValue } from './values';
+import { baseValue, fieldOf, fieldValue, instantOf, jsonOf, sameValue } from './values';
 
 export interface LinkedState {
   a: SideRow;
@@ -54,8 +54,8 @@ export interface MergeRules {
 export function merge(state: LinkedState, mapping: Mapping, rules: MergeRules): MergeOutcome {
   const out: MergeOutcome = { writeA: {}, writeB: {}, waiting: [], decided: {} };
   for (const f of mapping.fields) {
-    const av = jsonOf(fieldOf(state.a.data, f.a));
-    const bv = jsonOf(fieldOf(state.b.data, f.b));
+    const av = fieldValue(state.a.data, f.a);
+    const bv = fieldValue(state.b.data, f.b);
     const linked = state.baseA !== undefined && state.baseB !== undefined;
     const aChanged = !linked || !sameValue(av, fieldOf(state.baseA, f.a));
     const bChanged = !linked || !sameValue(bv, fieldOf(state.baseB, f.b));
@@ -135,8 +135,8 @@ function settle(
   out: MergeOutcome,
   direction: MergeRules['direction'],
 ): { field: string; reason: string } | undefined {
-  const av = jsonOf(fieldOf(state.a.data, f.a));
-  const bv = jsonOf(fieldOf(state.b.data, f.b));
+  const av = fieldValue(state.a.data, f.a);
+  const bv = fieldValue(state.b.data, f.b);
   let a: unknown;
   let b: unknown;
   if (take === 'a') [a, b] = [av, undefined];
@@ -167,7 +167,7 @@ export function drift(a: JsonObject, b: JsonObject, mapping: Mapping, direction:
   for (const f of mapping.fields) {
     const [toB, toA] = [carries(f, direction, 'b'), carries(f, direction, 'a')];
     if (!toB && !toA) continue;
-    const [av, bv] = [jsonOf(fieldOf(a, f.a)), jsonOf(fieldOf(b, f.b))];
+    const [av, bv] = [fieldValue(a, f.a), fieldValue(b, f.b)];
     // a one-way field whose source holds nothing has nothing to carry: the other side's value is its own
     if ((toB && !toA && av === null) || (toA && !toB && bv === null)) continue;
     if (!agree(f, av, bv)) out[f.a] = [av, bv];

@@ -104,10 +104,15 @@ export function fieldOf<T = Json>(record: Readonly<Record<string, T>> | null | u
   return record && Object.hasOwn(record, field) ? record[field] : undefined;
 }
 
+/** A record's value of one field as JSON: missing is null (see `fieldOf`). */
+export function fieldValue(record: JsonObject | null | undefined, field: string): Json {
+  return fieldOf(record, field) ?? null;
+}
+
 /** The fields of `row` this mapping reads, with absent ones as null. */
 export function pick(row: JsonObject, fields: readonly string[]): JsonObject {
   const out: JsonObject = {};
-  for (const f of fields) out[f] = fieldOf(row, f) ?? null;
+  for (const f of fields) out[f] = fieldValue(row, f);
   return out;
 }
 
